@@ -1,0 +1,120 @@
+"""The error classes of the SMS Nexus provider, in one place.
+
+Every error the hook raises is an :class:`SMSNexusError`, so ``except SMSNexusError`` catches all of them.
+Errors that a retry cannot fix (a bad token, a request the server rejected as invalid) also derive from
+:class:`~airflow.sdk.exceptions.AirflowFailException`, so Airflow fails the task at once instead of retrying it.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+
+class SMSNexusError(AirflowException):
+    """
+    Base class of every SMS Nexus error.
+
+    :param message: what went wrong and what to do about it (never contains the API token).
+    :param status_code: the HTTP status of the answer, or None when no answer came.
+    :param server_message: the ``message`` field of the server's JSON body, when it sent one.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, server_message: str | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = server_message
+
+    def __reduce__(self):
+        # Keep keyword-only attributes across pickling (Airflow ships exceptions between processes).
+        return (_rebuild, (type(self), str(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[SMSNexusError], text: str, state: dict) -> SMSNexusError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, text)
+    error.__dict__.update(state)
+    return error
+
+
+class SMSNexusAuthError(SMSNexusError, AirflowFailException):
+    """401: the API token is missing or invalid. Fix the connection's password; retrying cannot help."""
+
+
+class SMSNexusForbiddenError(SMSNexusError):
+    """403: the account is suspended, or the resource belongs to another account."""
+
+
+class SMSNexusNotFoundError(SMSNexusError):
+    """404: the resource (for example a webhook id) does not exist."""
+
+
+class SMSNexusValidationError(SMSNexusError, AirflowFailException):
+    """
+    422: the server rejected the request's fields. Retrying the same request cannot help.
+
+    :param errors: the server's ``errors`` object: field name to list of messages.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = 422,
+        server_message: str | None = None,
+        errors: dict[str, list[str]] | None = None,
+    ):
+        super().__init__(message, status_code=status_code, server_message=server_message)
+        self.errors: dict[str, list[str]] = errors or {}
+
+
+class SMSNexusRateLimitError(SMSNexusError):
+    """
+    429 after the hook's retries were spent.
+
+    :param reset_at: when the server said the window resets (epoch seconds), if it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = 429,
+        server_message: str | None = None,
+        reset_at: float | None = None,
+    ):
+        super().__init__(message, status_code=status_code, server_message=server_message)
+        self.reset_at = reset_at
+
+
+class SMSNexusServerError(SMSNexusError):
+    """5xx, or no answer at all for a read (connection error, timeout) after the hook's retries."""
+
+
+class SMSNexusResponseError(SMSNexusError):
+    """A successful status whose body is not the documented JSON shape (e.g. an HTML page from a proxy)."""
+
+
+class SMSNexusSendOutcomeUnknownError(SMSNexusError):
+    """
+    A send whose result cannot be known: the request left, but no usable answer came back
+    (read timeout, connection dropped after the request was written, or a 5xx).
+
+    The server may or may not have sent the message. Do not resend blindly: look for it in
+    ``/api/messages`` first (the bulk operator's ledger does this).
+
+    :param from_number: the sender of the send in question.
+    :param to: the recipient of the send in question.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        server_message: str | None = None,
+        from_number: str | None = None,
+        to: str | None = None,
+    ):
+        super().__init__(message, status_code=status_code, server_message=server_message)
+        self.from_number = from_number
+        self.to = to

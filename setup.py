@@ -1,0 +1,58 @@
+"""Packaging for airflow-provider-smsnexus."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', (HERE / "airflow_provider_smsnexus" / "__init__.py").read_text(), re.M
+).group(1)
+
+setup(
+    name="airflow-provider-smsnexus",
+    version=VERSION,
+    description="Apache Airflow provider for the SMS Nexus messaging API: send, watch and export SMS.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=find_packages(include=["airflow_provider_smsnexus", "airflow_provider_smsnexus.*"]),
+    package_data={"airflow_provider_smsnexus": ["py.typed"]},
+    python_requires=">=3.10",
+    install_requires=[
+        "apache-airflow>=3.1",
+        "requests>=2.31",
+        "pandas>=2.1",
+        "pyarrow>=14",
+        "sqlalchemy>=2",
+        "phonenumbers>=8.13",
+        "aiohttp>=3.9",
+        "fastapi>=0.110",
+        "uvicorn>=0.29",
+    ],
+    extras_require={
+        "postgres": ["apache-airflow-providers-postgres>=6", "psycopg2-binary>=2.9"],
+        "dev": [
+            "apache-airflow-providers-http>=5",
+            "apache-airflow-providers-postgres>=6",
+            "psycopg2-binary>=2.9",
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "responses>=0.25",
+            "hypothesis>=6.100",
+            "ruff>=0.6",
+        ],
+    },
+    entry_points={
+        "apache_airflow_provider": ["provider_info=airflow_provider_smsnexus:get_provider_info"],
+        "console_scripts": ["smsnexus-emulator=airflow_provider_smsnexus.emulator.cli:main"],
+    },
+    classifiers=[
+        "Framework :: Apache Airflow",
+        "Framework :: Apache Airflow :: Provider",
+        "Programming Language :: Python :: 3",
+    ],
+)
