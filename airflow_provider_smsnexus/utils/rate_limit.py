@@ -106,8 +106,8 @@ class RateLimiter:
 
     :param limit: requests allowed per ``period`` until the server announces its own limit.
     :param period: the window length in seconds.
-    :param clock: returns the current epoch time; injectable for tests.
-    :param sleep: blocks for a number of seconds; injectable for tests.
+    :param clock: returns the current epoch time (default ``time.time``).
+    :param sleep: blocks for a number of seconds (default ``time.sleep``).
     """
 
     def __init__(
@@ -115,15 +115,16 @@ class RateLimiter:
         limit: int,
         period: float = 60.0,
         *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
     ):
         if limit < 1 or period <= 0:
             raise ValueError("A rate limit needs limit >= 1 and period > 0")
         self.limit = limit
         self.period = period
-        self._clock = clock
-        self._sleep = sleep
+        # Looked up at call time, so that tests can replace time.sleep / time.time.
+        self._clock = clock or (lambda: time.time())
+        self._sleep = sleep or (lambda seconds: time.sleep(seconds))
         self._lock = threading.Lock()
         self._sent: deque[float] = deque()
         self._remaining: int | None = None
