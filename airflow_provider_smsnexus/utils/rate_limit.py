@@ -99,8 +99,8 @@ class RateLimiter:
 
     Two rules, both enforced before every request:
 
-    * a sliding window: at most ``limit`` requests in any ``period`` seconds (the limit the server announces
-      in ``X-RateLimit-Limit`` replaces the configured one once seen);
+    * a sliding window: at most ``limit`` requests in any ``period`` seconds (raised to the limit the server
+      announces in ``X-RateLimit-Limit`` when that is larger);
     * the server's budget: once an answer said ``Remaining: 0`` (counting the requests this client has in
       flight since), wait until the announced reset instead of sending a request that would be refused.
 
@@ -163,7 +163,9 @@ class RateLimiter:
     def update(self, info: RateLimitInfo) -> None:
         """Take in what an answer said about the limit."""
         with self._lock:
-            if info.limit is not None and info.limit > 0:
+            if info.limit is not None and info.limit > self.limit:
+                # A larger announced limit lifts the client's pace; a smaller one is enforced through
+                # Remaining/Reset, so the configured pace is never slowed by a server with a shorter window.
                 self.limit = info.limit
             if info.remaining is None:
                 return

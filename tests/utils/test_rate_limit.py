@@ -108,13 +108,20 @@ def test_late_answer_from_the_same_window_cannot_raise_the_budget():
     assert clock.now - NOW == pytest.approx(5.05)
 
 
-def test_announced_limit_replaces_the_configured_one():
+def test_a_larger_announced_limit_lifts_the_pace():
     clock = VirtualClock()
     limiter = RateLimiter(2, 1.0, clock=clock.time, sleep=clock.sleep)
     limiter.update(RateLimitInfo(limit=5))
     for _ in range(5):
         limiter.acquire()
     assert clock.sleeps == []
+
+
+def test_a_smaller_announced_limit_does_not_slow_the_configured_window():
+    clock = VirtualClock()
+    limiter = RateLimiter(10, 1.0, clock=clock.time, sleep=clock.sleep)
+    limiter.update(RateLimitInfo(limit=2))
+    assert limiter.limit == 10
 
 
 def test_a_429_spends_the_budget_until_the_retry_after():
