@@ -72,3 +72,64 @@ def postgres_conn_id(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """An Airflow connection id (``smsnexus_test_pg``) that points at the test PostgreSQL."""
     monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_TEST_PG", postgres_url)
     return "smsnexus_test_pg"
+
+
+# -- secrets guard ---------------------------------------------------------------------------------
+# Every token the suite uses is recognisable. A test whose captured logs, output or failure text shows one
+# fails; at the end, no file the suite wrote (reports, Parquet, the metadata DB with its XComs and rendered
+# template fields, task logs) may contain one either.
+SECRET_MARKERS = ("SMSNEXUS-TEST-TOKEN", "SMSNEXUS-MOCK-SECRET") + tuple(
+    filter(None, os.environ.get("SMSNEXUS_EXTRA_SECRET_MARKERS", "").split(","))
+)
+_LEAKS: list[str] = []
+_LEAKED_ITEMS: set[str] = set()
+
+
+def _leaked_marker(text: str) -> str | None:
+    return next((marker for marker in SECRET_MARKERS if marker in text), None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if item.nodeid in _LEAKED_ITEMS:  # sections accumulate over phases: report each test once
+        return
+    texts = [content for _, content in report.sections]
+    if report.longrepr is not None:
+        texts.append(str(report.longrepr))
+    for text in texts:
+        marker = _leaked_marker(text)
+        if marker:
+            _LEAKED_ITEMS.add(item.nodeid)
+            _LEAKS.append(f"{item.nodeid} ({report.when}): output shows a token ({marker}...)")
+            report.outcome = "failed"
+            report.longrepr = f"A token ({marker}...) appeared in this test's captured output or error text"
+            break
+
+
+def _files_with_secrets(root: Path) -> list[str]:
+    found = []
+    markers = [m.encode() for m in SECRET_MARKERS]
+    for path in root.rglob("*"):
+        # Python sources are inputs (pytester copies this conftest, markers included), not outputs.
+        if not path.is_file() or path.suffix == ".py" or path.stat().st_size > 200_000_000:
+            continue
+        data = path.read_bytes()
+        if any(m in data for m in markers):
+            found.append(str(path))
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    roots = [_AIRFLOW_HOME]
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None and factory._basetemp is not None:
+        roots.append(factory._basetemp)
+    leaked_files = [f for root in roots if root.exists() for f in _files_with_secrets(root)]
+    if leaked_files or _LEAKS:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for line in _LEAKS + [f"token found in file {f}" for f in leaked_files]:
+            if reporter:
+                reporter.write_line(f"SECRET LEAK: {line}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
