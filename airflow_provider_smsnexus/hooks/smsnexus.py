@@ -204,6 +204,7 @@ def interpret_answer(method: str, path: str, status: int, text: str, info: RateL
         return body
 
     detail = server_message or (_readable_snippet(text) if text and body is None else None) or "no message"
+    detail = detail.rstrip(". ")
     where = f"{method} {path} answered {status}: {detail}"
     if status == 401:
         raise SMSNexusAuthError(

@@ -1,0 +1,146 @@
+"""SMSNexusNotifier: send an SMS from an Airflow callback or deadline alert."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from airflow.sdk import BaseNotifier
+
+from airflow_provider_smsnexus.exceptions import SMSNexusAuthError, SMSNexusError, SMSNexusForbiddenError
+from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from airflow.sdk import Context
+
+#: The longest text SMS Nexus accepts, in characters.
+MAX_MESSAGE_CHARS = 1600
+#: What replaces the end of a text that is too long (GSM-7, so it does not change the encoding).
+TRUNCATION_MARK = "..."
+
+
+def fit_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """
+    Cut ``text`` to at most ``limit`` characters, ending in ``...`` when it was cut.
+
+    :param text: the rendered message.
+    :param limit: the maximum length in characters (default 1600, the API's limit).
+    """
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(TRUNCATION_MARK)] + TRUNCATION_MARK
+
+
+def recipient_list(to: str | Iterable[str]) -> list[str]:
+    """
+    The recipients as a list without blanks or repeats, in the given order.
+
+    :param to: one number, several numbers separated by commas, or an iterable of numbers.
+    """
+    numbers = to.split(",") if isinstance(to, str) else list(to)
+    return list(dict.fromkeys(str(number).strip() for number in numbers if str(number).strip()))
+
+
+class SMSNexusNotifier(BaseNotifier):
+    """
+    Send an SMS through SMS Nexus: for ``on_failure_callback``, ``on_success_callback`` and deadline alerts.
+
+    .. code-block:: python
+
+        EmptyOperator(
+            task_id="load",
+            on_failure_callback=SMSNexusNotifier(
+                from_number="+12125550100",
+                to=["+12125550150", "+12125550151"],
+                message="{{ dag.dag_id }} failed: {{ ti.task_id }}",
+            ),
+        )
+
+    The message is rendered with the callback's context, then cut to 1600 characters (ending in ``...``).
+    Each recipient gets its own send; one that cannot be reached (a 422 for an invalid number, a 429
+    after the hook's retries, a 5xx) is logged and the others still get the message. After trying all,
+    the notifier raises :class:`~airflow_provider_smsnexus.exceptions.SMSNexusError` naming the
+    recipients that failed, so a task that sends an alert fails visibly. A 401 or 403 stops at once:
+    every other send would fail the same way.
+
+    ``notify`` serves callbacks run by the task runner or DAG processor; ``async_notify`` serves the
+    triggerer (deadline alerts) and runs the sends in a worker thread, so the event loop is not blocked.
+
+    .. seealso:: The "Notifier" section of the README.
+
+    :param from_number: the sending number of the account, E.164 (templated).
+    :param to: one number, a comma-separated string of numbers, or a list of numbers (templated).
+    :param message: the text, a Jinja template rendered with the context (templated).
+    :param smsnexus_conn_id: the SMS Nexus connection id (default ``smsnexus_default``).
+    """
+
+    template_fields: Sequence[str] = ("from_number", "to", "message", "smsnexus_conn_id")
+
+    def __init__(
+        self,
+        *,
+        from_number: str,
+        to: str | Iterable[str],
+        message: str,
+        smsnexus_conn_id: str = SMSNexusHook.default_conn_name,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.from_number = from_number
+        self.to = to
+        self.message = message
+        self.smsnexus_conn_id = smsnexus_conn_id
+
+    @cached_property
+    def hook(self) -> SMSNexusHook:
+        """The SMS Nexus hook for ``smsnexus_conn_id``."""
+        return SMSNexusHook(smsnexus_conn_id=self.smsnexus_conn_id)
+
+    def notify(self, context: Context) -> None:
+        """
+        Send the (already rendered) message to every recipient.
+
+        :param context: the Airflow context (rendering happens before, in ``__call__``).
+        :raises ValueError: when there is no recipient or the message is empty.
+        :raises SMSNexusError: naming the recipients that failed, after trying all of them.
+        """
+        recipients = recipient_list(self.to)
+        if not recipients:
+            raise ValueError("SMSNexusNotifier has no recipient: set `to` to a number or a list of numbers")
+        text = fit_message(str(self.message))
+        if not text.strip():
+            raise ValueError("SMSNexusNotifier's message rendered to an empty text")
+        if len(text) < len(str(self.message)):
+            self.log.warning("Message cut from %d to %d characters", len(str(self.message)), len(text))
+
+        failures: dict[str, SMSNexusError] = {}
+        for number in recipients:
+            try:
+                sent = self.hook.send_sms(from_number=self.from_number, to=number, message=text)
+            except (SMSNexusAuthError, SMSNexusForbiddenError):
+                raise
+            except SMSNexusError as error:
+                self.log.warning("SMS to %s failed: %s", number, error)
+                failures[number] = error
+            else:
+                self.log.info("SMS to %s queued (message id %s)", number, sent.get("id"))
+        if failures:
+            details = "; ".join(f"{number}: {error}" for number, error in failures.items())
+            raise SMSNexusError(
+                f"SMS notification reached {len(recipients) - len(failures)} of {len(recipients)} "
+                f"recipient(s); failed: {details}"
+            )
+
+    async def async_notify(self, context: Context) -> None:
+        """
+        Send the message to every recipient without blocking the event loop (see :meth:`notify`).
+
+        :param context: the Airflow context.
+        """
+        await asyncio.to_thread(self.notify, context)
+
+
+send_smsnexus_notification = SMSNexusNotifier

@@ -1,0 +1,92 @@
+"""
+Page the on-call by SMS when the SMS Nexus credits run low.
+
+Every hour, ``check_balance`` (an :class:`SMSNexusBalanceSensor` in ``below`` mode) looks at the balance
+for up to five minutes. A healthy balance never meets the condition: the sensor times out with
+``soft_fail``, is marked skipped, and the run ends quietly with the alert task skipped. When the credits
+are below ``params.threshold``, ``page_on_call`` texts every number in ``params.on_call_numbers``
+through :class:`SMSNexusNotifier`, with the balance and the hours left at today's pace.
+
+A 429 or a 5xx during the check does not end it: the sensor checks again at the next poke. A revoked
+token fails the run (401/403), even with ``soft_fail``, so the alert does not go quiet unnoticed.
+
+Connection: ``smsnexus_default`` (host ``https://www.smsnexus.net/api``, password the API token).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.sdk import Param, dag, task
+
+from airflow_provider_smsnexus.notifications.smsnexus import SMSNexusNotifier
+from airflow_provider_smsnexus.sensors.balance import SMSNexusBalanceSensor
+
+E164 = r"^\+[1-9][0-9]{6,14}$"
+
+
+def low_credit_text(report: dict[str, Any], threshold: int | str) -> str:
+    """
+    The alert text for a balance report of the sensor.
+
+    :param report: the sensor's XCom value: the balance plus ``credits_per_hour`` and ``hours_left``.
+    :param threshold: the threshold that the balance fell below.
+    """
+    text = f"SMS Nexus credits low: {report['credits']} left (threshold {threshold})."
+    if report.get("hours_left") is None:
+        return f"{text} No credits used yet today, so no estimate of the hours left."
+    return (
+        f"{text} About {report['hours_left']:.1f} hours left "
+        f"at today's pace of {report['credits_per_hour']:.1f} credits/hour."
+    )
+
+
+@dag(
+    dag_id="low_credit_alert",
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=30),
+    params={
+        "threshold": Param(1000, type="integer", minimum=0, description="Alert below this many credits."),
+        "on_call_numbers": Param(
+            ["+12125550150", "+12125550151"],
+            type="array",
+            items={"type": "string", "pattern": E164},
+            minItems=1,
+            description="Who gets the SMS (E.164).",
+        ),
+        "from_number": Param("+12125550100", type="string", pattern=E164, description="Sending number."),
+    },
+    tags=["smsnexus", "alerting"],
+    doc_md=__doc__,
+)
+def low_credit_alert() -> None:
+    """Check the balance; when it is low, text the on-call."""
+    check_balance = SMSNexusBalanceSensor(
+        task_id="check_balance",
+        threshold="{{ params.threshold }}",
+        when="below",
+        poke_interval=60,
+        timeout=300,
+        soft_fail=True,
+    )
+
+    @task(retries=0)
+    def page_on_call(report: dict[str, Any], **context: Any) -> int:
+        """Text the balance and the hours left to the on-call numbers; return how many were texted."""
+        params = context["params"]
+        notifier = SMSNexusNotifier(
+            from_number=params["from_number"],
+            to=params["on_call_numbers"],
+            message="[{{ dag.dag_id }}] " + low_credit_text(report, params["threshold"]),
+        )
+        notifier(context)
+        return len(params["on_call_numbers"])
+
+    page_on_call(check_balance.output)
+
+
+low_credit_alert()
