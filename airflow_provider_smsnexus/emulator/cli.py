@@ -1,0 +1,196 @@
+"""``smsnexus-emulator``: run a local SMS Nexus server for development.
+
+Prints one start-up line with the base URL and the ``AIRFLOW_CONN_SMSNEXUS_DEFAULT`` value to use,
+serves until SIGINT or SIGTERM, then stops cleanly (exit status 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smsnexus.emulator.settings import (
+    DEFAULT_TOKEN,
+    LIFECYCLE_AUTO,
+    LIFECYCLE_MANUAL,
+    EmulatorSettings,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+DEFAULT_PORT = 8025
+
+
+def _share(value: str) -> float:
+    share = float(value)
+    if not 0 <= share <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a share between 0 and 1")
+    return share
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    defaults = EmulatorSettings()
+    parser = argparse.ArgumentParser(
+        prog="smsnexus-emulator",
+        description="A local SMS Nexus API server for developing and testing Airflow DAGs. "
+        "Never contacts the real service.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    server = parser.add_argument_group("server")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (0: any free port)")
+    server.add_argument(
+        "--token",
+        action="append",
+        dest="tokens",
+        metavar="TOKEN",
+        help=f"API token; repeat for more accounts, each token is its own account (default: {DEFAULT_TOKEN})",
+    )
+    server.add_argument("--access-log", action="store_true", help="log each request line")
+    server.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+    data = parser.add_argument_group("accounts and data")
+    data.add_argument(
+        "--seed-messages",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="messages of history for account 1",
+    )
+    data.add_argument("--random-seed", type=int, default=None, help="seed for history, faults and lifecycle")
+    data.add_argument(
+        "--initial-credits", type=int, default=defaults.initial_credits, help="credits per account"
+    )
+    data.add_argument("--plan", default=defaults.plan, help="plan name shown by /api/balance")
+    data.add_argument("--mms-cost", type=int, default=defaults.mms_cost, help="credits per MMS")
+    data.add_argument(
+        "--allow-http-webhooks", action="store_true", help="accept http:// webhook URLs (local development)"
+    )
+
+    limits = parser.add_argument_group("rate limits (fixed window per account and endpoint class)")
+    limits.add_argument("--send-limit", type=int, default=defaults.send_limit, help="sends per window")
+    limits.add_argument(
+        "--read-limit", type=int, default=defaults.read_limit, help="other requests per window"
+    )
+    limits.add_argument(
+        "--window-seconds", type=_positive, default=defaults.window_seconds, help="window length"
+    )
+
+    faults = parser.add_argument_group("fault injection")
+    faults.add_argument(
+        "--fail-before-share", type=_share, default=0.0, help="share of requests answered 500"
+    )
+    faults.add_argument(
+        "--fail-after-share", type=_share, default=0.0, help="share of sends processed, then answered 500"
+    )
+    faults.add_argument(
+        "--drop-after-share",
+        type=_share,
+        default=0.0,
+        help="share of sends processed, then connection dropped",
+    )
+    faults.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every answer")
+    faults.add_argument(
+        "--live-traffic-per-list",
+        type=_non_negative_int,
+        default=0,
+        help="new messages added on each GET /api/messages",
+    )
+
+    lifecycle = parser.add_argument_group("message lifecycle")
+    lifecycle.add_argument("--lifecycle", choices=[LIFECYCLE_AUTO, LIFECYCLE_MANUAL], default=LIFECYCLE_AUTO)
+    lifecycle.add_argument(
+        "--sent-delay", type=float, default=defaults.sent_delay, help="seconds queued -> sent"
+    )
+    lifecycle.add_argument(
+        "--final-delay", type=float, default=defaults.final_delay, help="seconds sent -> delivered/failed"
+    )
+    lifecycle.add_argument(
+        "--failure-share", type=_share, default=defaults.failure_share, help="share of messages that fail"
+    )
+    lifecycle.add_argument(
+        "--reply-share", type=_share, default=defaults.reply_share, help="share of recipients replying"
+    )
+    lifecycle.add_argument(
+        "--stop-share", type=_share, default=defaults.stop_share, help="share of recipients replying STOP"
+    )
+    lifecycle.add_argument(
+        "--reply-delay", type=float, default=defaults.reply_delay, help="seconds delivered -> reply"
+    )
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
+    """Turn parsed arguments into :class:`EmulatorSettings`.
+
+    :param args: the parsed command line.
+    """
+    names = set(EmulatorSettings.runtime_fields()) | {"seed_messages"}
+    values: dict[str, Any] = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    values["tokens"] = list(dict.fromkeys(args.tokens or [DEFAULT_TOKEN]))
+    return EmulatorSettings(**values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the emulator until SIGINT/SIGTERM.
+
+    :param argv: arguments (default: ``sys.argv[1:]``).
+    :return: the exit status.
+    """
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(args)
+
+    from airflow_provider_smsnexus.emulator.server import EmulatorServer
+
+    try:
+        server = EmulatorServer(
+            settings,
+            host=args.host,
+            port=args.port,
+            access_log=args.access_log,
+            log_level=args.log_level,
+            configure_logging=True,
+        )
+    except OSError as exc:
+        print(f"smsnexus-emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+
+    def stop(signum: int, _frame: Any) -> None:
+        # A second signal cuts open connections short.
+        server.request_stop(force=server.stopping)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    connection = json.dumps(
+        {"conn_type": "smsnexus", "host": server.base_url, "password": settings.tokens[0]}
+    )
+    print(
+        f"SMS Nexus emulator on {server.base_url} ({len(settings.tokens)} account(s), "
+        f"{settings.seed_messages} seeded messages); "
+        f"AIRFLOW_CONN_SMSNEXUS_DEFAULT='{connection}'",
+        flush=True,
+    )
+    server.serve()
+    print("SMS Nexus emulator stopped", flush=True)
+    return 0

@@ -1,0 +1,86 @@
+"""Fault injection: 500 before processing, 500 or a dropped connection after processing a send,
+latency, and live traffic while paging."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+
+def test_fail_before_answers_500_and_processes_nothing(api, smsnexus_emulator):
+    smsnexus_emulator.admin.set_faults(fail_before_share=1.0)
+    response = api.send()
+    assert response.status_code == 500
+    assert response.json() == {"success": False, "message": "Server Error"}
+    assert api.get("/balance").status_code == 500
+    smsnexus_emulator.admin.set_faults()
+    assert smsnexus_emulator.admin.sent_messages() == []
+    assert api.get("/balance").json()["data"]["credits"] == 10000
+    assert smsnexus_emulator.admin.stats()["faults"]["fail_before"] == 2
+
+
+def test_fail_after_processes_the_send_then_answers_500(api, smsnexus_emulator):
+    smsnexus_emulator.admin.set_faults(fail_after_share=1.0)
+    response = api.send("charged but unanswered")
+    assert response.status_code == 500
+    assert response.json()["success"] is False
+    assert [m["body"] for m in smsnexus_emulator.admin.sent_messages()] == ["charged but unanswered"]
+    assert api.get("/balance").json()["data"]["credits"] == 9999
+    assert api.get("/messages").status_code == 200  # only sends are hit by after-processing faults
+
+
+def test_drop_after_processes_the_send_then_closes_the_connection(api, smsnexus_emulator):
+    smsnexus_emulator.admin.set_faults(drop_after_share=1.0)
+    with pytest.raises(requests.ConnectionError):
+        api.send("sent, but the client never hears")
+    assert len(smsnexus_emulator.admin.sent_messages()) == 1
+    assert smsnexus_emulator.admin.stats()["faults"]["drop_after"] == 1
+    smsnexus_emulator.admin.set_faults()
+    assert api.send("the server still answers").status_code == 200
+    assert len(smsnexus_emulator.admin.sent_messages()) == 2
+
+
+def test_a_dropped_connection_is_seen_by_a_fresh_client_too(smsnexus_emulator):
+    smsnexus_emulator.admin.set_faults(drop_after_share=1.0)
+    session = requests.Session()
+    session.trust_env = False
+    with pytest.raises(requests.ConnectionError):
+        session.post(
+            f"{smsnexus_emulator.base_url}/sms/send",
+            json={"from": "+12125550100", "to": "+12125550150", "message": "x"},
+            headers={"Authorization": f"Bearer {smsnexus_emulator.token}", "Connection": "close"},
+            timeout=10,
+        )
+
+
+def test_fault_shares_are_shares_and_reproducible(api, smsnexus_emulator):
+    def run() -> list[int]:
+        smsnexus_emulator.admin.set_faults(fail_before_share=0.5, random_seed=7)
+        return [api.get("/balance").status_code for _ in range(40)]
+
+    first = run()
+    assert 5 < first.count(500) < 35
+    assert set(first) == {200, 500}
+    assert run() == first
+
+
+def test_latency_delays_every_answer(api, smsnexus_emulator):
+    smsnexus_emulator.admin.set_faults(latency_ms=600)
+    with pytest.raises(requests.ReadTimeout):
+        api.session.get(f"{api.base_url}/balance", timeout=0.1)
+    smsnexus_emulator.admin.set_faults()
+    assert api.session.get(f"{api.base_url}/balance", timeout=5).status_code == 200
+
+
+def test_live_traffic_adds_new_messages_on_each_list_request(api, smsnexus_emulator):
+    smsnexus_emulator.admin.seed_messages(500)
+    smsnexus_emulator.admin.set_faults(live_traffic_per_list=7)
+    first = api.get("/messages", per_page=100).json()
+    second = api.get("/messages", per_page=100, page=2).json()
+    assert first["meta"]["total"] == 507
+    assert second["meta"]["total"] == 514
+    # The 7 new messages pushed older ones down: page 2 starts with rows page 1 already showed.
+    assert {m["id"] for m in first["data"]} & {m["id"] for m in second["data"]}
+    live = smsnexus_emulator.admin.messages(origin="live")
+    assert len(live) == 14
+    assert min(m["id"] for m in live) > max(m["id"] for m in smsnexus_emulator.admin.messages(origin="seed"))
