@@ -133,6 +133,9 @@ class EmulatorAdmin:
         latency_ms: float = 0,
         live_traffic_per_list: int = 0,
         random_seed: int | None = None,
+        *,
+        latency_jitter_ms: float = 0,
+        send_hold_ms: float = 0,
     ) -> None:
         """Set every fault at once (those not given are switched off).
 
@@ -142,6 +145,8 @@ class EmulatorAdmin:
         :param latency_ms: delay before each ``/api`` answer.
         :param live_traffic_per_list: messages added on each ``GET /api/messages``.
         :param random_seed: reseed the fault dice (None keeps the current sequence).
+        :param latency_jitter_ms: a random extra delay of up to this many ms on each ``/api`` request.
+        :param send_hold_ms: delay between processing a send and writing its answer.
         """
         changes: dict[str, Any] = {
             "fail_before_share": fail_before_share,
@@ -149,6 +154,8 @@ class EmulatorAdmin:
             "drop_after_share": drop_after_share,
             "latency_ms": latency_ms,
             "live_traffic_per_list": live_traffic_per_list,
+            "latency_jitter_ms": latency_jitter_ms,
+            "send_hold_ms": send_hold_ms,
         }
         if random_seed is not None:
             changes["random_seed"] = random_seed
@@ -363,6 +370,10 @@ class EmulatorHandle:
     token: str = field(repr=False)
     admin: EmulatorAdmin
     server: EmulatorServer | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        # Written out: tools such as hypothesis print dataclass fields even when repr=False.
+        return f"EmulatorHandle(base_url={self.base_url!r})"
 
     def connection_json(self, **extras: Any) -> str:
         """JSON for an ``AIRFLOW_CONN_*`` variable pointing at the emulator.
