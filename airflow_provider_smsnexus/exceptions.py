@@ -86,6 +86,13 @@ class SMSNexusRateLimitError(SMSNexusError):
         self.reset_at = reset_at
 
 
+class SMSNexusCampaignError(SMSNexusError, AirflowFailException):
+    """
+    A campaign cannot run as configured: a missing column, a template error, a failed pre-flight check
+    (an inactive sender, too little credit). Raised before the first send; retrying cannot help.
+    """
+
+
 class SMSNexusServerError(SMSNexusError):
     """5xx, or no answer at all for a read (connection error, timeout) after the hook's retries."""
 

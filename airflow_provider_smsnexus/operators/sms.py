@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smsnexus.exceptions import (
+    SMSNexusCampaignError,
     SMSNexusError,
     SMSNexusResponseError,
     SMSNexusSendOutcomeUnknownError,
@@ -31,7 +32,6 @@ from airflow_provider_smsnexus.exceptions import (
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 from airflow_provider_smsnexus.utils.campaign import (
     MessageTemplate,
-    SMSNexusCampaignError,
     TemplateRow,
     is_storage_path,
     load_numbers,

@@ -15,9 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
-from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
 from airflow_provider_smsnexus.utils.phone import is_missing, normalise_phone
 
 if TYPE_CHECKING:
@@ -36,13 +34,6 @@ _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".tsv")
 #: Control characters allowed in a text: line feed, carriage return, tab, and form feed (a GSM-7 character).
 _ALLOWED_CONTROLS = frozenset("\n\r\t\f")
-
-
-class SMSNexusCampaignError(SMSNexusError, AirflowFailException):
-    """The campaign cannot run as configured: a missing column, a template error, a failed pre-flight check.
-
-    Retrying cannot help, so the task fails without Airflow retries. Raised before the first send.
-    """
 
 
 # -- the recipient table --------------------------------------------------------------------------------

@@ -6,10 +6,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
 from airflow_provider_smsnexus.utils.campaign import (
     REPORT_COLUMNS,
     MessageTemplate,
-    SMSNexusCampaignError,
     TemplateRow,
     load_numbers,
     load_table,
