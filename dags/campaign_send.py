@@ -44,6 +44,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["smsnexus", "example"],
+    doc_md=__doc__,
     params={
         "shop": Param("Corner Shop", type="string", description="The shop named in the text."),
         "from_number": Param(
