@@ -28,7 +28,7 @@ format: install
 	$(BIN)/ruff format .
 
 demo: install
-	$(BIN)/python -m airflow_provider_smsnexus.demo
+	$(BIN)/python scripts/demo.py
 
 bench: install
 	$(BIN)/python bench/run_all.py
