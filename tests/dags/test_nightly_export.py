@@ -1,0 +1,141 @@
+"""dags/nightly_export.py: it imports cleanly, and it runs under ``dag.test()`` against the emulator."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "nightly_export.py"
+TASKS = {"messages_to_parquet", "messages_to_sql", "conversations_to_parquet", "conversations_to_sql"}
+
+
+@pytest.fixture
+def dags_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DAGs folder holding only this DAG, and an export folder of its own.
+
+    ``dag.test()`` in Airflow 3 syncs the DAG bundles before it runs: the bundle list is read anew by every
+    ``dag.test()``, while ``AIRFLOW__CORE__DAGS_FOLDER`` is read once when ``airflow.settings`` is imported.
+    """
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    shutil.copy(DAG_FILE, folder / DAG_FILE.name)
+    bundles = [
+        {
+            "name": "dags-folder",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(folder)},
+        }
+    ]
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
+    monkeypatch.setenv("SMSNEXUS_EXPORT_DIR", str(tmp_path / "exports"))
+    return folder
+
+
+def load_dag(folder: Path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(folder))
+    assert bag.import_errors == {}
+    dag = bag.get_dag("nightly_export")
+    for task in dag.tasks:  # a failure shows at once instead of after the retries' five-minute delays
+        task.retries = 0
+    return dag
+
+
+def drop_tables(engine) -> None:
+    with engine.begin() as conn:
+        for table in ("smsnexus_messages", "smsnexus_conversations"):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+
+
+def ids_created_in(admin, start: datetime, end: datetime) -> list[int]:
+    def created(message):
+        return datetime.fromisoformat(message["created_at"].replace("Z", "+00:00"))
+
+    return sorted(m["id"] for m in admin.messages() if start <= created(m) < end)
+
+
+def test_dag_imports_cleanly_with_a_daily_schedule_and_a_two_day_lookback(airflow_db, dags_folder):
+    from airflow.sdk import Asset
+
+    dag = load_dag(dags_folder)
+
+    assert dag.schedule == "@daily"
+    assert set(dag.task_ids) == TASKS
+    assert dag.max_active_tasks == 1
+    assert dag.get_task("messages_to_parquet").lookback == timedelta(days=2)
+    assert dag.get_task("messages_to_sql").lookback == timedelta(days=2)
+    assert dag.get_task("conversations_to_sql").mode == "replace"
+    exports = dags_folder.parent / "exports"
+    assert dag.get_task("messages_to_parquet").outlets == [Asset(uri=(exports / "messages").as_uri())]
+    assert dag.get_task("messages_to_sql").outlets == [
+        Asset(uri="smsnexus-sql://smsnexus_warehouse/smsnexus_messages")
+    ]
+
+
+def test_a_night_exports_the_window_and_its_lookback_to_parquet_and_the_embedded_warehouse(
+    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+):
+    import pyarrow.dataset as ds
+
+    from airflow_provider_smsnexus.transfers.smsnexus_to_sql import default_warehouse_path, sqlite_engine
+
+    admin = smsnexus_emulator.admin
+    now = datetime.now(timezone.utc)
+    admin.seed_messages(900, start=now - timedelta(days=6), end=now - timedelta(minutes=1))
+    engine = sqlite_engine(default_warehouse_path())
+    drop_tables(engine)
+    dag = load_dag(dags_folder)
+
+    dag_run = dag.test()
+
+    assert dag_run.state == "success"
+    assert {ti.task_id: ti.state for ti in dag_run.get_task_instances()} == dict.fromkeys(TASKS, "success")
+    start = dag_run.data_interval_start - timedelta(days=2)
+    expected = ids_created_in(admin, start, min(dag_run.data_interval_end, now))
+    assert expected
+
+    exports = dags_folder.parent / "exports"
+    messages = ds.dataset(exports / "messages", partitioning="hive").to_table()
+    assert sorted(messages.column("id").to_pylist()) == expected
+    assert len(list((exports / "messages").iterdir())) == 3  # three day partitions
+    with engine.connect() as conn:
+        loaded = sorted(r[0] for r in conn.execute(sa.text("SELECT id FROM smsnexus_messages")))
+        conversations = conn.execute(sa.text("SELECT count(*) FROM smsnexus_conversations")).scalar_one()
+    assert loaded == expected
+    assert conversations == ds.dataset(exports / "conversations").count_rows() > 0
+    drop_tables(engine)
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_night_loads_into_a_postgres_warehouse(
+    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn, postgres_url, postgres_conn_id, monkeypatch
+):
+    pg_engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    admin = smsnexus_emulator.admin
+    now = datetime.now(timezone.utc)
+    admin.seed_messages(500, start=now - timedelta(days=4), end=now - timedelta(minutes=1))
+    monkeypatch.setenv("SMSNEXUS_WAREHOUSE_CONN_ID", postgres_conn_id)
+    drop_tables(pg_engine)
+    dag = load_dag(dags_folder)
+
+    dag_run = dag.test()
+
+    try:
+        assert dag_run.state == "success"
+        expected = ids_created_in(
+            admin, dag_run.data_interval_start - timedelta(days=2), dag_run.data_interval_end
+        )
+        with pg_engine.connect() as conn:
+            loaded = sorted(r[0] for r in conn.execute(sa.text("SELECT id FROM smsnexus_messages")))
+        assert loaded == expected
+    finally:
+        drop_tables(pg_engine)
+        pg_engine.dispose()
