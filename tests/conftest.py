@@ -78,9 +78,8 @@ def postgres_conn_id(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 # Every token the suite uses is recognisable. A test whose captured logs, output or failure text shows one
 # fails; at the end, no file the suite wrote (reports, Parquet, the metadata DB with its XComs and rendered
 # template fields, task logs) may contain one either.
-SECRET_MARKERS = ("SMSNEXUS-TEST-TOKEN", "SMSNEXUS-MOCK-SECRET") + tuple(
-    filter(None, os.environ.get("SMSNEXUS_EXTRA_SECRET_MARKERS", "").split(","))
-)
+_EXTRA_MARKERS = os.environ.get("SMSNEXUS_EXTRA_SECRET_MARKERS", "")
+SECRET_MARKERS = ("SMSNEXUS-TEST-TOKEN", "SMSNEXUS-MOCK-SECRET", *filter(None, _EXTRA_MARKERS.split(",")))
 _LEAKS: list[str] = []
 _LEAKED_ITEMS: set[str] = set()
 
