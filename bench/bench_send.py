@@ -330,7 +330,8 @@ def table(results: dict[str, Any]) -> str:
     ]
     lifted = results["lifted"]
     extra_ms = (
-        1 / lifted["operator, 1 in flight"]["per_second"] - 1 / lifted["naive HttpHook.run loop"]["per_second"]
+        1 / lifted["operator, 1 in flight"]["per_second"]
+        - 1 / lifted["naive HttpHook.run loop"]["per_second"]
     ) * 1000
     lines += [
         "",
