@@ -420,6 +420,10 @@ class PageWalker:
                 raise SMSNexusResponseError(
                     f"{self.path} page {self.pages} holds a row without an id: {row!r}"
                 )
+            if isinstance(row["id"], bool) or not isinstance(row["id"], int | str):
+                raise SMSNexusResponseError(
+                    f"{self.path} page {self.pages} holds a row whose id is not a number: {row['id']!r}"
+                )
             if not self.seen.add(row["id"]):
                 self.duplicates += 1
                 continue

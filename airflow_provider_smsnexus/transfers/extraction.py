@@ -195,12 +195,39 @@ def _coerce_timestamp(value: Any, column: Column, resource: str, row_id: Any) ->
             parsed = None
     else:
         parsed = None
-    if parsed is None:
+    if parsed is not None:
+        try:
+            return (
+                parsed.replace(tzinfo=timezone.utc)
+                if parsed.tzinfo is None
+                else parsed.astimezone(timezone.utc)
+            )
+        except OverflowError:  # an offset that moves it out of years 1-9999
+            pass
+    raise SMSNexusResponseError(
+        f"{resource}: field {column.source!r} of id {row_id!r} is {_short(value)}, "
+        "not an ISO 8601 timestamp in years 1 to 9999 (UTC)"
+    )
+
+
+#: The span of Python's datetime (years 1 to 9999, UTC) in microseconds since the epoch.
+_TIMESTAMP_RANGE_US = (-62_135_596_800_000_000, 253_402_300_799_999_999)
+
+
+def _check_calendar(array: pa.Array, column: Column, resource: str) -> pa.Array:
+    """Refuse timestamps outside years 1-9999 (UTC): Arrow holds them, but no reader's calendar does."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(array) == array.null_count:
+        return array
+    bounds = pc.min_max(array.cast(pa.int64()))
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low < _TIMESTAMP_RANGE_US[0] or high > _TIMESTAMP_RANGE_US[1]:
         raise SMSNexusResponseError(
-            f"{resource}: field {column.source!r} of id {row_id!r} is {_short(value)}, "
-            "not an ISO 8601 timestamp"
+            f"{resource}: field {column.source!r} holds a timestamp outside years 1 to 9999 (UTC)"
         )
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    return array
 
 
 def _coerce_string_list(value: Any, column: Column, resource: str, row_id: Any) -> list[str] | None:
@@ -223,7 +250,7 @@ def _column_array(column: Column, values: list[Any], ids: list[Any], resource: s
     try:
         if column.kind == "timestamp":
             if all(v is None or isinstance(v, str) for v in values):
-                return pa.array(values, pa.string()).cast(target)
+                return _check_calendar(pa.array(values, pa.string()).cast(target), column, resource)
         elif column.kind == "string_list":
             if all(v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)) for v in values):
                 return pa.array(values, target)
@@ -303,8 +330,12 @@ class ExportWindow:
             return None
         if self.end <= self.start:
             return []
-        first, last = self.start.date(), (self.end - timedelta(microseconds=1)).date()
+        first, last = self.start.date(), self.last_day()
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+    def last_day(self) -> date:
+        """The UTC day of the window's last moment."""
+        return (self.end - timedelta(microseconds=1)).date()
 
 
 def _as_utc(value: Any, name: str) -> datetime | None:
@@ -424,6 +455,21 @@ class _Counters:
     pages: int = 0
 
 
+def _page_walker(resource: str, start: datetime | None = None, end: datetime | None = None) -> Any:
+    """The hook's :class:`PageWalker`, made to turn every row's id into an int (or a typed error) first."""
+    from airflow_provider_smsnexus.hooks.smsnexus import PageWalker
+
+    class ExportPageWalker(PageWalker):
+        def take(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+            rows = body.get("data") if isinstance(body, dict) else None
+            for row in rows if isinstance(rows, list) else ():
+                if isinstance(row, dict) and "id" in row:
+                    row["id"] = as_id(row["id"], resource)
+            return super().take(body)
+
+    return ExportPageWalker(RESOURCE_PATHS[resource], start, end)
+
+
 def _resource_pages(
     hook: SMSNexusHook,
     resource: str,
@@ -433,11 +479,9 @@ def _resource_pages(
     per_page: int,
     counters: _Counters,
 ) -> Iterator[list[dict[str, Any]]]:
-    from airflow_provider_smsnexus.hooks.smsnexus import PageWalker
-
     if resource == "messages":
         start, end = (window.start, window.end) if window else (None, None)
-        counters.walker = PageWalker(RESOURCE_PATHS[resource], start, end)
+        counters.walker = _page_walker(resource, start, end)
         yield from hook.iter_message_pages(
             status=status,
             direction=direction,
@@ -447,7 +491,7 @@ def _resource_pages(
             walker=counters.walker,
         )
     elif resource == "conversations":
-        counters.walker = PageWalker(RESOURCE_PATHS[resource])
+        counters.walker = _page_walker(resource)
         yield from hook.iter_conversation_pages(per_page=per_page, walker=counters.walker)
     else:
         counters.pages = 1

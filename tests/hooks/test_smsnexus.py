@@ -473,6 +473,14 @@ def test_row_without_created_at_in_a_windowed_walk_is_a_clear_error(hook):
         list(hook.iter_messages(start_date="2026-03-01"))
 
 
+@pytest.mark.parametrize("bad_id", [[1], {"id": 1}, None, True, 1.5])
+@responses.activate
+def test_row_with_an_id_that_is_not_a_number_is_a_clear_error(hook, bad_id):
+    responses.get(MESSAGES_URL, json=page([{"id": bad_id, "created_at": "2026-03-08T12:00:00Z"}], 1, 1))
+    with pytest.raises(SMSNexusResponseError, match="not a number"):
+        list(hook.iter_messages())
+
+
 def test_id_set_handles_dense_sparse_and_odd_ids():
     ids = IdSet()
     assert all(ids.add(i) for i in range(1000, 3000))

@@ -89,6 +89,8 @@ def test_string_fields_accept_other_scalars_and_ids_accept_digit_strings():
         ("credits_used", "lots", "not a whole number"),
         ("created_at", "yesterday", "not an ISO 8601 timestamp"),
         ("created_at", 1709892000, "not an ISO 8601 timestamp"),
+        ("created_at", "0001-01-01T00:00:00+01:00", "years 1 to 9999"),
+        ("created_at", "9999-12-31T23:59:59-01:00", "years 1 to 9999"),
     ],
 )
 def test_wrong_value_types_raise_a_typed_error_naming_the_field(field, value, message):

@@ -12,7 +12,7 @@ import pytest
 from airflow.sdk import Asset
 from export_helpers import fail_after_pages, ids_created_in, read_dataset, run_export, seed_days
 
-from airflow_provider_smsnexus.exceptions import SMSNexusServerError
+from airflow_provider_smsnexus.exceptions import SMSNexusResponseError, SMSNexusServerError
 from airflow_provider_smsnexus.transfers.extraction import arrow_schema
 from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import (
     ParquetExportWriter,
@@ -288,3 +288,19 @@ def test_status_and_direction_filters_export_only_matching_messages(
     assert expected
     assert exported_ids(tmp_path / "m") == expected
     assert result["rows"] == len(expected)
+
+
+def test_an_id_that_is_not_a_number_is_a_typed_error_that_leaves_the_destination(monkeypatch, tmp_path):
+    import responses
+
+    base = "https://smsnexus.invalid/api"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMSNEXUS_DEFAULT",
+        json.dumps({"conn_type": "smsnexus", "host": base, "password": "x", "extra": {"max_retries": 0}}),
+    )
+    rows = [{"id": [1], "created_at": "2026-03-08T12:00:00Z"}]  # no real server answers this
+    with responses.RequestsMock() as mock:
+        mock.get(f"{base}/messages", json={"success": True, "data": rows, "meta": {"last_page": 1}})
+        with pytest.raises(SMSNexusResponseError, match="not a whole number"):
+            run_export(SMSNexusToParquetOperator(task_id="export", path=str(tmp_path / "m")))
+    assert sorted(os.listdir(tmp_path)) == []
