@@ -1,0 +1,37 @@
+"""Airflow itself finds the installed provider and registers the ``smsnexus`` connection type."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def airflow_json(airflow_home, *args: str) -> list[dict]:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", *args, "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AIRFLOW_HOME": str(airflow_home)},
+    )
+    return json.loads(result.stdout[result.stdout.index("[") :])
+
+
+def test_airflow_providers_list_shows_the_provider(tmp_path):
+    providers = {p["package_name"]: p for p in airflow_json(tmp_path, "providers", "list")}
+    assert "airflow-provider-smsnexus" in providers
+
+
+def test_the_smsnexus_connection_type_is_registered_with_its_hook(tmp_path):
+    hooks = [h for h in airflow_json(tmp_path, "providers", "hooks") if h["connection_type"] == "smsnexus"]
+    assert hooks == [
+        {
+            "connection_type": "smsnexus",
+            "class": "airflow_provider_smsnexus.hooks.smsnexus.SMSNexusHook",
+            "conn_id_attribute_name": "smsnexus_conn_id",
+            "package_name": "airflow-provider-smsnexus",
+            "hook_name": "SMS Nexus",
+        }
+    ]
