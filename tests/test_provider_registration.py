@@ -16,7 +16,8 @@ def airflow_json(airflow_home, *args: str) -> list[dict]:
         check=True,
         env={**os.environ, "AIRFLOW_HOME": str(airflow_home)},
     )
-    return json.loads(result.stdout[result.stdout.index("[") :])
+    # Airflow may log a line or two before the JSON; the JSON list is the line that starts with '[{'.
+    return json.loads(next(line for line in result.stdout.splitlines() if line.startswith("[{")))
 
 
 def test_airflow_providers_list_shows_the_provider(tmp_path):
