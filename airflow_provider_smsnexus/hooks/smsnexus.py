@@ -488,7 +488,28 @@ def _never_left(exc: requests.RequestException) -> bool:
     return False
 
 
-class SMSNexusHook(BaseHook):
+class _SMSNexusBaseHook(BaseHook):
+    """What the sync and async hooks share: the connection's identity, its form, and a token-free repr."""
+
+    conn_name_attr = "smsnexus_conn_id"
+    default_conn_name = "smsnexus_default"
+    conn_type = "smsnexus"
+    hook_name = "SMS Nexus"
+
+    def __init__(self, smsnexus_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.smsnexus_conn_id = smsnexus_conn_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(smsnexus_conn_id={self.smsnexus_conn_id!r})"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel and hide the connection form's fields for SMS Nexus."""
+        return UI_FIELD_BEHAVIOUR
+
+
+class SMSNexusHook(_SMSNexusBaseHook):
     """
     Talks to the SMS Nexus REST API.
 
@@ -500,24 +521,10 @@ class SMSNexusHook(BaseHook):
         when empty), password the API token, extras tune timeouts, retries and rate limits.
     """
 
-    conn_name_attr = "smsnexus_conn_id"
-    default_conn_name = "smsnexus_default"
-    conn_type = "smsnexus"
-    hook_name = "SMS Nexus"
-
-    def __init__(self, smsnexus_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.smsnexus_conn_id = smsnexus_conn_id
+    def __init__(self, smsnexus_conn_id: str = _SMSNexusBaseHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(smsnexus_conn_id, **kwargs)
         self.stats: dict[str, float] = {"requests": 0, "rate_limited": 0, "retries": 0, "waited_seconds": 0.0}
         self._stats_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(smsnexus_conn_id={self.smsnexus_conn_id!r})"
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabel and hide the connection form's fields for SMS Nexus."""
-        return UI_FIELD_BEHAVIOUR
 
     @cached_property
     def config(self) -> SMSNexusConnectionConfig:
@@ -819,7 +826,7 @@ def _aiohttp_transport_options(config: SMSNexusConnectionConfig) -> dict[str, An
     return options
 
 
-class SMSNexusAsyncHook(BaseHook):
+class SMSNexusAsyncHook(_SMSNexusBaseHook):
     """
     The read side of the SMS Nexus API for triggers, on aiohttp; never blocks the event loop.
 
@@ -829,18 +836,11 @@ class SMSNexusAsyncHook(BaseHook):
     :param smsnexus_conn_id: the Airflow connection, as for :class:`SMSNexusHook`.
     """
 
-    conn_name_attr = "smsnexus_conn_id"
-    default_conn_name = "smsnexus_default"
-    conn_type = "smsnexus"
     hook_name = "SMS Nexus (async)"
 
-    def __init__(self, smsnexus_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.smsnexus_conn_id = smsnexus_conn_id
+    def __init__(self, smsnexus_conn_id: str = _SMSNexusBaseHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(smsnexus_conn_id, **kwargs)
         self._config: SMSNexusConnectionConfig | None = None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(smsnexus_conn_id={self.smsnexus_conn_id!r})"
 
     async def get_config(self) -> SMSNexusConnectionConfig:
         """The parsed connection, read without blocking the event loop."""
