@@ -35,8 +35,10 @@ setup(
     ],
     extras_require={
         "postgres": ["apache-airflow-providers-postgres>=6", "psycopg2-binary>=2.9"],
+        "openlineage": ["apache-airflow-providers-openlineage>=2"],
         "dev": [
             "apache-airflow-providers-http>=5",
+            "apache-airflow-providers-openlineage>=2",
             "apache-airflow-providers-postgres>=6",
             "psycopg2-binary>=2.9",
             "pytest>=8",
