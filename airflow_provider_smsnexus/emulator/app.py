@@ -78,6 +78,21 @@ def _bearer_token(scope: Scope) -> str | None:
     return None
 
 
+async def _buffered(receive: Receive) -> Receive:
+    """Read the whole request body now; return a ``receive`` that replays it, then defers to the client."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replay
+
+
 def _drop_connection(send: Send) -> None:
     """Close the client's connection without any answer (the client sees a dropped connection).
 
@@ -122,9 +137,12 @@ class EmulatorApp:
 
     async def _serve_api(self, scope: Scope, receive: Receive, send: Send) -> None:
         emulator = self.emulator
-        settings = emulator.settings
-        if settings.latency_ms > 0:
-            await asyncio.sleep(settings.latency_ms / 1000)
+        delay = emulator.request_delay()
+        if delay > 0:
+            # The request has reached the server before it waits: a client that dies meanwhile cannot take
+            # it back (without this, uvicorn would hand the route a disconnect instead of the body).
+            receive = await _buffered(receive)
+            await asyncio.sleep(delay)
         account = emulator.authenticate(_bearer_token(scope))
         endpoint_class = SEND if scope["method"] == "POST" and path_is_send(scope["path"]) else OTHER
         client = scope.get("client")
@@ -152,14 +170,17 @@ class EmulatorApp:
         await self.api(scope, receive, self._answering(send, endpoint_class, decision))
 
     def _answering(self, send: Send, endpoint_class: str, decision: RateDecision) -> Send:
-        """Wrap ``send``: add the rate-limit headers; after a processed send, maybe answer 500 or
-        drop the connection instead (fault injection)."""
+        """Wrap ``send``: add the rate-limit headers; after a processed send, wait ``send_hold_ms``,
+        then maybe answer 500 or drop the connection instead (fault injection)."""
         fate: list[str | None] = [None]
         headers = decision.headers()
 
         async def answer(message: Message) -> None:
             if message["type"] == "http.response.start":
                 if endpoint_class == SEND and message["status"] == 200:
+                    hold = self.emulator.settings.send_hold_ms
+                    if hold > 0:  # processed, not yet answered: the window a killed client dies in
+                        await asyncio.sleep(hold / 1000)
                     fate[0] = self.emulator.roll_after_send()
                 if fate[0] == "fail":
                     await _send_json(send, 500, {"success": False, "message": "Server Error"}, headers)

@@ -32,6 +32,11 @@ class EmulatorSettings:
     :param drop_after_share: share of sends that are processed and then see their connection closed
         without any answer.
     :param latency_ms: delay added before every ``/api`` answer, in milliseconds.
+    :param latency_jitter_ms: a random extra delay of 0 to this many milliseconds on top of
+        ``latency_ms``, drawn anew for every ``/api`` request.
+    :param send_hold_ms: delay between processing a send (message stored, credits charged) and
+        writing its answer: a client killed during it dies after the server acted and before it
+        heard (and recorded) the answer.
     :param live_traffic_per_list: messages added to the account on each ``GET /api/messages``,
         as if other traffic arrived while a client pages through the list.
     :param lifecycle: ``"auto"`` (messages move on after the delays below) or ``"manual"``
@@ -58,6 +63,8 @@ class EmulatorSettings:
     fail_after_share: float = 0.0
     drop_after_share: float = 0.0
     latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    send_hold_ms: float = 0.0
     live_traffic_per_list: int = 0
     lifecycle: str = LIFECYCLE_AUTO
     sent_delay: float = 1.0

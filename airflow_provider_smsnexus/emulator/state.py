@@ -284,6 +284,7 @@ class Emulator:
         self.fault_rng = random.Random(seed)
         self.lifecycle_rng = random.Random(None if seed is None else seed + 1)
         self.traffic_rng = random.Random(None if seed is None else seed + 2)
+        self.latency_rng = random.Random(None if seed is None else seed + 3)
 
     def _take_id(self, kind: str, count: int = 1) -> int:
         first = self._next[kind]
@@ -427,6 +428,13 @@ class Emulator:
             self.fault_counts["fail_before"] += 1
             return True
         return False
+
+    def request_delay(self) -> float:
+        """Seconds to wait before handling an ``/api`` request: ``latency_ms`` plus a random share of
+        ``latency_jitter_ms``."""
+        jitter = self.settings.latency_jitter_ms
+        extra = self.latency_rng.uniform(0, jitter) if jitter > 0 else 0.0
+        return (self.settings.latency_ms + extra) / 1000
 
     def roll_after_send(self) -> str | None:
         """Decide the fate of a processed send's answer: None (answer it), ``"fail"`` or ``"drop"``."""

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 SEND_PATH = "/api/sms/send"
 MAX_PER_PAGE = 100
+MAX_PAGES_WITHOUT_NEW_IDS = 5
 WEBHOOK_EVENTS = ("message.received", "message.delivered", "message.failed")
 
 
@@ -86,6 +87,8 @@ class SMSNexusConnectionConfig:
     :param max_rate_limit_wait: the longest wait for a rate-limit reset before giving up with a 429 error.
     :param date_from_param: the query parameter that carries the start of a date range.
     :param date_to_param: the query parameter that carries the end of a date range.
+    :param explicit_limits: the rate-limit extras the connection sets on purpose; those are never raised to
+        the limit the server announces (a worker's share of an account stays its share).
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -102,6 +105,7 @@ class SMSNexusConnectionConfig:
     max_rate_limit_wait: float = 120.0
     date_from_param: str = "start_date"
     date_to_param: str = "end_date"
+    explicit_limits: frozenset[str] = frozenset()
 
     @classmethod
     def from_connection(cls, conn: Connection) -> SMSNexusConnectionConfig:
@@ -129,6 +133,7 @@ class SMSNexusConnectionConfig:
                 max_rate_limit_wait=float(extra.get("max_rate_limit_wait", cls.max_rate_limit_wait)),
                 date_from_param=str(extra.get("date_from_param", cls.date_from_param)),
                 date_to_param=str(extra.get("date_to_param", cls.date_to_param)),
+                explicit_limits=frozenset(k for k in ("send_rate_limit", "read_rate_limit") if k in extra),
             )
         except (TypeError, ValueError) as exc:
             raise SMSNexusError(
@@ -166,7 +171,7 @@ def rate_class(method: str, path: str) -> str:
 def _decode_body(text: str) -> Any:
     try:
         return json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return None
 
 
@@ -176,7 +181,9 @@ def _readable_snippet(text: str, limit: int = 200) -> str:
     return snippet[:limit] + ("..." if len(snippet) > limit else "")
 
 
-def interpret_answer(method: str, path: str, status: int, text: str, info: RateLimitInfo) -> Any:
+def interpret_answer(
+    method: str, path: str, status: int, text: str, info: RateLimitInfo, secret: str = ""
+) -> Any:
     """
     Turn an answer into its JSON body, or raise the error class its status means.
 
@@ -185,8 +192,11 @@ def interpret_answer(method: str, path: str, status: int, text: str, info: RateL
     :param status: the HTTP status code.
     :param text: the body as text.
     :param info: the rate-limit headers of the answer.
+    :param secret: the API token: a server that echoes it in an error must not put it in ours.
     :return: the decoded JSON body of a 2xx answer.
     """
+    if secret and secret in text:
+        text = text.replace(secret, "***")
     body = _decode_body(text)
     server_message = body.get("message") if isinstance(body, dict) else None
     if server_message is not None and not isinstance(server_message, str):
@@ -409,11 +419,13 @@ class PageWalker:
         self._newest_first = True
         self._previous: datetime | None = None
         self._reached_start = False
+        self._pages_without_new_ids = 0
 
     def take(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """Return the new rows of one page's answer that lie inside the window."""
         rows = extract_data(body, self.path, list)
         self.pages += 1
+        seen_before = self.seen.size
         fresh: list[dict[str, Any]] = []
         for row in rows:
             if not isinstance(row, dict) or "id" not in row:
@@ -441,7 +453,18 @@ class PageWalker:
                     self._reached_start = True
                 continue
             fresh.append(row)
+        self._check_progress(bool(rows) and self.seen.size == seen_before)
         return fresh
+
+    def _check_progress(self, nothing_new: bool) -> None:
+        # Drift repeats a few rows at a page's head; whole pages of nothing new mean the server ignores
+        # the page parameter, and reading on would never end.
+        self._pages_without_new_ids = self._pages_without_new_ids + 1 if nothing_new else 0
+        if self._pages_without_new_ids >= MAX_PAGES_WITHOUT_NEW_IDS:
+            raise SMSNexusResponseError(
+                f"{self.path}: {MAX_PAGES_WITHOUT_NEW_IDS} pages in a row up to page {self.pages} held only "
+                "rows already read: the server seems to ignore the page parameter"
+            )
 
     def _track_order(self, created: datetime | None) -> None:
         if created is None:
@@ -553,8 +576,13 @@ class SMSNexusHook(_SMSNexusBaseHook):
         """One limiter per rate-limit class: ``send`` and ``read``."""
         config = self.config
         return {
-            "send": RateLimiter(config.send_rate_limit, config.rate_limit_period),
-            "read": RateLimiter(config.read_rate_limit, config.rate_limit_period),
+            name: RateLimiter(
+                limit,
+                config.rate_limit_period,
+                max_wait=config.max_rate_limit_wait,
+                adopt_announced_limit=f"{name}_rate_limit" not in config.explicit_limits,
+            )
+            for name, limit in (("send", config.send_rate_limit), ("read", config.read_rate_limit))
         }
 
     def _count(self, key: str, amount: float = 1) -> None:
@@ -605,7 +633,9 @@ class SMSNexusHook(_SMSNexusBaseHook):
                 else:
                     limiter.update(info)
                 if response.status_code < 400:
-                    return interpret_answer(method, path, response.status_code, response.text, info)
+                    return interpret_answer(
+                        method, path, response.status_code, response.text, info, config.token
+                    )
                 delay = retry_delay(config, attempt, is_send=is_send, status=response.status_code, info=info)
                 if delay is None:
                     self._raise_for_final_answer(method, path, response, info, is_send=is_send)
@@ -638,7 +668,7 @@ class SMSNexusHook(_SMSNexusBaseHook):
                 "the message. Look for it in /api/messages before sending again.",
                 status_code=response.status_code,
             )
-        interpret_answer(method, path, response.status_code, response.text, info)
+        interpret_answer(method, path, response.status_code, response.text, info, self.config.token)
 
     def _transport_error(
         self,
@@ -875,10 +905,10 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
                         ) from None
                 else:
                     if status < 400:
-                        return interpret_answer(method, path, status, text, info)
+                        return interpret_answer(method, path, status, text, info, config.token)
                     delay = retry_delay(config, attempt, is_send=False, status=status, info=info)
                     if delay is None:
-                        interpret_answer(method, path, status, text, info)
+                        interpret_answer(method, path, status, text, info, config.token)
                 self.log.warning("%s %s failed; retry %d in %.2fs", method, path, attempt + 1, delay)
                 await asyncio.sleep(delay)
                 attempt += 1

@@ -364,6 +364,7 @@ class CampaignSender:
             self.campaign_id,
             len(pairs),
         )
+        self._wait_for_requests_in_flight([entry for _, entry in pairs])
         windows = [
             (entry.recipient, entry.message_hash, (entry.pending_at or _utcnow()) - self.clock_skew, None)
             for _, entry in pairs
@@ -408,6 +409,24 @@ class CampaignSender:
             recovered,
             len(pairs),
         )
+
+    def _wait_for_requests_in_flight(self, entries: Sequence[LedgerEntry]) -> None:
+        """
+        Let requests of a killed attempt finish before looking for them: a send marked pending moments ago may
+        still be inside the server, and "not found yet" must not be read as "not sent".
+        """
+        marks = [entry.pending_at for entry in entries if entry.pending_at is not None]
+        if not marks:
+            return
+        in_flight_until = max(marks) + timedelta(seconds=self.hook.config.timeout + self.settle_seconds)
+        wait = (in_flight_until - _utcnow()).total_seconds()
+        if wait > 0:
+            self.log.info(
+                "Campaign %s: waiting %.1fs for requests of the earlier attempt that may still be in flight",
+                self.campaign_id,
+                wait,
+            )
+            time.sleep(wait)
 
     # 3. sending
 

@@ -6,6 +6,8 @@ before every request how long to wait. Thread-safe, so one hook can be shared by
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import threading
 import time
 from collections import deque
@@ -51,9 +53,10 @@ def _to_int(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return int(float(value.strip()))
+        number = float(value.strip())
     except ValueError:
         return None
+    return int(number) if math.isfinite(number) else None
 
 
 def _parse_retry_after(value: str | None, now: float) -> float | None:
@@ -61,9 +64,11 @@ def _parse_retry_after(value: str | None, now: float) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - now)
     except (TypeError, ValueError, IndexError):
@@ -108,6 +113,10 @@ class RateLimiter:
     :param period: the window length in seconds.
     :param clock: returns the current epoch time (default ``time.time``).
     :param sleep: blocks for a number of seconds (default ``time.sleep``).
+    :param max_wait: the longest wait for a server reset; a reset announced further away (a Reset in
+        milliseconds, a broken gateway) is taken as this far away instead of blocking for ever.
+    :param adopt_announced_limit: raise the window to a larger ``X-RateLimit-Limit``. Off when the limit was
+        set on purpose, e.g. as one worker's share of an account that several workers use.
     """
 
     def __init__(
@@ -117,6 +126,8 @@ class RateLimiter:
         *,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
+        max_wait: float = 120.0,
+        adopt_announced_limit: bool = True,
     ):
         if limit < 1 or period <= 0:
             raise ValueError("A rate limit needs limit >= 1 and period > 0")
@@ -125,6 +136,8 @@ class RateLimiter:
         # Looked up at call time, so that tests can replace time.sleep / time.time.
         self._clock = clock or (lambda: time.time())
         self._sleep = sleep or (lambda seconds: time.sleep(seconds))
+        self.max_wait = max_wait
+        self.adopt_announced_limit = adopt_announced_limit
         self._lock = threading.Lock()
         self._sent: deque[float] = deque()
         self._remaining: int | None = None
@@ -160,10 +173,19 @@ class RateLimiter:
         if self._remaining is not None:
             self._remaining -= 1
 
+    def _bounded(self, info: RateLimitInfo) -> RateLimitInfo:
+        latest = self._clock() + self.max_wait - RESET_MARGIN_SECONDS
+        if info.reset_at is not None and info.reset_at > latest:
+            info = dataclasses.replace(info, reset_at=latest)
+        if info.retry_after is not None and info.retry_after > self.max_wait - RESET_MARGIN_SECONDS:
+            info = dataclasses.replace(info, retry_after=self.max_wait - RESET_MARGIN_SECONDS)
+        return info
+
     def update(self, info: RateLimitInfo) -> None:
         """Take in what an answer said about the limit."""
         with self._lock:
-            if info.limit is not None and info.limit > self.limit:
+            info = self._bounded(info)
+            if self.adopt_announced_limit and info.limit is not None and info.limit > self.limit:
                 # A larger announced limit lifts the client's pace; a smaller one is enforced through
                 # Remaining/Reset, so the configured pace is never slowed by a server with a shorter window.
                 self.limit = info.limit
@@ -184,6 +206,7 @@ class RateLimiter:
     def refused(self, info: RateLimitInfo) -> None:
         """Record a 429: the server's budget is spent until its reset."""
         with self._lock:
+            info = self._bounded(info)
             if info.reset_at is not None:
                 self._reset_at = info.reset_at
             elif info.retry_after is not None:

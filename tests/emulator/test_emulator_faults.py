@@ -3,6 +3,8 @@ latency, and live traffic while paging."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -84,3 +86,50 @@ def test_live_traffic_adds_new_messages_on_each_list_request(api, smsnexus_emula
     live = smsnexus_emulator.admin.messages(origin="live")
     assert len(live) == 14
     assert min(m["id"] for m in live) > max(m["id"] for m in smsnexus_emulator.admin.messages(origin="seed"))
+
+
+def test_send_hold_stores_the_message_before_the_answer_is_written(api, smsnexus_emulator):
+    # A client that gives up during the hold has been charged for a message it never heard about:
+    # the window in which a killed worker dies between the server's work and its own record of it.
+    smsnexus_emulator.admin.set_faults(send_hold_ms=1500)
+    with pytest.raises(requests.ReadTimeout):
+        api.session.post(
+            f"{api.base_url}/sms/send",
+            json={"from": "+12125550100", "to": "+12125550150", "message": "held"},
+            timeout=0.3,
+        )
+    assert [m["body"] for m in smsnexus_emulator.admin.sent_messages()] == ["held"]
+    assert api.get("/balance").status_code == 200  # only sends are held
+    smsnexus_emulator.admin.set_faults()
+    assert api.send("answered at once").status_code == 200
+
+
+def test_latency_jitter_draws_a_delay_per_request(api, smsnexus_emulator):
+    smsnexus_emulator.admin.set_faults(latency_jitter_ms=3000, random_seed=5)
+    outcomes = []
+    for _ in range(6):
+        try:
+            outcomes.append(api.session.get(f"{api.base_url}/balance", timeout=0.05).status_code)
+        except requests.ReadTimeout:
+            outcomes.append("timeout")
+    assert "timeout" in outcomes
+    assert smsnexus_emulator.admin.config()["latency_jitter_ms"] == 3000
+    smsnexus_emulator.admin.set_faults()
+    assert api.get("/balance").status_code == 200
+
+
+def test_a_send_whose_client_gives_up_during_the_latency_is_still_processed(api, smsnexus_emulator):
+    # Latency is the server being slow with a request it already has: the client's death cannot undo it.
+    smsnexus_emulator.admin.set_faults(latency_ms=800)
+    with pytest.raises(requests.ReadTimeout):
+        api.session.post(
+            f"{api.base_url}/sms/send",
+            json={"from": "+12125550100", "to": "+12125550150", "message": "slow"},
+            timeout=0.2,
+            headers={"Connection": "close"},
+        )
+    api.session.close()  # the client is gone before the server gets to the request
+    deadline = time.monotonic() + 10
+    while not smsnexus_emulator.admin.sent_messages() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [m["body"] for m in smsnexus_emulator.admin.sent_messages()] == ["slow"]
