@@ -252,13 +252,17 @@ def interpret_answer(
 
 
 def extract_data(body: dict[str, Any], path: str, expect: type) -> Any:
-    """The ``data`` of a successful answer, checked to be of the expected JSON type."""
+    """The ``data`` of a successful answer: an object, or a list of objects, as ``expect`` says."""
     data = body.get("data")
     if not isinstance(data, expect):
         raise SMSNexusResponseError(
             f"{path} answered without a {'list' if expect is list else 'object'} in 'data' "
             f"(got {type(data).__name__})"
         )
+    if expect is list:
+        odd = next((item for item in data if not isinstance(item, dict)), None)
+        if odd is not None or None in data:
+            raise SMSNexusResponseError(f"{path} answered a list holding a non-object item: {odd!r}")
     return data
 
 

@@ -318,3 +318,14 @@ def test_an_absurd_rate_limit_reset_never_puts_the_hook_to_sleep_for_ever(
             with contextlib.suppress(SMSNexusRateLimitError):
                 hook.get_balance()
     assert max(slept, default=0) <= hook.config.max_rate_limit_wait
+
+
+@pytest.mark.parametrize("method", ["get_phone_numbers", "list_webhooks"])
+@pytest.mark.parametrize("data", [[None], [1, 2], ["+12125550100"], [[]], [{"id": 1}, None]])
+def test_a_list_whose_items_are_not_objects_is_a_response_error(garbage_conn, method, data):
+    # list[dict] is the documented value: a caller that reads item["number"] must not meet a None.
+    path = {"get_phone_numbers": "/phone-numbers", "list_webhooks": "/webhooks"}[method]
+    with responses.RequestsMock() as mock:
+        mock.get(f"{BASE}{path}", json={"success": True, "data": data})
+        with pytest.raises(SMSNexusResponseError):
+            getattr(SMSNexusHook(CONN_ID), method)()

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 RECIPIENTS = 80
 CAMPAIGN = "hostile-kills"
+#: The campaign's connection extras: quick retries, and a client timeout of 3 s (longer than any delay the
+#: tests give the server: the slowest is 2.5 s).
+QUICK_RETRIES = {"retry_backoff": 0.01, "retry_backoff_max": 0.05, "timeout": 3}
 
 
 class KillLog:
@@ -56,9 +59,12 @@ def recipients_csv(path: Path) -> tuple[str, list[str]]:
 
 @pytest.mark.slow
 def test_a_campaign_killed_at_eight_points_and_at_random_is_sent_exactly_once(
-    smsnexus_conn, smsnexus_emulator, ledger_home, tmp_path, figures
+    smsnexus_conn, smsnexus_emulator, ledger_home, tmp_path, figures, monkeypatch
 ):
     admin = smsnexus_emulator.admin
+    # A short client timeout: a rerun waits that long (plus the settle time) for the killed attempt's
+    # requests that may still be in flight before it looks them up.
+    monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_DEFAULT", smsnexus_emulator.connection_json(**QUICK_RETRIES))
     recipients, valid = recipients_csv(tmp_path / "recipients.csv")
     base = {
         "kind": "campaign",
@@ -112,7 +118,7 @@ def test_a_campaign_killed_at_eight_points_and_at_random_is_sent_exactly_once(
     assert wait_for(lambda: sent() > before, timeout=10)  # the server went on with it
     # 5. The server processed the send; its answer is held back: the client dies before it hears.
     before = sent()
-    worker, flag = start({"at": "before_request", "sleep": False}, send_hold_ms=5000)
+    worker, flag = start({"at": "before_request", "sleep": False}, send_hold_ms=2500)
     assert wait_for_file(worker, flag), worker.stderr[-3000:]
     assert worker.wait_until(lambda: sent() > before, timeout=20), worker.stderr[-3000:]
     kills.kill(worker, "processed by the server, answer not yet received")
@@ -155,12 +161,13 @@ def test_a_campaign_killed_at_eight_points_and_at_random_is_sent_exactly_once(
 
 @pytest.mark.slow
 def test_a_rerun_at_once_after_a_kill_waits_for_a_send_the_server_is_still_processing(
-    smsnexus_conn, smsnexus_emulator, ledger_home, tmp_path, figures
+    smsnexus_conn, smsnexus_emulator, ledger_home, tmp_path, figures, monkeypatch
 ):
     # The worker died while its request sat in a slow server; the scheduler reruns the task at once and the
     # server has recovered. The pending row is younger than the request timeout: its message may still
     # appear, so the rerun must not take 'not found yet' for 'not sent'.
     admin = smsnexus_emulator.admin
+    monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_DEFAULT", smsnexus_emulator.connection_json(**QUICK_RETRIES))
     recipients, valid = recipients_csv(tmp_path / "recipients.csv")
     spec = {
         "kind": "campaign",
@@ -175,7 +182,7 @@ def test_a_rerun_at_once_after_a_kill_waits_for_a_send_the_server_is_still_proce
     admin.set_faults(latency_ms=10)
     worker = Worker(spec, airflow_home=ledger_home)
     assert wait_for_file(worker, tmp_path / "flag"), worker.stderr[-3000:]
-    admin.set_faults(latency_ms=4000)  # from the second send on, the server is slow...
+    admin.set_faults(latency_ms=2500)  # from the second send on, the server is slow...
     time.sleep(0.5)
     KillLog(figures).kill(worker, "request sent to a slow server")
     admin.set_faults()  # ... and recovers as the rerun starts
@@ -184,9 +191,9 @@ def test_a_rerun_at_once_after_a_kill_waits_for_a_send_the_server_is_still_proce
     # Refusing to decide yet (a typed error) is fine: a later rerun settles it.
     _, error = attempt(lambda: SMSNexusBulkSendOperator(task_id="send", **rerun).execute(task_context()))
     assert no_token(figures, str(error))
-    # The slow request reaches the front of the server's queue 4 s after it arrived, whatever the rerun did.
+    # The slow request reaches the front of the server's queue 2.5 s after it arrived, whatever the rerun did.
     assert wait_for(lambda: len(admin.sent_messages()) > in_flight, timeout=15)
-    time.sleep(4.5)
+    time.sleep(3)
     for _ in range(4):  # reruns until the task succeeds, as Airflow's retries would
         _, error = attempt(lambda: SMSNexusBulkSendOperator(task_id="send", **rerun).execute(task_context()))
         assert no_token(figures, str(error))
