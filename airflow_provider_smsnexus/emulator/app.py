@@ -1,6 +1,8 @@
-"""The emulator's HTTP side: FastAPI routes for ``/api`` and ``/_emulator``, wrapped in a small ASGI
-layer that does what must happen around every ``/api`` request — authentication, rate limiting and
-its headers, latency and fault injection — and keeps the inspection API to loopback clients.
+"""The emulator's HTTP side: the FastAPI application (routes in :mod:`.api_routes` and
+:mod:`.inspection`), wrapped in a small ASGI layer that does what must happen around every ``/api``
+request — the maintenance page, authentication, rate limiting and its headers, latency and fault
+injection —, dates every answer on the server's clock (``Date``) and keeps the inspection API to
+loopback clients.
 
 Serve :func:`create_app`'s result with uvicorn; :mod:`.server` and :mod:`.cli` do.
 """
@@ -12,21 +14,19 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from email.utils import formatdate
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from airflow_provider_smsnexus.emulator.api_routes import ACCOUNT_SCOPE_KEY, add_api_routes
+from airflow_provider_smsnexus.emulator.inspection import add_inspection_routes
 from airflow_provider_smsnexus.emulator.ratelimit import OTHER, SEND, RateDecision
 from airflow_provider_smsnexus.emulator.settings import EmulatorSettings
-from airflow_provider_smsnexus.emulator.state import (
-    Emulator,
-    EmulatorHTTPError,
-    ValidationFailed,
-    parse_moment,
-)
-from airflow_provider_smsnexus.emulator.store import DIRECTIONS, ORIGINS, STATUSES
+from airflow_provider_smsnexus.emulator.state import Emulator, EmulatorHTTPError, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,12 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-ACCOUNT_SCOPE_KEY = "smsnexus.account"
-MAX_PER_PAGE = 100
 TICK_SECONDS = 0.05
+#: The body of every ``/api`` answer while ``maintenance_page`` is on (status 200, text/html).
+MAINTENANCE_PAGE = (
+    "<!DOCTYPE html><html><head><title>Down for maintenance</title></head><body>"
+    "<h1>We'll be right back</h1><p>SMS Nexus is down for scheduled maintenance.</p></body></html>"
+)
 
 
 def _json_body(status: int, content: dict[str, Any]) -> tuple[int, bytes]:
@@ -49,18 +52,33 @@ async def _send_json(
 ) -> None:
     """Answer with a JSON body from the ASGI layer (outside FastAPI)."""
     _, body = _json_body(status, content)
+    await _send_body(send, status, b"application/json", body, headers)
+
+
+async def _send_body(
+    send: Send, status: int, content_type: bytes, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 *headers,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _gateway_page(status: int) -> bytes:
+    """The HTML error page of a proxy in front of the API (nginx-like), for a fault status other than 500."""
+    try:
+        title = f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:  # a status without a standard phrase, e.g. 599
+        title = str(status)
+    return f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>".encode()
 
 
 def _is_loopback(client: Any) -> bool:
@@ -117,10 +135,11 @@ class EmulatorApp:
         self.emulator = emulator
         self.api = _build_api(emulator)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, raw_send: Send) -> None:
         if scope["type"] != "http":
-            await self.api(scope, receive, send)
+            await self.api(scope, receive, raw_send)
             return
+        send = self._dated(raw_send)
         path: str = scope["path"]
         if path == "/_emulator" or path.startswith("/_emulator/"):
             if not _is_loopback(scope.get("client")):
@@ -131,11 +150,22 @@ class EmulatorApp:
             await self.api(scope, receive, send)
             return
         if path == "/api" or path.startswith("/api/"):
-            await self._serve_api(scope, receive, send)
+            await self._serve_api(scope, receive, send, raw_send)
             return
         await self.api(scope, receive, send)
 
-    async def _serve_api(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _dated(self, send: Send) -> Send:
+        """Wrap ``send``: add a ``Date`` header on the server's clock to every answer."""
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                date = formatdate(self.emulator.server_now(), usegmt=True).encode()
+                message["headers"] = [*message.get("headers", []), (b"date", date)]
+            await send(message)
+
+        return dated
+
+    async def _serve_api(self, scope: Scope, receive: Receive, send: Send, raw_send: Send) -> None:
         emulator = self.emulator
         delay = emulator.request_delay()
         if delay > 0:
@@ -143,6 +173,9 @@ class EmulatorApp:
             # it back (without this, uvicorn would hand the route a disconnect instead of the body).
             receive = await _buffered(receive)
             await asyncio.sleep(delay)
+        if emulator.in_maintenance():
+            await _send_body(send, 200, b"text/html; charset=utf-8", MAINTENANCE_PAGE.encode())
+            return
         account = emulator.authenticate(_bearer_token(scope))
         endpoint_class = SEND if scope["method"] == "POST" and path_is_send(scope["path"]) else OTHER
         client = scope.get("client")
@@ -163,15 +196,20 @@ class EmulatorApp:
         if account.suspended:
             await _send_json(send, 403, {"success": False, "message": "Your account is suspended."}, headers)
             return
-        if emulator.roll_fail_before():
+        failure = emulator.roll_fail_before()
+        if failure == 500:
             await _send_json(send, 500, {"success": False, "message": "Server Error"}, headers)
             return
+        if failure is not None:
+            await _send_body(send, failure, b"text/html", _gateway_page(failure), headers)
+            return
         scope[ACCOUNT_SCOPE_KEY] = account
-        await self.api(scope, receive, self._answering(send, endpoint_class, decision))
+        await self.api(scope, receive, self._answering(send, raw_send, endpoint_class, decision))
 
-    def _answering(self, send: Send, endpoint_class: str, decision: RateDecision) -> Send:
+    def _answering(self, send: Send, raw_send: Send, endpoint_class: str, decision: RateDecision) -> Send:
         """Wrap ``send``: add the rate-limit headers; after a processed send, wait ``send_hold_ms``,
-        then maybe answer 500 or drop the connection instead (fault injection)."""
+        then maybe answer 500 or drop the connection instead (fault injection; dropping needs
+        uvicorn's own ``raw_send``)."""
         fate: list[str | None] = [None]
         headers = decision.headers()
 
@@ -186,7 +224,7 @@ class EmulatorApp:
                     await _send_json(send, 500, {"success": False, "message": "Server Error"}, headers)
                     return
                 if fate[0] == "drop":
-                    _drop_connection(send)
+                    _drop_connection(raw_send)
                     return
                 message["headers"] = [*message.get("headers", []), *headers]
             elif fate[0] is not None:
@@ -211,81 +249,6 @@ def create_app(settings: EmulatorSettings | None = None, emulator: Emulator | No
     :param emulator: an existing state to serve instead (then ``settings`` is ignored).
     """
     return EmulatorApp(emulator or Emulator(settings or EmulatorSettings()))
-
-
-# -- routes -------------------------------------------------------------------------------------------
-
-
-def _account(request: Request) -> Any:
-    return request.scope[ACCOUNT_SCOPE_KEY]
-
-
-async def _read_json(request: Request) -> Any:
-    """The decoded JSON body; anything unreadable counts as an empty body (then 'required' errors)."""
-    raw = await request.body()
-    if not raw:
-        return {}
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return {}
-
-
-def _ok(data: Any, message: str | None = None, meta: dict[str, int] | None = None) -> JSONResponse:
-    content: dict[str, Any] = {"success": True}
-    if message is not None:
-        content["message"] = message
-    content["data"] = data
-    if meta is not None:
-        content["meta"] = meta
-    return JSONResponse(content)
-
-
-def _page_params(request: Request, errors: dict[str, list[str]]) -> tuple[int, int]:
-    page = _int_param(request, "page", 1, errors, maximum=None)
-    per_page = _int_param(request, "per_page", 25, errors, maximum=MAX_PER_PAGE)
-    return page, per_page
-
-
-def _int_param(
-    request: Request, name: str, default: int, errors: dict[str, list[str]], *, maximum: int | None
-) -> int:
-    raw = request.query_params.get(name)
-    label = name.replace("_", " ")
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        errors[name] = [f"The {label} field must be an integer."]
-        return default
-    if value < 1:
-        errors[name] = [f"The {label} field must be at least 1."]
-    elif maximum is not None and value > maximum:
-        errors[name] = [f"The {label} field must not be greater than {maximum}."]
-    return value
-
-
-def _choice_param(
-    request: Request, name: str, choices: tuple[str, ...], errors: dict[str, list[str]]
-) -> str | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw not in choices:
-        errors[name] = [f"The selected {name} is invalid."]
-        return None
-    return raw
-
-
-def _date_param(request: Request, name: str, errors: dict[str, list[str]]) -> float | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    moment = parse_moment(raw)
-    if moment is None:
-        errors[name] = [f"The {name.replace('_', ' ')} field must be a valid date."]
-    return moment
 
 
 def _build_api(emulator: Emulator) -> FastAPI:
@@ -323,175 +286,11 @@ def _build_api(emulator: Emulator) -> FastAPI:
             {"success": False, "message": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
 
-    # -- SMS Nexus API ------------------------------------------------------------------------------
+    add_api_routes(api, emulator)
+    add_inspection_routes(api, emulator)
+    from airflow_provider_smsnexus.emulator.inbox import add_inbox_routes
 
-    @api.post("/api/sms/send")
-    async def send_sms(request: Request) -> JSONResponse:
-        data = emulator.send(_account(request), await _read_json(request))
-        return _ok(data, message="Message sent successfully")
-
-    @api.get("/api/balance")
-    async def balance(request: Request) -> JSONResponse:
-        return _ok(emulator.balance(_account(request)))
-
-    @api.get("/api/messages")
-    async def messages(request: Request) -> JSONResponse:
-        errors: dict[str, list[str]] = {}
-        page, per_page = _page_params(request, errors)
-        status = _choice_param(request, "status", STATUSES, errors)
-        direction = _choice_param(request, "direction", DIRECTIONS, errors)
-        start = _date_param(request, "start_date", errors)
-        end = _date_param(request, "end_date", errors)
-        if start is not None and end is not None and end < start:
-            errors["end_date"] = ["The end date field must be a date after or equal to start date."]
-        if errors:
-            raise ValidationFailed(errors)
-        data, meta = emulator.list_messages(
-            _account(request),
-            page=page,
-            per_page=per_page,
-            status=status,
-            direction=direction,
-            start=start,
-            end=end,
-        )
-        return _ok(data, meta=meta)
-
-    @api.get("/api/phone-numbers")
-    async def phone_numbers(request: Request) -> JSONResponse:
-        return _ok(emulator.phone_numbers(_account(request)))
-
-    @api.get("/api/conversations")
-    async def conversations(request: Request) -> JSONResponse:
-        errors: dict[str, list[str]] = {}
-        page, per_page = _page_params(request, errors)
-        if errors:
-            raise ValidationFailed(errors)
-        data, meta = emulator.list_conversations(_account(request), page=page, per_page=per_page)
-        return _ok(data, meta=meta)
-
-    @api.post("/api/webhooks")
-    async def create_webhook(request: Request) -> JSONResponse:
-        data = emulator.create_webhook(_account(request), await _read_json(request))
-        return _ok(data, message="Webhook created successfully")
-
-    @api.get("/api/webhooks")
-    async def list_webhooks(request: Request) -> JSONResponse:
-        return _ok(emulator.list_webhooks(_account(request)))
-
-    @api.delete("/api/webhooks/{webhook_id}")
-    async def delete_webhook(request: Request, webhook_id: str) -> JSONResponse:
-        emulator.delete_webhook(_account(request), webhook_id)
-        return JSONResponse({"success": True, "message": "Webhook deleted successfully"})
-
-    # -- inspection API (loopback only; see EmulatorApp) ---------------------------------------------
-
-    def account_of(account_id: str) -> Any:
-        if not account_id.isdigit():
-            raise EmulatorHTTPError(404, f"Account {account_id} not found")
-        return emulator.account(int(account_id))
-
-    @api.get("/_emulator/health")
-    async def health() -> JSONResponse:
-        return _ok({"status": "ok", "accounts": len(emulator.accounts)})
-
-    @api.post("/_emulator/reset")
-    async def reset() -> JSONResponse:
-        emulator.reset()
-        return _ok({"accounts": [account.id for account in emulator.accounts.values()]})
-
-    @api.get("/_emulator/config")
-    async def get_config() -> JSONResponse:
-        return _ok(emulator.settings.public_dict())
-
-    @api.post("/_emulator/config")
-    async def set_config(request: Request) -> JSONResponse:
-        body = await _read_json(request)
-        return _ok(emulator.configure(body if isinstance(body, dict) else {}))
-
-    @api.get("/_emulator/stats")
-    async def stats() -> JSONResponse:
-        return _ok(emulator.stats())
-
-    @api.get("/_emulator/accounts")
-    async def accounts() -> JSONResponse:
-        return _ok([account.summary() for account in emulator.accounts.values()])
-
-    @api.post("/_emulator/accounts")
-    async def add_account(request: Request) -> JSONResponse:
-        body = await _read_json(request)
-        body = body if isinstance(body, dict) else {}
-        account = emulator.add_account(
-            body.get("token"),
-            credits=body.get("credits"),
-            plan=body.get("plan"),
-            numbers=body.get("numbers"),
-            suspended=bool(body.get("suspended", False)),
-        )
-        return _ok(account.summary())
-
-    @api.get("/_emulator/accounts/{account_id}")
-    async def get_account(account_id: str) -> JSONResponse:
-        return _ok(account_of(account_id).summary())
-
-    @api.patch("/_emulator/accounts/{account_id}")
-    async def update_account(account_id: str, request: Request) -> JSONResponse:
-        body = await _read_json(request)
-        account = emulator.update_account(account_of(account_id).id, body if isinstance(body, dict) else {})
-        return _ok(account.summary())
-
-    @api.get("/_emulator/accounts/{account_id}/messages")
-    async def inspect_messages(account_id: str, request: Request) -> JSONResponse:
-        account = account_of(account_id)
-        errors: dict[str, list[str]] = {}
-        origins = request.query_params.getlist("origin") or None
-        if origins and any(origin not in ORIGINS for origin in origins):
-            errors["origin"] = ["The selected origin is invalid."]
-        direction = _choice_param(request, "direction", DIRECTIONS, errors)
-        if errors:
-            raise ValidationFailed(errors)
-        return _ok(emulator.inspect_messages(account, origins=origins, direction=direction))
-
-    @api.post("/_emulator/accounts/{account_id}/inbound")
-    async def inbound(account_id: str, request: Request) -> JSONResponse:
-        body = await _read_json(request)
-        body = body if isinstance(body, dict) else {}
-        message = emulator.receive(account_of(account_id), body.get("from"), body.get("to"), body.get("body"))
-        return _ok(message)
-
-    @api.post("/_emulator/accounts/{account_id}/seed")
-    async def seed(account_id: str, request: Request) -> JSONResponse:
-        body = await _read_json(request)
-        body = body if isinstance(body, dict) else {}
-        errors: dict[str, list[str]] = {}
-        count = body.get("n")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            errors["n"] = ["The n field must be an integer of at least 0."]
-        bounds: dict[str, float | None] = {}
-        for name in ("start", "end"):
-            bounds[name] = parse_moment(body.get(name))
-            if body.get(name) is not None and bounds[name] is None:
-                errors[name] = [f"The {name} field must be a valid date."]
-        if errors:
-            raise ValidationFailed(errors)
-        return _ok(
-            emulator.seed(
-                account_of(account_id).id,
-                count,
-                random_seed=int(body.get("random_seed") or 0),
-                start=bounds["start"],
-                end=bounds["end"],
-            )
-        )
-
-    @api.post("/_emulator/lifecycle/advance")
-    async def advance() -> JSONResponse:
-        return _ok(emulator.advance_lifecycle())
-
-    @api.get("/_emulator/webhook-deliveries")
-    async def deliveries() -> JSONResponse:
-        return _ok(emulator.dispatcher.deliveries())
-
+    add_inbox_routes(api, emulator)  # the inbox page at "/" (it checks loopback itself) and its routes
     return api
 
 

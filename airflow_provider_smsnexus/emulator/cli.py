@@ -16,6 +16,8 @@ from airflow_provider_smsnexus.emulator.settings import (
     DEFAULT_TOKEN,
     LIFECYCLE_AUTO,
     LIFECYCLE_MANUAL,
+    NEWEST_FIRST,
+    OLDEST_FIRST,
     EmulatorSettings,
 )
 
@@ -116,6 +118,33 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_int,
         default=0,
         help="new messages added on each GET /api/messages",
+    )
+    faults.add_argument(
+        "--fail-before-status", type=int, default=500, help="status of the fail-before answers (e.g. 502)"
+    )
+    faults.add_argument(
+        "--maintenance-page", action="store_true", help="answer every /api request with an HTML page"
+    )
+
+    drift = parser.add_argument_group("what the API reference does not promise")
+    drift.add_argument("--list-order", choices=[NEWEST_FIRST, OLDEST_FIRST], default=NEWEST_FIRST)
+    drift.add_argument(
+        "--ignore-date-params", action="store_true", help="GET /api/messages ignores start/end_date"
+    )
+    drift.add_argument(
+        "--clock-offset-seconds", type=float, default=0.0, help="server clock minus the machine's clock"
+    )
+    drift.add_argument(
+        "--reorder-conversations-per-list",
+        type=_non_negative_int,
+        default=0,
+        help="old conversations that get a reply on each GET /api/conversations",
+    )
+    drift.add_argument(
+        "--status-changes-per-list",
+        type=_non_negative_int,
+        default=0,
+        help="listed messages that move one status on at each GET /api/messages",
     )
 
     lifecycle = parser.add_argument_group("message lifecycle")

@@ -186,4 +186,5 @@ def _uvicorn_config(app: Any, *, access_log: bool, log_level: str, configure_log
         ws="none",
         timeout_graceful_shutdown=5,
         server_header=False,
+        date_header=False,  # the app dates its answers on the server's clock (clock_offset_seconds)
     )

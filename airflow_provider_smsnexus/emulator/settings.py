@@ -15,6 +15,9 @@ LIFTED_LIMIT = 1_000_000
 LIFECYCLE_MANUAL = "manual"
 LIFECYCLE_AUTO = "auto"
 
+NEWEST_FIRST = "newest_first"
+OLDEST_FIRST = "oldest_first"
+
 
 @dataclass
 class EmulatorSettings:
@@ -26,7 +29,11 @@ class EmulatorSettings:
     :param send_limit: accepted ``POST /api/sms/send`` per account and window (reference: 30).
     :param read_limit: accepted other ``/api`` requests per account and window (reference: 60).
     :param window_seconds: length of the fixed rate-limit window in seconds (reference: 60).
-    :param fail_before_share: share (0..1) of ``/api`` requests answered 500 before any processing.
+    :param fail_before_share: share (0..1) of ``/api`` requests answered with ``fail_before_status``
+        before any processing (nothing is stored or charged).
+    :param fail_before_status: the status of those answers: 500 (the API's JSON ``Server Error``) or
+        any other 4xx/5xx, e.g. 502 or 503, answered with a gateway's HTML page, as a proxy in front
+        of the API would.
     :param fail_after_share: share of sends that are processed (message created, credits charged)
         and then answered 500.
     :param drop_after_share: share of sends that are processed and then see their connection closed
@@ -39,6 +46,34 @@ class EmulatorSettings:
         heard (and recorded) the answer.
     :param live_traffic_per_list: messages added to the account on each ``GET /api/messages``,
         as if other traffic arrived while a client pages through the list.
+    :param maintenance_page: every ``/api`` request is answered 200 with an HTML maintenance page
+        (``Content-Type: text/html``) instead of JSON, before authentication and rate limiting.
+
+    The switches below break what a client might assume although the API reference does not promise it:
+
+    :param list_order: ``"newest_first"`` (default) or ``"oldest_first"``: the order of
+        ``/api/messages`` (by ``created_at``, then id) and of ``/api/conversations`` (by
+        ``last_message_at``, then id).
+    :param ignore_date_params: ``GET /api/messages`` ignores ``start_date`` and ``end_date``
+        entirely (not even validated): every row of the other filters comes back.
+    :param clock_offset_seconds: the server's clock runs this many seconds ahead of the machine's
+        (negative: behind). It moves every timestamp the server writes (``created_at``,
+        ``last_message_at``, numbers and webhooks, webhook ``occurred_at``), its ``Date`` header,
+        its rate-limit windows and ``X-RateLimit-Reset`` (an epoch of the server's clock), its
+        "today" of ``credits_used_today``, and the default end of seeded history. Date parameters
+        are compared with the stored, server-time ``created_at``. Lifecycle delays are durations
+        and do not move.
+    :param reorder_conversations_per_list: on each ``GET /api/conversations``, this many old
+        conversations get a new inbound message (origin ``live``, no webhooks) before the page is
+        built, so they move to the top of the newest-first order, as when customers reply while a
+        client pages. They are drawn from the conversations after the requested page (those a
+        client walking forward has not read yet), else from those after page 1.
+    :param status_changes_per_list: on each ``GET /api/messages``, this many messages of the
+        filtered list move one status on (``queued`` to ``sent``, ``sent`` to ``delivered``,
+        ``delivered`` to ``failed`` as a late delivery report; webhooks as the lifecycle sends
+        them). They are drawn first from the pages before the requested one (already read by a
+        client walking forward; changed before this page is built), then from the rows of this
+        page (changed after it is built), so a status-filtered list shrinks under the client.
     :param lifecycle: ``"auto"`` (messages move on after the delays below) or ``"manual"``
         (they stay queued until the inspection API advances them).
     :param sent_delay: seconds from ``queued`` to ``sent`` (auto lifecycle).
@@ -60,12 +95,19 @@ class EmulatorSettings:
     read_limit: int = 60
     window_seconds: float = 60.0
     fail_before_share: float = 0.0
+    fail_before_status: int = 500
     fail_after_share: float = 0.0
     drop_after_share: float = 0.0
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
     send_hold_ms: float = 0.0
     live_traffic_per_list: int = 0
+    maintenance_page: bool = False
+    list_order: str = NEWEST_FIRST
+    ignore_date_params: bool = False
+    clock_offset_seconds: float = 0.0
+    reorder_conversations_per_list: int = 0
+    status_changes_per_list: int = 0
     lifecycle: str = LIFECYCLE_AUTO
     sent_delay: float = 1.0
     final_delay: float = 2.0
@@ -116,3 +158,45 @@ class EmulatorSettings:
     def runtime_fields(cls) -> frozenset[str]:
         """Names of the fields the inspection API may change while running."""
         return frozenset(f.name for f in dataclasses.fields(cls)) - {"tokens", "seed_messages"}
+
+    def problem(self, name: str, value: Any) -> str | None:
+        """What is wrong with ``value`` as the new value of run-time setting ``name`` (judged by its
+        meaning and its current value's type), or None when it is acceptable.
+
+        :param name: a name of :meth:`runtime_fields`.
+        :param value: the proposed value (decoded JSON).
+        """
+        current = getattr(self, name)
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        choices = _CHOICES.get(name)
+        if choices is not None:
+            return None if value in choices else f"The selected {name} is invalid."
+        if name == "random_seed":
+            valid = value is None or (isinstance(value, int) and not isinstance(value, bool))
+            return None if valid else "The random_seed setting must be an integer or null."
+        if isinstance(current, bool):
+            return None if isinstance(value, bool) else f"The {name} setting must be true or false."
+        if isinstance(current, str):
+            return None if isinstance(value, str) and value else f"The {name} setting must be a string."
+        if not is_number:
+            return f"The {name} setting must be a number."
+        if name in _INTEGERS and not isinstance(value, int):
+            return f"The {name} setting must be an integer."
+        if name == "fail_before_status" and not 400 <= value <= 599:
+            return "The fail_before_status setting must be an HTTP error status (400 to 599)."
+        if name.endswith("_share") and not 0 <= value <= 1:
+            return f"The {name} setting must be between 0 and 1."
+        if name in ("send_limit", "read_limit", "window_seconds") and value <= 0:
+            return f"The {name} setting must be a positive number."
+        if value < 0 and name != "clock_offset_seconds":
+            return f"The {name} setting must not be negative."
+        return None
+
+
+#: Settings that take whole numbers only (older numeric settings accept any number, as before).
+_INTEGERS = frozenset({"fail_before_status", "reorder_conversations_per_list", "status_changes_per_list"})
+#: Settings whose value is one of a few words.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "lifecycle": (LIFECYCLE_AUTO, LIFECYCLE_MANUAL),
+    "list_order": (NEWEST_FIRST, OLDEST_FIRST),
+}

@@ -63,18 +63,28 @@ class WebhookDispatcher:
             self._generation += 1
             self._deliveries = []
 
-    def submit(self, webhook_id: int, url: str, event: str, message: dict[str, Any]) -> None:
+    def submit(
+        self,
+        webhook_id: int,
+        url: str,
+        event: str,
+        message: dict[str, Any],
+        *,
+        occurred_at: float | None = None,
+    ) -> None:
         """Queue one event for one webhook.
 
         :param webhook_id: id of the registered webhook.
         :param url: its URL.
         :param event: one of :data:`EVENTS`.
         :param message: the message in its public JSON shape.
+        :param occurred_at: epoch seconds on the server's clock (default: the machine's clock now).
         """
+        moment = time.time() if occurred_at is None else occurred_at
         payload = {
             "event": event,
             "webhook_id": webhook_id,
-            "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(moment))),
             "data": message,
         }
         with self._lock:

@@ -83,3 +83,21 @@ def test_defaults_follow_the_reference_limits():
     assert settings.lifecycle == "auto"
     assert settings.allow_http_webhooks is False
     assert len(settings.tokens) == 1
+
+
+def test_command_line_options_set_the_drift_switches():
+    args = build_parser().parse_args(
+        ["--list-order", "oldest_first", "--ignore-date-params", "--clock-offset-seconds", "-300",
+         "--reorder-conversations-per-list", "2", "--status-changes-per-list", "3",
+         "--fail-before-status", "502", "--maintenance-page"]
+    )  # fmt: skip
+    settings = settings_from_args(args)
+    assert (settings.list_order, settings.ignore_date_params, settings.clock_offset_seconds) == (
+        "oldest_first", True, -300.0,
+    )  # fmt: skip
+    assert (settings.reorder_conversations_per_list, settings.status_changes_per_list) == (2, 3)
+    assert (settings.fail_before_status, settings.maintenance_page) == (502, True)
+    defaults = settings_from_args(build_parser().parse_args([]))
+    assert (defaults.list_order, defaults.ignore_date_params, defaults.clock_offset_seconds) == (
+        "newest_first", False, 0.0,
+    )  # fmt: skip

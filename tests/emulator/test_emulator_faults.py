@@ -133,3 +133,30 @@ def test_a_send_whose_client_gives_up_during_the_latency_is_still_processed(api,
     while not smsnexus_emulator.admin.sent_messages() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [m["body"] for m in smsnexus_emulator.admin.sent_messages()] == ["slow"]
+
+
+@pytest.mark.parametrize("status", [502, 503])
+def test_fail_before_with_a_gateway_status_answers_html_and_processes_nothing(api, smsnexus_emulator, status):
+    smsnexus_emulator.admin.configure(fail_before_share=1.0, fail_before_status=status)
+    response = api.send("never reaches the API")
+    assert response.status_code == status
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert str(status) in response.text
+    smsnexus_emulator.admin.configure(fail_before_share=0.0)
+    assert smsnexus_emulator.admin.sent_messages() == []
+    assert api.get("/balance").json()["data"]["credits"] == 10000
+    assert smsnexus_emulator.admin.stats()["faults"]["fail_before"] == 1
+
+
+def test_maintenance_page_answers_200_html_to_every_api_request_and_processes_nothing(api, smsnexus_emulator):
+    smsnexus_emulator.admin.configure(maintenance_page=True)
+    answers = [api.get("/balance"), api.get("/messages"), api.send("during maintenance")]
+    for response in answers:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert "maintenance" in response.text
+        assert response.text.lstrip().startswith("<!DOCTYPE html>")
+    assert smsnexus_emulator.admin.stats()["drift"]["maintenance"] == 3
+    assert smsnexus_emulator.admin.sent_messages() == []
+    smsnexus_emulator.admin.configure(maintenance_page=False)
+    assert api.get("/balance").json()["data"]["credits"] == 10000

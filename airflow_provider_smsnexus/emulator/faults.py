@@ -1,0 +1,87 @@
+"""What the emulator decides around each ``/api`` request before and after its route: rate limits
+(fixed windows on the server's clock), latency and jitter, answers that fail before processing, and
+the fate of a processed send's answer (a 500 or a dropped connection); plus the counters of all of
+it for the inspection API.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smsnexus.emulator.core import EmulatorCore
+from airflow_provider_smsnexus.emulator.ratelimit import OTHER, SEND
+
+if TYPE_CHECKING:
+    from airflow_provider_smsnexus.emulator.ratelimit import FixedWindowLimiter, RateDecision
+
+#: The counters of :meth:`FaultsMixin.stats`: ``faults`` (injected faults) and ``drift`` (what the
+#: maintenance page and the list switches did).
+FAULT_COUNTERS = ("fail_before", "fail_after", "drop_after")
+DRIFT_COUNTERS = ("maintenance", "status_changes", "conversation_moves")
+
+
+class FaultsMixin(EmulatorCore):
+    """Rate limits, latency and fault injection."""
+
+    limiter: FixedWindowLimiter
+
+    def rate_limit(self, bucket: Any, endpoint_class: str) -> RateDecision:
+        """Count a request of ``endpoint_class`` for ``bucket`` and decide on it.
+
+        :param bucket: account id, or a client address for requests without a valid token.
+        :param endpoint_class: ``send`` or ``other``.
+        """
+        limit = self.settings.send_limit if endpoint_class == SEND else self.settings.read_limit
+        return self.limiter.hit(
+            bucket, endpoint_class, int(limit), self.settings.window_seconds, self.server_now()
+        )
+
+    def in_maintenance(self) -> bool:
+        """Whether this ``/api`` request gets the maintenance page (counted when it does)."""
+        if self.settings.maintenance_page:
+            self.drift_counts["maintenance"] += 1
+            return True
+        return False
+
+    def roll_fail_before(self) -> int | None:
+        """Decide whether this request fails before processing: the status to answer, or None."""
+        if self.settings.fail_before_share > 0 and self.fault_rng.random() < self.settings.fail_before_share:
+            self.fault_counts["fail_before"] += 1
+            return int(self.settings.fail_before_status)
+        return None
+
+    def request_delay(self) -> float:
+        """Seconds to wait before handling an ``/api`` request: ``latency_ms`` plus a random share of
+        ``latency_jitter_ms``."""
+        jitter = self.settings.latency_jitter_ms
+        extra = self.latency_rng.uniform(0, jitter) if jitter > 0 else 0.0
+        return (self.settings.latency_ms + extra) / 1000
+
+    def roll_after_send(self) -> str | None:
+        """Decide the fate of a processed send's answer: None (answer it), ``"fail"`` or ``"drop"``."""
+        fail, drop = self.settings.fail_after_share, self.settings.drop_after_share
+        if fail <= 0 and drop <= 0:
+            return None
+        roll = self.fault_rng.random()
+        if roll < fail:
+            self.fault_counts["fail_after"] += 1
+            return "fail"
+        if roll < fail + drop:
+            self.fault_counts["drop_after"] += 1
+            return "drop"
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: requests, accepted requests and 429s per endpoint class; per account (key: id;
+        ``anon:<address>`` for requests without a valid token) and class the most accepted requests
+        in one fixed window and in any sliding window; injected ``faults`` and ``drift`` events (see
+        :data:`FAULT_COUNTERS` and :data:`DRIFT_COUNTERS`); the limits in force."""
+        result = self.limiter.stats(self.settings.window_seconds)
+        result["faults"] = dict(self.fault_counts)
+        result["drift"] = dict(self.drift_counts)
+        result["limits"] = {
+            SEND: self.settings.send_limit,
+            OTHER: self.settings.read_limit,
+            "window_seconds": self.settings.window_seconds,
+        }
+        return result

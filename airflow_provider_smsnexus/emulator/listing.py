@@ -1,0 +1,153 @@
+"""The two paged lists, ``GET /api/messages`` and ``GET /api/conversations``, with Laravel's
+pagination ``meta``, and the switches that make them drift the way the API reference allows:
+the order (``list_order``), date parameters ignored (``ignore_date_params``), conversations that
+move to the top while a client pages (``reorder_conversations_per_list``) and messages that leave
+a status-filtered list while it is paged (``status_changes_per_list``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smsnexus.emulator.core import EmulatorCore
+from airflow_provider_smsnexus.emulator.lifecycle import NEXT_STATUS
+from airflow_provider_smsnexus.emulator.settings import OLDEST_FIRST
+from airflow_provider_smsnexus.emulator.store import DIRECTION_CODES, STATUS_CODES
+
+if TYPE_CHECKING:
+    from array import array
+
+    from airflow_provider_smsnexus.emulator.accounts import Account
+    from airflow_provider_smsnexus.emulator.store import MessageStore
+
+
+def page_meta(page: int, per_page: int, total: int) -> dict[str, int]:
+    """Pagination ``meta`` exactly as the reference (Laravel's length-aware paginator).
+
+    :param page: 1-based page.
+    :param per_page: rows per page.
+    :param total: rows in the whole list.
+    """
+    return {
+        "current_page": page,
+        "last_page": max(1, math.ceil(total / per_page)),
+        "per_page": per_page,
+        "total": total,
+    }
+
+
+class ListingMixin(EmulatorCore):
+    """The message and conversation lists."""
+
+    def _oldest_first(self) -> bool:
+        return self.settings.list_order == OLDEST_FIRST
+
+    def _in_list_order(
+        self, store: MessageStore, index: array, lo: int, hi: int, offset: int, limit: int
+    ) -> list[int]:
+        """Rows ``offset .. offset+limit`` of the selection ``index[lo:hi]`` in the list's order."""
+        if self._oldest_first():
+            return list(index[lo + offset : min(hi, lo + offset + limit)])
+        return store.newest_first(index, lo, hi, offset, limit)
+
+    def list_messages(
+        self,
+        account: Account,
+        *,
+        page: int,
+        per_page: int,
+        status: str | None = None,
+        direction: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """``GET /api/messages``: newest first by default (created_at, then id, descending).
+
+        :param account: the caller.
+        :param page: 1-based page.
+        :param per_page: rows per page.
+        :param status: status filter.
+        :param direction: direction filter.
+        :param start: created_at lower bound, included (epoch seconds, server clock).
+        :param end: created_at upper bound, excluded (epoch seconds, server clock).
+        :return: ``(data, meta)``.
+        """
+        settings = self.settings
+        if settings.live_traffic_per_list:
+            self.add_live_traffic(account, int(settings.live_traffic_per_list))
+        if settings.ignore_date_params:
+            start = end = None
+        store = account.store
+        filters = {
+            "status": None if status is None else STATUS_CODES[status],
+            "direction": None if direction is None else DIRECTION_CODES[direction],
+            "start": None if start is None else math.ceil(start),
+            "end": None if end is None else math.ceil(end),
+        }
+        offset = (page - 1) * per_page
+        changes = int(settings.status_changes_per_list)
+        index, lo, hi = store.select(**filters)
+        if changes and offset:
+            # The pages before this one: a client walking forward has read them already.
+            read = self._in_list_order(store, index, lo, hi, 0, min(offset, hi - lo))
+            changes -= self._change_statuses(account, read, changes)
+            index, lo, hi = store.select(**filters)
+        rows = self._in_list_order(store, index, lo, hi, offset, per_page)
+        data = [store.message_dict(row) for row in rows]
+        meta = page_meta(page, per_page, hi - lo)
+        if changes > 0:
+            self._change_statuses(account, rows, changes)  # this page, now that it has been read
+        return data, meta
+
+    def _change_statuses(self, account: Account, rows: list[int], count: int) -> int:
+        """Move up to ``count`` of ``rows`` (those that can move) one status on.
+
+        :return: how many moved.
+        """
+        store = account.store
+        movable = [row for row in rows if store.status[row] in NEXT_STATUS]
+        chosen = self.drift_rng.sample(movable, min(count, len(movable)))
+        for row in chosen:
+            self.move_status_on(account, row)
+        self.drift_counts["status_changes"] += len(chosen)
+        return len(chosen)
+
+    def list_conversations(
+        self, account: Account, *, page: int, per_page: int
+    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """``GET /api/conversations``: newest last message first by default.
+
+        :param account: the caller.
+        :param page: 1-based page.
+        :param per_page: rows per page.
+        """
+        moves = int(self.settings.reorder_conversations_per_list)
+        if moves:
+            self._reply_on_old_conversations(account, moves, page, per_page)
+        store = account.store
+        ordered = list(store.conversations_newest_first())
+        if self._oldest_first():
+            ordered.reverse()
+        chosen = ordered[(page - 1) * per_page : page * per_page]
+        return [store.conversation_dict(item) for item in chosen], page_meta(page, per_page, len(ordered))
+
+    def _reply_on_old_conversations(self, account: Account, count: int, page: int, per_page: int) -> None:
+        """Give ``count`` old conversations a new inbound message, so they become the newest.
+
+        Old means after the requested page in newest-first order (not yet read by a client walking
+        forward), or when there are too few of those, after page 1.
+        """
+        store = account.store
+        ordered = store.conversations_newest_first()
+        candidates = list(ordered[page * per_page :])
+        if len(candidates) < count:
+            candidates = list(ordered[per_page:]) or list(ordered[1:])
+        chosen = self.drift_rng.sample(candidates, min(count, len(candidates)))
+        if not chosen:
+            return
+        # Never older than the current newest message, so the reply really goes to the top.
+        created = max(int(self.server_now()), store.created[ordered[0].last_row])
+        for conversation in chosen:
+            self.add_reply(account, conversation.number, conversation.contact, created)
+        self.drift_counts["conversation_moves"] += len(chosen)
