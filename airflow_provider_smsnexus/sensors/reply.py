@@ -1,0 +1,211 @@
+"""SMSNexusReplySensor: wait for a reply from one number; SMSNexusApprovalSensor: the same, for a YES or
+a NO, approving, rejecting (fail, or hand the answer to a branch) or timing out."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+
+from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.hooks._times import as_utc
+from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+from airflow_provider_smsnexus.triggers._inbox import ReplyFilter, read_inbound_after
+from airflow_provider_smsnexus.triggers._polling import TRANSIENT_ERRORS
+from airflow_provider_smsnexus.triggers.reply import SMSNexusReplyTrigger, first_reply
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from airflow.sdk import Context
+
+
+def coerce_after_id(value: Any) -> int | None:
+    """The message id to wait after: an int, a string of digits, or a sent message (a dict with ``id``)."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise SMSNexusError(f"after_id must be a message id or a sent message with an id, not {value!r}")
+
+
+class SMSNexusReplySensor(BaseSensorOperator):
+    """
+    Wait for the first reply from ``from_number`` after a message (``after_id``) or a moment (``after``).
+
+    Returns the reply (the message as ``GET /api/messages`` lists it). Fails with
+    :class:`AirflowSensorTimeout`, naming the number and the pattern, when none came within ``timeout``.
+    A 429 or a 5xx is logged and checked again. With ``deferrable=True`` the wait runs in the triggerer
+    (:class:`~airflow_provider_smsnexus.triggers.reply.SMSNexusReplyTrigger`).
+
+    .. seealso:: The "Waiting for a reply" section of the README.
+
+    :param from_number: the contact whose reply is awaited (templated).
+    :param after_id: only replies with a greater id: a message id or the sent message's XCom (templated).
+    :param after: only replies created at or after this moment, by the server's clock (templated).
+    :param pattern: only texts matching this regular expression, case-insensitive, e.g. ``^(YES|NO)$``.
+    :param to_number: only replies to this number of the account.
+    :param smsnexus_conn_id: the SMS Nexus connection id.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = (
+        "from_number",
+        "to_number",
+        "pattern",
+        "after_id",
+        "after",
+        "smsnexus_conn_id",
+    )
+    ui_color = "#d7ecd9"
+
+    def __init__(
+        self,
+        *,
+        from_number: str,
+        after_id: int | str | dict[str, Any] | None = None,
+        after: datetime | str | None = None,
+        pattern: str | None = None,
+        to_number: str | None = None,
+        smsnexus_conn_id: str = SMSNexusHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.from_number = from_number
+        self.after_id = after_id
+        self.after = after
+        self.pattern = pattern
+        self.to_number = to_number
+        self.smsnexus_conn_id = smsnexus_conn_id
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> SMSNexusHook:
+        """The SMS Nexus hook for ``smsnexus_conn_id``."""
+        return SMSNexusHook(smsnexus_conn_id=self.smsnexus_conn_id)
+
+    @cached_property
+    def reply_filter(self) -> ReplyFilter:
+        """The rendered conditions a reply must meet."""
+        return ReplyFilter(from_numbers=[self.from_number], to_number=self.to_number, pattern=self.pattern)
+
+    def _start(self) -> tuple[int, datetime | None]:
+        after_id, after = coerce_after_id(self.after_id), as_utc(self.after, "after")
+        if after_id is None and after is None:
+            raise SMSNexusError("after_id / after: give the question's message id or a moment to wait after")
+        return after_id or 0, after
+
+    def _what(self) -> str:
+        pattern = f" matching {self.pattern!r}" if self.pattern else ""
+        return f"reply from {self.reply_filter.from_numbers[0]}{pattern}"
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """Look once for the reply; done with it as XCom value when it came."""
+        after_id, after = self._start()
+        try:
+            rows = read_inbound_after(self.hook, after_id, since=after, start=after)
+        except TRANSIENT_ERRORS as error:
+            self.log.warning("Looking for a %s failed for now (%s); again later", self._what(), error)
+            return PokeReturnValue(is_done=False)
+        reply = first_reply(rows, self.reply_filter)
+        if reply is None:
+            self.log.info("No %s yet", self._what())
+            return PokeReturnValue(is_done=False)
+        self.log.info("Reply %s from %s: %r", reply.get("id"), reply.get("from"), reply.get("body"))
+        return PokeReturnValue(is_done=True, xcom_value=self.result(reply))
+
+    def result(self, reply: dict[str, Any]) -> Any:
+        """The task's XCom value for the reply (here: the reply itself)."""
+        return reply
+
+    def execute(self, context: Context) -> Any:
+        """Poke until the reply came (poke/reschedule mode), or look once and defer."""
+        if not self.deferrable:
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout:
+                raise AirflowSensorTimeout(f"No {self._what()} within {self.timeout:g} s") from None
+        first = self.poke(context)
+        if first:
+            return first.xcom_value
+        after_id, after = self._start()
+        self.defer(
+            trigger=SMSNexusReplyTrigger(
+                from_number=self.reply_filter.from_numbers[0],
+                to_number=self.reply_filter.to_number,
+                pattern=self.pattern,
+                after_id=after_id,
+                after=after,
+                smsnexus_conn_id=self.smsnexus_conn_id,
+                poke_interval=self.poke_interval,
+                deadline=time.time() + self.timeout,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume after the trigger fired: the reply's XCom value, or a clear failure."""
+        status = event.get("status")
+        if status == "success":
+            return self.result(event["reply"])
+        if status == "timeout":
+            raise AirflowSensorTimeout(f"No {self._what()} within {self.timeout:g} s")
+        raise SMSNexusError(f"Reply trigger failed: {event.get('message') or event!r}")
+
+
+class SMSNexusApprovalSensor(SMSNexusReplySensor):
+    """
+    Wait for a YES or a NO from one number (after the question was texted), and approve or reject.
+
+    Returns ``{"approved": True/False, "answer": "YES", "reply": {...}}``. A rejection fails the task
+    (:class:`AirflowFailException`, no retries) unless ``fail_on_reject=False``, when the value goes to a
+    branch; no answer within ``timeout`` fails it with :class:`AirflowSensorTimeout`. Any other text is
+    not an answer: the wait goes on.
+
+    .. seealso:: The "Approval by SMS" section of the README.
+
+    :param approve_words: the answers that approve (case-insensitive, the whole text).
+    :param reject_words: the answers that reject.
+    :param fail_on_reject: fail on a rejection (default) or return it.
+    """
+
+    def __init__(
+        self,
+        *,
+        approve_words: Sequence[str] = ("YES",),
+        reject_words: Sequence[str] = ("NO",),
+        fail_on_reject: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        words = [*approve_words, *reject_words]
+        if not approve_words or not reject_words:
+            raise SMSNexusError("approve_words / reject_words: give at least one word each")
+        kwargs.setdefault(
+            "pattern", r"^\s*(" + "|".join(re.escape(word) for word in words) + r")\s*[.!]?\s*$"
+        )
+        super().__init__(**kwargs)
+        self.approve_words = [word.upper() for word in approve_words]
+        self.reject_words = [word.upper() for word in reject_words]
+        self.fail_on_reject = fail_on_reject
+
+    def result(self, reply: dict[str, Any]) -> dict[str, Any]:
+        """Approve or reject on the reply's word."""
+        answer = str(reply.get("body") or "").strip().rstrip(".!").strip().upper()
+        approved = answer in self.approve_words
+        if not approved and self.fail_on_reject:
+            raise AirflowFailException(
+                f"Rejected: {reply.get('from')} answered {answer!r} (message {reply.get('id')})"
+            )
+        return {"approved": approved, "answer": answer, "reply": reply}

@@ -1,0 +1,166 @@
+"""SMSNexusDeliveryTrigger: wait in the triggerer until a campaign's messages reach a final status
+(``delivered`` / ``failed``), reading every page of the outbound list whatever its order."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_smsnexus.hooks._pagination import MAX_PER_PAGE, PageWalker
+from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
+from airflow_provider_smsnexus.triggers._inbox import DEFAULT_LOOKBACK_SECONDS, MESSAGES_PATH, message_id
+from airflow_provider_smsnexus.triggers._polling import poll_until
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+    from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook, SMSNexusHook
+
+FINAL_STATUSES = ("delivered", "failed")
+
+
+def delivery_counts(statuses: dict[int, str | None], campaign_id: str | None = None) -> dict[str, Any]:
+    """Counts per final status, the messages still pending (or not listed), and the delivery rate."""
+    total = len(statuses)
+    delivered = sum(1 for status in statuses.values() if status == "delivered")
+    failed = sum(1 for status in statuses.values() if status == "failed")
+    missing = sum(1 for status in statuses.values() if status is None)
+    return {
+        "campaign_id": campaign_id,
+        "total": total,
+        "delivered": delivered,
+        "failed": failed,
+        "pending": total - delivered - failed,
+        "not_listed": missing,
+        "delivery_rate": delivered / total if total else None,
+        "complete": delivered + failed == total,
+    }
+
+
+def window_from(oldest: datetime | str | None) -> datetime | None:
+    """The outbound walk's window start: the oldest send less the look-back (the server's clock may
+    differ from the one that wrote the ledger)."""
+    moment = as_utc(oldest, "oldest") if oldest is not None else None
+    return None if moment is None else moment - timedelta(seconds=DEFAULT_LOOKBACK_SECONDS)
+
+
+def _note(walker: PageWalker, body: dict[str, Any], statuses: dict[int, str | None]) -> None:
+    for row in walker.take(body):
+        key = message_id(row)
+        if key in statuses:
+            statuses[key] = row.get("status")
+
+
+def _query(start: datetime | None) -> dict[str, Any]:
+    return {
+        "direction": "outbound",
+        "per_page": MAX_PER_PAGE,
+        "start_date": iso_utc(start) if start else None,
+    }
+
+
+async def aread_statuses(
+    hook: SMSNexusAsyncHook, ids: Iterable[int], start: datetime | None
+) -> dict[int, str | None]:
+    """The listed status of each message id (None when not listed), from one full walk."""
+    statuses: dict[int, str | None] = dict.fromkeys(ids)
+    walker, page = PageWalker(MESSAGES_PATH, start, None), 1
+    while True:
+        body = await hook.get_messages(page=page, **_query(start))
+        _note(walker, body, statuses)
+        if walker.is_done(body, page):
+            return statuses
+        page += 1
+
+
+def read_statuses(hook: SMSNexusHook, ids: Iterable[int], start: datetime | None) -> dict[int, str | None]:
+    """The synchronous twin of :func:`aread_statuses`, for poke mode."""
+    statuses: dict[int, str | None] = dict.fromkeys(ids)
+    walker, page = PageWalker(MESSAGES_PATH, start, None), 1
+    while True:
+        body = hook.get_messages(page=page, **_query(start))
+        _note(walker, body, statuses)
+        if walker.is_done(body, page):
+            return statuses
+        page += 1
+
+
+class SMSNexusDeliveryTrigger(BaseTrigger):
+    """
+    Poll the outbound list until every given message is ``delivered`` or ``failed``, or the deadline.
+
+    Yields one event: ``{"status": "success", "counts": {...}, "statuses": {id: status}}`` when all are
+    final, ``{"status": "timeout", ...}`` with the same keys at the deadline, or ``{"status": "error", ...}``.
+
+    :param message_ids: the campaign's sent message ids.
+    :param campaign_id: the campaign, for the counts.
+    :param oldest: when the oldest message was sent (narrows the walk's date window).
+    :param smsnexus_conn_id: the SMS Nexus connection.
+    :param poke_interval: seconds between walks.
+    :param deadline: epoch seconds after which the trigger reports what it has.
+    """
+
+    def __init__(
+        self,
+        *,
+        message_ids: list[int],
+        campaign_id: str | None = None,
+        oldest: str | None = None,
+        smsnexus_conn_id: str = "smsnexus_default",
+        poke_interval: float = 60.0,
+        deadline: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.message_ids = [int(value) for value in message_ids]
+        self.campaign_id = campaign_id
+        self.oldest = oldest
+        self.smsnexus_conn_id = smsnexus_conn_id
+        self.poke_interval = float(poke_interval)
+        self.deadline = None if deadline is None else float(deadline)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the JSON-safe keyword arguments that rebuild this trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "message_ids": self.message_ids,
+                "campaign_id": self.campaign_id,
+                "oldest": self.oldest,
+                "smsnexus_conn_id": self.smsnexus_conn_id,
+                "poke_interval": self.poke_interval,
+                "deadline": self.deadline,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Walk every ``poke_interval`` seconds; yield one event and return."""
+        from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook
+
+        hook = SMSNexusAsyncHook(smsnexus_conn_id=self.smsnexus_conn_id)
+        start = window_from(self.oldest)
+        last: dict[int, str | None] = dict.fromkeys(self.message_ids)
+
+        def payload(status: str) -> dict[str, Any]:
+            statuses = {str(key): value for key, value in last.items()}
+            return {"status": status, "counts": delivery_counts(last, self.campaign_id), "statuses": statuses}
+
+        async def check() -> dict[str, Any] | None:
+            last.update(await aread_statuses(hook, self.message_ids, start))
+            done = all(status in FINAL_STATUSES for status in last.values())
+            return payload("success") if done else None
+
+        async def timed_out() -> dict[str, Any]:
+            return payload("timeout")
+
+        yield TriggerEvent(
+            await poll_until(
+                check,
+                interval=self.poke_interval,
+                deadline=self.deadline,
+                log=self.log,
+                what=f"final statuses of {len(self.message_ids)} messages",
+                on_timeout=timed_out,
+            )
+        )

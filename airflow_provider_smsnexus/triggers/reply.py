@@ -1,0 +1,100 @@
+"""SMSNexusReplyTrigger: wait in the triggerer for the first reply from one number after a message or
+a moment, optionally matching a pattern."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
+from airflow_provider_smsnexus.triggers._inbox import ReplyFilter, aread_inbound_after
+from airflow_provider_smsnexus.triggers._polling import poll_until
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from datetime import datetime
+
+
+class SMSNexusReplyTrigger(BaseTrigger):
+    """
+    Poll the inbound messages until one from ``from_number`` comes after ``after_id`` / ``after``.
+
+    Yields one event: ``{"status": "success", "reply": {...}}`` with the first matching reply (lowest
+    id), ``{"status": "timeout", "message": ...}`` after ``deadline``, or ``{"status": "error", ...}`` for an
+    error that waiting cannot fix (401, 403, a malformed answer).
+
+    :param from_number: the contact whose reply is awaited (E.164).
+    :param to_number: only replies to this number of the account; None for any.
+    :param pattern: only texts matching this regular expression (``re.search``, case-insensitive).
+    :param after_id: only messages with a greater id (e.g. the id of the question sent).
+    :param after: only messages created at or after this moment (the server's ``created_at``).
+    :param smsnexus_conn_id: the SMS Nexus connection.
+    :param poke_interval: seconds between checks.
+    :param deadline: epoch seconds after which the trigger gives up with a ``timeout`` event.
+    """
+
+    def __init__(
+        self,
+        *,
+        from_number: str,
+        to_number: str | None = None,
+        pattern: str | None = None,
+        after_id: int | None = None,
+        after: datetime | str | None = None,
+        smsnexus_conn_id: str = "smsnexus_default",
+        poke_interval: float = 30.0,
+        deadline: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.reply_filter = ReplyFilter(from_numbers=[from_number], to_number=to_number, pattern=pattern)
+        self.after_id = None if after_id is None else int(after_id)
+        self.after = as_utc(after, "after")
+        self.smsnexus_conn_id = smsnexus_conn_id
+        self.poke_interval = float(poke_interval)
+        self.deadline = None if deadline is None else float(deadline)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the JSON-safe keyword arguments that rebuild this trigger."""
+        kwargs = self.reply_filter.as_kwargs()
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "from_number": kwargs["from_numbers"][0],
+                "to_number": kwargs["to_number"],
+                "pattern": kwargs["pattern"],
+                "after_id": self.after_id,
+                "after": iso_utc(self.after) if self.after else None,
+                "smsnexus_conn_id": self.smsnexus_conn_id,
+                "poke_interval": self.poke_interval,
+                "deadline": self.deadline,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Check every ``poke_interval`` seconds; yield one event and return."""
+        from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook
+
+        hook = SMSNexusAsyncHook(smsnexus_conn_id=self.smsnexus_conn_id)
+
+        async def check() -> dict[str, Any] | None:
+            reply = first_reply(
+                await aread_inbound_after(hook, self.after_id or 0, since=self.after, start=self.after),
+                self.reply_filter,
+            )
+            return None if reply is None else {"status": "success", "reply": reply}
+
+        yield TriggerEvent(
+            await poll_until(
+                check,
+                interval=self.poke_interval,
+                deadline=self.deadline,
+                log=self.log,
+                what=f"a reply from {self.reply_filter.from_numbers[0]}",
+            )
+        )
+
+
+def first_reply(rows: list[dict[str, Any]], reply_filter: ReplyFilter) -> dict[str, Any] | None:
+    """The matching message with the lowest id among ``rows`` (sorted by id), or None."""
+    return next((row for row in rows if reply_filter.matches(row)), None)

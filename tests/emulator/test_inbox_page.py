@@ -1,0 +1,179 @@
+"""The emulator's inbox page in a real headless Chromium (Debian's ``chromium``, driven by Playwright):
+what it shows comes from the emulator's record, and what is done in it reaches the record — a reply
+typed in the page is picked up by the inbound trigger.
+
+Skips with a reason where no browser is installed; with ``CI=true`` the browser is required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from airflow_provider_smsnexus.triggers import inbound
+from airflow_provider_smsnexus.triggers.inbound import MemoryPositionStore, SMSNexusInboundMessageTrigger
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+CHROMIUM = os.environ.get("SMSNEXUS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "_static" / "inbox.png"
+OUR_NUMBER = "+12125550100"
+CUSTOMER = "+12125550177"
+WAIT_MS = 15_000
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; the browser test is required in CI (.ci/run installs chromium)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Playwright for Python is not installed (pip install -e '.[dev]')")
+    if not os.path.exists(CHROMIUM):
+        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_FLAGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, smsnexus_emulator):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    tab = context.new_page()
+    tab.goto(smsnexus_emulator.admin.root_url + "/")
+    yield tab
+    context.close()
+
+
+def test_the_page_shows_the_accounts_numbers_and_balance(page, smsnexus_emulator):
+    admin = smsnexus_emulator.admin
+    admin.set_balance(4321)
+    account = admin.account()
+    credits = page.get_by_test_id("credits")
+
+    credits.filter(has_text="4321").wait_for(timeout=WAIT_MS)  # the page updates live
+
+    shown = page.get_by_test_id("numbers").inner_text()
+    assert all(number["number"] in shown for number in account["numbers"])
+
+
+def test_a_reply_typed_in_the_page_reaches_the_record_and_the_inbound_trigger(
+    page, smsnexus_emulator, smsnexus_conn, monkeypatch
+):
+    admin = smsnexus_emulator.admin
+    question = admin.add_inbound(CUSTOMER, OUR_NUMBER, "Hello?")  # the customer's earlier text
+    shared = MemoryPositionStore()
+    monkeypatch.setattr(inbound, "open_position_store", lambda asset_name: shared)
+    page.get_by_test_id("thread").filter(has_text=CUSTOMER).click()
+
+    page.get_by_test_id("reply-body").fill("YES, go ahead")
+    page.get_by_test_id("reply-send").click()
+    page.get_by_test_id("bubble").filter(has_text="YES, go ahead").wait_for(timeout=WAIT_MS)
+
+    record = [m for m in admin.messages(direction="inbound") if m["body"] == "YES, go ahead"]
+    assert [(m["from"], m["to"]) for m in record] == [(CUSTOMER, OUR_NUMBER)]
+
+    async def first_event() -> dict[str, Any]:
+        trigger = SMSNexusInboundMessageTrigger(
+            asset_name="sms_replies", after_id=question["id"], pattern="^yes", poll_interval=0.05
+        )
+        agen = trigger.run()
+        try:
+            return (await asyncio.wait_for(anext(agen), 30)).payload
+        finally:
+            await agen.aclose()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's loop
+        payload = pool.submit(asyncio.run, first_event()).result()
+    assert payload["message"]["id"] == record[0]["id"]
+
+
+def test_status_buttons_move_a_message_to_delivered_and_failed(page, smsnexus_emulator, smsnexus_conn):
+    from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+
+    hook = SMSNexusHook()
+    first = hook.send_sms(OUR_NUMBER, CUSTOMER, "Your order shipped")
+    second = hook.send_sms(OUR_NUMBER, CUSTOMER, "Your order arrived")
+    page.get_by_test_id("thread").filter(has_text=CUSTOMER).click()
+
+    page.locator(f"[data-id='{first['id']}'] [data-testid=mark-delivered]").click()
+    page.locator(f"[data-id='{second['id']}'] [data-testid=mark-failed]").click()
+    page.locator(f"[data-id='{second['id']}'] [data-testid=status]").filter(has_text="failed").wait_for(
+        timeout=WAIT_MS
+    )
+
+    statuses = {m["id"]: m["status"] for m in smsnexus_emulator.admin.messages(direction="outbound")}
+    assert statuses == {first["id"]: "delivered", second["id"]: "failed"}
+
+
+def test_fault_switches_and_rate_limits_are_shown_and_switch_the_emulator(page, smsnexus_emulator):
+    admin = smsnexus_emulator.admin
+    admin.set_limits(send_limit=30, read_limit=60, window_seconds=60)
+    page.get_by_test_id("limit-send").filter(has_text="30 per 60 s").wait_for(timeout=WAIT_MS)
+
+    page.get_by_test_id("switch-list_order").select_option("oldest_first")
+    page.get_by_test_id("switch-ignore_date_params").check()
+
+    def switched() -> bool:
+        config = admin.config()
+        return config["list_order"] == "oldest_first" and config["ignore_date_params"] is True
+
+    for _ in range(400):  # the change handlers' requests are on their way: wait for the record to show them
+        if switched():
+            break
+        page.wait_for_timeout(25)
+    assert switched()
+
+
+def test_screenshot_of_the_inbox_for_the_readme(page, smsnexus_emulator, smsnexus_conn):
+    from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+
+    admin = smsnexus_emulator.admin
+    hook = SMSNexusHook()
+    question = hook.send_sms(OUR_NUMBER, CUSTOMER, "Your table for 4 is ready at 7pm. Reply YES to confirm.")
+    admin.add_inbound(CUSTOMER, OUR_NUMBER, "YES")
+    hook.send_sms(OUR_NUMBER, "+12125550178", "Spring sale: 20% off today only")
+    page.get_by_test_id("thread").filter(has_text=CUSTOMER).click()
+    page.locator(f"[data-id='{question['id']}'] [data-testid=mark-delivered]").click()
+    page.get_by_test_id("status").filter(has_text=re.compile("^delivered$")).wait_for(timeout=WAIT_MS)
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+
+    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_page_is_refused_to_clients_off_this_machine():
+    from starlette.testclient import TestClient
+
+    from airflow_provider_smsnexus.emulator.app import create_app
+
+    with TestClient(create_app(), client=("203.0.113.9", 40000)) as client:
+        answer = client.get("/")
+    assert answer.status_code == 403
+    assert "loopback" in answer.json()["message"]

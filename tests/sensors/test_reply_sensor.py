@@ -1,0 +1,178 @@
+"""SMSNexusReplySensor and SMSNexusApprovalSensor against the emulator: the pattern, the timeout, the
+deferral (the trigger fires the right event), and the approval path for YES, NO and no answer."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
+
+from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+from airflow_provider_smsnexus.sensors.reply import SMSNexusApprovalSensor, SMSNexusReplySensor
+from airflow_provider_smsnexus.triggers.reply import SMSNexusReplyTrigger
+
+OUR_NUMBER = "+12125550100"
+ON_CALL = "+12125550142"
+SOMEONE_ELSE = "+12125550143"
+
+
+def ask(question: str = "Deploy release 42? Answer YES or NO") -> dict[str, Any]:
+    return SMSNexusHook().send_sms(OUR_NUMBER, ON_CALL, question)
+
+
+def make(cls=SMSNexusReplySensor, **kwargs: Any):
+    options = {"task_id": "wait_for_reply", "from_number": ON_CALL, "poke_interval": 0.05, "timeout": 30}
+    return cls(**{**options, **kwargs})
+
+
+def after_requests(admin, count: int, then) -> threading.Thread:
+    """Once the emulator has answered ``count`` more reads, call ``then()`` (the sensor has looked)."""
+    start = admin.stats()["requests"]["other"]
+
+    def watch() -> None:
+        deadline = time.monotonic() + 20
+        while admin.stats()["requests"]["other"] < start + count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        then()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("order", ["newest_first", "oldest_first"])
+def test_returns_the_first_reply_from_the_number_that_matches_after_the_question(
+    smsnexus_emulator, smsnexus_conn, order
+):
+    admin = smsnexus_emulator.admin
+    admin.configure(list_order=order)
+    admin.add_inbound(ON_CALL, OUR_NUMBER, "YES")  # before the question: not an answer to it
+    question = ask()
+    admin.add_inbound(SOMEONE_ELSE, OUR_NUMBER, "YES")
+    admin.add_inbound(ON_CALL, OUR_NUMBER, "what release?")
+    answer = admin.add_inbound(ON_CALL, OUR_NUMBER, "no")
+    admin.add_inbound(ON_CALL, OUR_NUMBER, "YES")
+
+    reply = make(after_id=question, pattern="^(YES|NO)$").execute({})
+
+    assert reply["id"] == answer["id"]
+    assert reply["body"] == "no"
+
+
+def test_waits_until_the_reply_comes(smsnexus_emulator, smsnexus_conn):
+    admin = smsnexus_emulator.admin
+    question = ask()
+    expected: list[dict[str, Any]] = []
+    after_requests(admin, 3, lambda: expected.append(admin.add_inbound(ON_CALL, OUR_NUMBER, "sure")))
+
+    reply = make(after_id=str(question["id"])).execute({})
+
+    assert [reply["id"]] == [m["id"] for m in expected]
+
+
+def test_times_out_with_a_message_naming_the_number_and_pattern(smsnexus_emulator, smsnexus_conn):
+    question = ask()
+    smsnexus_emulator.admin.add_inbound(ON_CALL, OUR_NUMBER, "maybe")
+
+    with pytest.raises(AirflowSensorTimeout, match=r"No reply from \+12125550142 matching '\^YES\$'"):
+        make(after_id=question["id"], pattern="^YES$", timeout=0.3).execute({})
+
+
+def test_without_a_start_the_sensor_says_what_to_give(smsnexus_emulator, smsnexus_conn):
+    with pytest.raises(SMSNexusError, match="after_id / after"):
+        make().execute({})
+
+
+def test_deferral_hands_the_wait_to_the_reply_trigger_which_fires_the_reply(smsnexus_emulator, smsnexus_conn):
+    admin = smsnexus_emulator.admin
+    question = ask()
+    sensor = make(after_id=question, pattern="^(yes|no)$", deferrable=True, timeout=600)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, SMSNexusReplyTrigger)
+    assert deferred.value.timeout == timedelta(seconds=600)
+    _, kwargs = trigger.serialize()
+    assert kwargs["after_id"] == question["id"]
+    assert kwargs["from_number"] == ON_CALL
+    admin.add_inbound(SOMEONE_ELSE, OUR_NUMBER, "yes")
+    answer = admin.add_inbound(ON_CALL, OUR_NUMBER, "Yes")
+
+    rebuilt = SMSNexusReplyTrigger(**{**kwargs, "poke_interval": 0.05})
+    event = asyncio.run(asyncio.wait_for(anext(rebuilt.run()), 30))
+
+    assert event.payload["status"] == "success"
+    assert event.payload["reply"]["id"] == answer["id"]
+    assert sensor.execute_complete({}, event.payload)["id"] == answer["id"]
+
+
+def test_the_reply_trigger_fires_a_timeout_that_the_sensor_turns_into_a_failure(
+    smsnexus_emulator, smsnexus_conn
+):
+    question = ask()
+    trigger = SMSNexusReplyTrigger(from_number=ON_CALL, after_id=question["id"], deadline=time.time())
+
+    event = asyncio.run(asyncio.wait_for(anext(trigger.run()), 30))
+
+    assert event.payload["status"] == "timeout"
+    with pytest.raises(AirflowSensorTimeout, match="No reply from"):
+        make(after_id=question["id"]).execute_complete({}, event.payload)
+
+
+# -- approval by SMS ------------------------------------------------------------------------------------
+
+
+def test_yes_approves(smsnexus_emulator, smsnexus_conn):
+    question = ask()
+    smsnexus_emulator.admin.add_inbound(ON_CALL, OUR_NUMBER, "what?")  # not an answer: the wait goes on
+    answer = smsnexus_emulator.admin.add_inbound(ON_CALL, OUR_NUMBER, " yes! ")
+
+    result = make(SMSNexusApprovalSensor, after_id=question).execute({})
+
+    assert result["approved"] is True
+    assert result["answer"] == "YES"
+    assert result["reply"]["id"] == answer["id"]
+
+
+def test_no_fails_the_task_naming_the_answer(smsnexus_emulator, smsnexus_conn):
+    question = ask()
+    smsnexus_emulator.admin.add_inbound(ON_CALL, OUR_NUMBER, "No")
+
+    with pytest.raises(AirflowFailException, match=r"Rejected: \+12125550142 answered 'NO'"):
+        make(SMSNexusApprovalSensor, after_id=question).execute({})
+
+
+def test_no_goes_to_the_branch_when_rejection_does_not_fail(smsnexus_emulator, smsnexus_conn):
+    question = ask()
+    answer = smsnexus_emulator.admin.add_inbound(ON_CALL, OUR_NUMBER, "NO")
+
+    result = make(SMSNexusApprovalSensor, after_id=question, fail_on_reject=False).execute({})
+
+    assert result == {"approved": False, "answer": "NO", "reply": result["reply"]}
+    assert result["reply"]["id"] == answer["id"]
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_no_answer_fails_the_approval_with_a_timeout(smsnexus_emulator, smsnexus_conn, deferrable):
+    question = ask()
+    smsnexus_emulator.admin.add_inbound(ON_CALL, OUR_NUMBER, "let me check")
+    sensor = make(SMSNexusApprovalSensor, after_id=question, timeout=0.3, deferrable=deferrable)
+
+    if not deferrable:
+        with pytest.raises(AirflowSensorTimeout, match="No reply from"):
+            sensor.execute({})
+        return
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    _, kwargs = deferred.value.trigger.serialize()
+    event = asyncio.run(asyncio.wait_for(anext(SMSNexusReplyTrigger(**kwargs).run()), 30))
+    with pytest.raises(AirflowSensorTimeout, match="No reply from"):
+        sensor.execute_complete({}, event.payload)

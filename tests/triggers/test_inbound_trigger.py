@@ -1,0 +1,259 @@
+"""SMSNexusInboundMessageTrigger against the emulator: every reply handed on once, through restarts, bursts
+and every list order the API reference leaves open; the triggerer's ack-mode path through Airflow's own
+SharedStreamManager.
+
+The asset state store exists only inside a running triggerer; here ``open_position_store`` hands out an
+in-memory store that outlives the trigger instances, as the asset's store outlives a triggerer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from airflow.triggers.shared_stream import SharedStreamManager
+
+from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.triggers import inbound
+from airflow_provider_smsnexus.triggers.inbound import MemoryPositionStore, SMSNexusInboundMessageTrigger
+
+OUR_NUMBER = "+12125550100"
+OTHER_NUMBER = "+12125550101"
+WAIT = 30.0
+
+
+def contact(i: int) -> str:
+    return f"+1212555{1000 + i:04d}"
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> MemoryPositionStore:
+    shared = MemoryPositionStore()
+    monkeypatch.setattr(inbound, "open_position_store", lambda asset_name: shared)
+    return shared
+
+
+def make_trigger(**kwargs: Any) -> SMSNexusInboundMessageTrigger:
+    return SMSNexusInboundMessageTrigger(
+        **{"asset_name": "sms_replies", "after_id": 0, "poll_interval": 0.05, **kwargs}
+    )
+
+
+async def take_until(agen, last_id: int) -> list[dict[str, Any]]:
+    """Payloads from ``agen`` up to and including the message ``last_id``."""
+    payloads = []
+    while True:
+        event = await asyncio.wait_for(anext(agen), WAIT)
+        payloads.append(event.payload)
+        if event.payload["message"]["id"] == last_id:
+            return payloads
+
+
+def ids(payloads: list[dict[str, Any]]) -> list[int]:
+    return [payload["message"]["id"] for payload in payloads]
+
+
+def inbound_ids(admin, through: int) -> list[int]:
+    """The emulator's own record of inbound messages up to id ``through``."""
+    return sorted(m["id"] for m in admin.messages(direction="inbound") if m["id"] <= through)
+
+
+def test_serialize_round_trip_rebuilds_the_same_trigger_identity():
+    trigger = SMSNexusInboundMessageTrigger(
+        asset_name="sms_replies",
+        from_numbers=["+1 212 555 0123"],
+        to_number=OUR_NUMBER,
+        pattern="^yes$",
+        since="2026-01-01T00:00:00Z",
+    )
+    classpath, kwargs = trigger.serialize()
+    rebuilt = SMSNexusInboundMessageTrigger(**json.loads(json.dumps(kwargs)))
+
+    assert classpath == "airflow_provider_smsnexus.triggers.inbound.SMSNexusInboundMessageTrigger"
+    assert kwargs["from_numbers"] == ["+12125550123"]
+    assert kwargs["since"] == "2026-01-01T00:00:00Z"
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert rebuilt.state_key == trigger.state_key
+    assert make_trigger(pattern="no").state_key != make_trigger(pattern="yes").state_key
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"after_id": None}, "since / after_id"),
+        ({"asset_name": ""}, "asset_name"),
+        ({"pattern": "(unclosed"}, "pattern"),
+        ({"from_numbers": ["not a number"]}, "from_numbers"),
+        ({"after_id": "12"}, "after_id"),
+    ],
+)
+def test_bad_arguments_raise_an_error_naming_the_field(kwargs, field):
+    with pytest.raises(SMSNexusError, match=field):
+        make_trigger(**kwargs)
+
+
+SWITCHES = {
+    "newest_first": {},
+    "oldest_first": {"list_order": "oldest_first"},
+    "date_params_ignored": {"ignore_date_params": True},
+    "live_traffic": {"live_traffic_per_list": 3},
+}
+
+
+@pytest.mark.parametrize("switches", SWITCHES.values(), ids=SWITCHES.keys())
+def test_restart_of_the_trigger_neither_loses_nor_repeats_a_reply(
+    smsnexus_conn, smsnexus_emulator, store, switches
+):
+    admin = smsnexus_emulator.admin
+    admin.configure(**switches)
+    for i in range(7):
+        admin.add_inbound(contact(i), OUR_NUMBER, f"reply {i}")
+
+    async def first_run() -> list[dict[str, Any]]:
+        agen = make_trigger().run()
+        taken = [(await asyncio.wait_for(anext(agen), WAIT)).payload for _ in range(4)]
+        await agen.aclose()  # the triggerer stops mid-batch
+        return taken
+
+    before = asyncio.run(first_run())
+    for i in range(7, 12):
+        admin.add_inbound(contact(i), OUR_NUMBER, f"reply {i}")
+    last = admin.add_inbound(contact(99), OUR_NUMBER, "the last one")["id"]
+
+    async def second_run() -> list[dict[str, Any]]:
+        agen = make_trigger().run()  # a new instance, the same kwargs
+        try:
+            return await take_until(agen, last)
+        finally:
+            await agen.aclose()
+
+    after = asyncio.run(second_run())
+    handed_on = ids(before) + ids(after)
+
+    assert len(handed_on) == len(set(handed_on)), "a reply was handed on twice"
+    assert sorted(handed_on) == inbound_ids(admin, last), "a reply was lost"
+    assert all(payload["message"]["direction"] == "inbound" for payload in before + after)
+
+
+def test_a_burst_of_500_replies_in_one_poll_is_handed_on_exactly_once(
+    smsnexus_conn, smsnexus_emulator, store
+):
+    admin = smsnexus_emulator.admin
+    admin.configure(list_order="oldest_first")
+    for i in range(500):
+        admin.add_inbound(contact(i % 50), OUR_NUMBER, f"burst {i}")
+    last = admin.messages(direction="inbound")[-1]["id"]
+
+    async def run() -> list[dict[str, Any]]:
+        agen = make_trigger(poll_interval=3600).run()  # one poll sees the whole burst
+        try:
+            return await take_until(agen, last)
+        finally:
+            await agen.aclose()
+
+    handed_on = ids(asyncio.run(run()))
+
+    assert len(handed_on) == 500
+    assert sorted(handed_on) == inbound_ids(admin, last)
+
+
+def test_filters_hand_on_only_matching_replies_and_skip_outbound(smsnexus_conn, smsnexus_emulator, store):
+    admin = smsnexus_emulator.admin
+    admin.add_inbound(contact(1), OUR_NUMBER, "  Yes please ")
+    admin.add_inbound(contact(1), OUR_NUMBER, "no")
+    admin.add_inbound(contact(2), OUR_NUMBER, "yes")  # another contact
+    admin.add_inbound(contact(1), OTHER_NUMBER, "yes")  # to another of our numbers
+    wanted = admin.add_inbound(contact(1), OUR_NUMBER, "YES")["id"]
+
+    async def run() -> list[dict[str, Any]]:
+        agen = make_trigger(from_numbers=[contact(1)], to_number=OUR_NUMBER, pattern=r"^yes\b").run()
+        try:
+            return await take_until(agen, wanted)
+        finally:
+            await agen.aclose()
+
+    payloads = asyncio.run(run())
+
+    assert [p["message"]["body"] for p in payloads] == ["  Yes please ", "YES"]
+
+
+def test_since_is_a_floor_for_every_reply(smsnexus_conn, smsnexus_emulator, store):
+    admin = smsnexus_emulator.admin
+    admin.seed_messages(200, start="2025-01-01T00:00:00Z", end="2025-06-01T00:00:00Z")
+    fresh = admin.add_inbound(contact(5), OUR_NUMBER, "new")
+
+    async def run() -> list[dict[str, Any]]:
+        agen = make_trigger(after_id=None, since="2025-12-01T00:00:00Z").run()
+        try:
+            return await take_until(agen, fresh["id"])
+        finally:
+            await agen.aclose()
+
+    assert ids(asyncio.run(run())) == [fresh["id"]]
+
+
+# -- the triggerer's path: Airflow's SharedStreamManager in ack mode ------------------------------------
+
+
+async def _subscribe(trigger: SMSNexusInboundMessageTrigger, manager: SharedStreamManager):
+    key = trigger.shared_stream_key()
+    events = trigger.filter_shared_stream(manager.subscribe(trigger_id=1, trigger=trigger, key=key))
+
+    async def next_event() -> tuple[dict[str, Any], int | None]:
+        event = await asyncio.wait_for(anext(events), WAIT)
+        # As the triggerer does: bind the event to its raw batch before queueing it for the database.
+        return event.payload, manager.bind_pending_event(trigger_id=1, key=key)
+
+    return events, next_event
+
+
+async def _wait_settled(store: MemoryPositionStore, message_id: int) -> None:
+    async def settled() -> None:
+        while not any(v.get("settled_id") == message_id for v in store.values.values()):
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(settled(), WAIT)
+
+
+def test_ack_mode_settles_only_stored_events_and_flags_the_unconfirmed_after_a_crash(
+    smsnexus_conn, smsnexus_emulator, store
+):
+    admin = smsnexus_emulator.admin
+    stored = [admin.add_inbound(contact(i), OUR_NUMBER, f"first {i}")["id"] for i in range(3)]
+
+    async def crashed_triggerer() -> list[int]:
+        manager = SharedStreamManager(ack_timeout=WAIT)
+        events, next_event = await _subscribe(make_trigger(), manager)
+        got = [await next_event() for _ in range(3)]
+        manager.confirm_persisted([seq for _, seq in got])  # the database stored these three
+        unconfirmed = admin.add_inbound(contact(9), OUR_NUMBER, "in flight")["id"]
+        payload, _ = await next_event()  # handed on, never confirmed stored
+        await _wait_settled(store, stored[-1])
+        await manager.stop_all()  # the triggerer dies
+        await events.aclose()
+        return [p["message"]["id"] for p, _ in got] + [payload["message"]["id"], unconfirmed]
+
+    first_ids = asyncio.run(crashed_triggerer())
+    unconfirmed = first_ids[-1]
+
+    async def restarted_triggerer() -> list[dict[str, Any]]:
+        manager = SharedStreamManager(ack_timeout=WAIT)
+        events, next_event = await _subscribe(make_trigger(), manager)
+        try:
+            again, _ = await next_event()
+            later_id = admin.add_inbound(contact(10), OUR_NUMBER, "after restart")["id"]
+            later, _ = await next_event()
+            assert later["message"]["id"] == later_id
+            return [again, later]
+        finally:
+            await manager.stop_all()
+            await events.aclose()
+
+    again, later = asyncio.run(restarted_triggerer())
+
+    assert first_ids[:3] == stored
+    assert again["message"]["id"] == unconfirmed, "a stored reply was handed on again, or one was lost"
+    assert again["possibly_repeated"] is True
+    assert later["possibly_repeated"] is False
