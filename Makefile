@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint format demo bench clean
+.PHONY: install test test-deep lint format demo bench docs clean
 
 $(STAMP): setup.py constraints-3.11.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The property tests with a larger, random Hypothesis draw (CI's profile is fixed: see tests/conftest.py).
+test-deep: install
+	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -k "propert or hostile" $(PYTEST_ARGS)
+
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -33,5 +37,9 @@ demo: install
 bench: install
 	$(BIN)/python bench/run_all.py
 
+# The Sphinx site under docs/ into docs/_build/html; any warning (a broken reference or link) fails the build.
+docs: install
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) .demo build *.egg-info
+	rm -rf $(VENV) .demo build *.egg-info docs/_build docs/api/_generated

@@ -11,6 +11,8 @@ HERE = Path(__file__).parent
 VERSION = re.search(
     r'^__version__ = "([^"]+)"', (HERE / "airflow_provider_smsnexus" / "__init__.py").read_text(), re.M
 ).group(1)
+# `make docs`: the Sphinx site under docs/; part of dev too, so `make install` (and CI) can build it.
+DOCS_REQUIRES = ["sphinx>=8", "myst-parser>=4", "furo>=2024.8"]
 
 setup(
     name="airflow-provider-smsnexus",
@@ -20,7 +22,10 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(include=["airflow_provider_smsnexus", "airflow_provider_smsnexus.*"]),
-    package_data={"airflow_provider_smsnexus": ["py.typed"]},
+    package_data={
+        "airflow_provider_smsnexus": ["py.typed"],
+        "airflow_provider_smsnexus.emulator": ["static/*.html"],
+    },
     python_requires=">=3.10",
     install_requires=[
         "apache-airflow>=3.1",
@@ -36,11 +41,17 @@ setup(
     extras_require={
         "postgres": ["apache-airflow-providers-postgres>=6", "psycopg2-binary>=2.9"],
         "openlineage": ["apache-airflow-providers-openlineage>=2"],
+        # CeleryExecutor with Redis: a campaign's mapped partitions on several workers (docker/, the celery
+        # profile). Pair it with "postgres" for a send ledger the workers share (ledger_conn_id).
+        "celery": ["apache-airflow-providers-celery[redis]>=3.10"],
+        "docs": DOCS_REQUIRES,
         "dev": [
+            *DOCS_REQUIRES,
             "apache-airflow-providers-http>=5",
             "apache-airflow-providers-openlineage>=2",
             "apache-airflow-providers-postgres>=6",
             "psycopg2-binary>=2.9",
+            "playwright>=1.45",  # drives the Debian chromium in the inbox page test
             "pytest>=8",
             "pytest-timeout>=2.3",
             "responses>=0.25",

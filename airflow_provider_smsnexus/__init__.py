@@ -8,6 +8,8 @@ __version__ = "0.1.0"
 
 PACKAGE_NAME = "airflow-provider-smsnexus"
 DEFAULT_BASE_URL = "https://www.smsnexus.net/api"
+#: The connection type's display name (``SMSNexusHook.hook_name``).
+HOOK_NAME = "SMS Nexus"
 
 # The connection form of the ``smsnexus`` connection type (also returned by the hook).
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
@@ -44,19 +46,31 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "SMS Nexus",
-                "python-modules": ["airflow_provider_smsnexus.operators.sms"],
+                "python-modules": [
+                    "airflow_provider_smsnexus.operators.sms",
+                    "airflow_provider_smsnexus.operators.webhooks",
+                ],
             }
         ],
         "sensors": [
             {
                 "integration-name": "SMS Nexus",
-                "python-modules": ["airflow_provider_smsnexus.sensors.balance"],
+                "python-modules": [
+                    "airflow_provider_smsnexus.sensors.balance",
+                    "airflow_provider_smsnexus.sensors.reply",
+                    "airflow_provider_smsnexus.sensors.delivery",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": "SMS Nexus",
-                "python-modules": ["airflow_provider_smsnexus.triggers.balance"],
+                "python-modules": [
+                    "airflow_provider_smsnexus.triggers.balance",
+                    "airflow_provider_smsnexus.triggers.inbound",
+                    "airflow_provider_smsnexus.triggers.reply",
+                    "airflow_provider_smsnexus.triggers.delivery",
+                ],
             }
         ],
         "transfers": [
@@ -75,6 +89,8 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [
             {
                 "connection-type": "smsnexus",
+                # The UI's name for the type, read without importing the hook (Airflow 3.2+).
+                "hook-name": HOOK_NAME,
                 "hook-class-name": "airflow_provider_smsnexus.hooks.smsnexus.SMSNexusHook",
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }

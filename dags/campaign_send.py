@@ -7,7 +7,18 @@ What it shows:
 * the campaign itself split into two mapped partitions that share one campaign and one send ledger
   (``.partial(...).expand(partition=...)``): rerunning a task, or the whole run, never texts anyone twice;
 * per-row personalisation (``{{ row.first_name }}``) beside Airflow's own context (``{{ params.shop }}``);
-* the per-partition results summed up downstream from XCom.
+* the per-partition results summed up downstream from XCom;
+* templates that work on every run, including one triggered without a logical date (``airflow dags
+  trigger``, the REST API and the UI's default in Airflow 3 leave it unset, and with it ``ds``,
+  ``ds_nodash`` and ``logical_date``): dates come from ``dag_run.logical_date or dag_run.run_after``;
+* retries: a task killed or failed mid-campaign is retried by the scheduler and texts only those not yet
+  texted (the ledger remembers the rest).
+
+Settings (environment variables, read when the DAG is parsed):
+
+* ``SMSNEXUS_LEDGER_CONN_ID``: an Airflow SQL connection (PostgreSQL, ...) holding the send ledger; set it
+  when tasks run on more than one machine (CeleryExecutor, Kubernetes). Default: the SQLite file
+  ``$AIRFLOW_HOME/smsnexus/send_ledger.db`` of the machine that runs the task.
 
 The CSV holds a few rows that are not sent on purpose: a duplicate, a national number (read with
 ``default_region="US"``), a number that lost its ``+``, letters, an empty cell, and a number that is not
@@ -22,6 +33,7 @@ in use. Try it against the local emulator::
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -29,13 +41,22 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator
+from airflow_provider_smsnexus.sensors.delivery import SMSNexusDeliverySensor
 
 RECIPIENTS = str(Path(__file__).parent / "campaign_recipients.csv")
 PARTITIONS = 2
+LEDGER_CONN_ID = os.environ.get("SMSNEXUS_LEDGER_CONN_ID") or None
+# How long the delivery report waits for final statuses, and the share of delivered texts it requires.
+DELIVERY_WAIT_SECONDS = float(os.environ.get("SMSNEXUS_DELIVERY_WAIT_SECONDS") or 600)
+MIN_DELIVERY_RATE = float(os.environ.get("SMSNEXUS_MIN_DELIVERY_RATE") or 0) or None
+# The run's date: its logical date, or, on a run triggered without one, the moment it was triggered.
+RUN_DATE = "(dag_run.logical_date or dag_run.run_after)"
 TEMPLATE = (
-    "Hi {{ row.first_name }}, {{ params.shop }} opens in {{ row.city }} on {{ macros.ds_add(ds, 7) }}. "
-    "Reply STOP to opt out."
+    "Hi {{ row.first_name }}, {{ params.shop }} opens in {{ row.city }} on "
+    "{{ (" + RUN_DATE + " + macros.timedelta(days=7)).strftime('%Y-%m-%d') }}. Reply STOP to opt out."
 )
+# One folder per run: run ids are unique, and ':' is left out for object stores and Windows.
+REPORT_DIR = "{{ params.report_dir }}/{{ " + RUN_DATE + " | ds_nodash }}/{{ run_id | replace(':', '_') }}"
 
 with DAG(
     dag_id="smsnexus_campaign_send",
@@ -45,6 +66,8 @@ with DAG(
     catchup=False,
     tags=["smsnexus", "example"],
     doc_md=__doc__,
+    # A retry after a crash or a lost worker texts only the rows that were not texted (see the ledger).
+    default_args={"retries": 2},
     params={
         "shop": Param("Corner Shop", type="string", description="The shop named in the text."),
         "from_number": Param(
@@ -63,22 +86,20 @@ with DAG(
         "from_number": "{{ params.from_number }}",
         "default_region": "US",
         "max_failure_rate": 0.2,
+        "ledger_conn_id": LEDGER_CONN_ID,
     }
 
     check = SMSNexusBulkSendOperator(
         task_id="check_campaign",
         dry_run=True,
-        report_path="{{ params.report_dir }}/{{ ds_nodash }}/{{ run_id | replace(':', '_') }}/dry-run.parquet",
+        report_path=REPORT_DIR + "/dry-run.parquet",
         **campaign,
     )
 
     send = SMSNexusBulkSendOperator.partial(
         task_id="send_campaign",
         num_partitions=PARTITIONS,
-        report_path=(
-            "{{ params.report_dir }}/{{ ds_nodash }}/{{ run_id | replace(':', '_') }}/"
-            "partition-{{ ti.map_index }}.parquet"
-        ),
+        report_path=REPORT_DIR + "/partition-{{ ti.map_index }}.parquet",
         **campaign,
     ).expand(partition=list(range(PARTITIONS)))
 
@@ -92,5 +113,18 @@ with DAG(
                     totals[key] = totals.get(key, 0) + value
         return totals
 
+    totals = summarise(send.output)
+
+    # The campaign is done when its texts are delivered: wait for the final statuses (from the ledger's
+    # message ids), report counts and the delivery rate; fail below SMSNEXUS_MIN_DELIVERY_RATE if set.
+    SMSNexusDeliverySensor(
+        task_id="delivery_report",
+        campaign=totals,
+        ledger_conn_id=LEDGER_CONN_ID,
+        min_delivery_rate=MIN_DELIVERY_RATE,
+        poke_interval=30,
+        timeout=DELIVERY_WAIT_SECONDS,
+        deferrable=True,
+    )
+
     check >> send
-    summarise(send.output)

@@ -2,10 +2,15 @@
 Page the on-call by SMS when the SMS Nexus credits run low.
 
 Every hour, ``check_balance`` (an :class:`SMSNexusBalanceSensor` in ``below`` mode) looks at the balance
-for up to five minutes. A healthy balance never meets the condition: the sensor times out with
+for up to five minutes. It defers: it checks once on a worker, then the triggerer checks every minute, so
+the wait holds no worker slot. A healthy balance never meets the condition: the sensor times out with
 ``soft_fail``, is marked skipped, and the run ends quietly with the alert task skipped. When the credits
 are below ``params.threshold``, ``page_on_call`` texts every number in ``params.on_call_numbers``
 through :class:`SMSNexusNotifier`, with the balance and the hours left at today's pace.
+
+Trigger it by hand (e.g. with ``threshold`` raised) to see the alert: a manual run starts at once, beside
+a running hourly check (``max_active_runs=2``; an hourly run ends within 30 minutes, so two hourly runs
+never overlap). When both see a low balance, both page.
 
 A 429 or a 5xx during the check does not end it: the sensor checks again at the next poke. A revoked
 token fails the run (401/403), even with ``soft_fail``, so the alert does not go quiet unnoticed.
@@ -47,7 +52,8 @@ def low_credit_text(report: dict[str, Any], threshold: int | str) -> str:
     schedule="@hourly",
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
-    max_active_runs=1,
+    # Room for a manual run beside the hourly one (which ends within dagrun_timeout, long before the next).
+    max_active_runs=2,
     dagrun_timeout=timedelta(minutes=30),
     params={
         "threshold": Param(1000, type="integer", minimum=0, description="Alert below this many credits."),
@@ -72,6 +78,9 @@ def low_credit_alert() -> None:
         poke_interval=60,
         timeout=300,
         soft_fail=True,
+        # Between checks the wait is the triggerer's: five minutes every hour on a worker slot would hold
+        # back other DAGs' tasks (a LocalExecutor has a few slots, a Celery worker its concurrency).
+        deferrable=True,
     )
 
     @task(retries=0)

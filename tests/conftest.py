@@ -19,6 +19,16 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME /
 
 pytest_plugins = ["airflow_provider_smsnexus.emulator.testing"]
 
+# Hypothesis: the same examples on every CI run (a failure can be reproduced), a larger random draw on demand
+# (`make test-deep`). Tests that set max_examples scale it with `deep_examples()` from tests/_hypothesis.py.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+_hypothesis_settings.register_profile(
+    "deep", derandomize=False, print_blob=True, deadline=None, max_examples=1000
+)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 POSTGRES_URL = os.environ.get("SMSNEXUS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 POSTGRES_REQUIRED = os.environ.get("SMSNEXUS_REQUIRE_POSTGRES") == "1"
 

@@ -1,18 +1,11 @@
-"""Pytest plugin and client for testing against the SMS Nexus emulator.
+"""Client of the SMS Nexus emulator's inspection API, for tests and scripts (pytest not needed).
 
-Load it with ``pytest_plugins = ["airflow_provider_smsnexus.emulator.testing"]`` in a ``conftest.py``.
-It provides:
+:class:`EmulatorAdmin` drives the inspection API (``/_emulator/``), inside pytest or outside it, against
+``smsnexus-emulator`` running on this machine; :class:`EmulatorHandle` is what the pytest fixtures hand a test.
 
-``smsnexus_emulator``
-    An :class:`EmulatorHandle` for one test: a server started once per session, in-process, on a free
-    loopback port, and **reset before each test** (default account, 10,000 credits, no messages, limits
-    lifted, manual lifecycle, no faults, HTTPS-only webhooks).
-``smsnexus_conn``
-    Sets ``AIRFLOW_CONN_SMSNEXUS_DEFAULT`` to that emulator (fast retry back-off) and returns
-    ``"smsnexus_default"``.
-
-:class:`EmulatorAdmin` drives the inspection API (``/_emulator/``) and also works outside pytest,
-against ``smsnexus-emulator`` running on this machine.
+This module is also the name of the pytest plugin: ``pytest_plugins = ["airflow_provider_smsnexus.emulator.testing"]``
+in a ``conftest.py`` loads the fixtures of :mod:`airflow_provider_smsnexus.emulator.pytest_plugin`
+(``smsnexus_emulator``, ``smsnexus_conn``) without this module importing pytest.
 
 .. seealso:: The "Local emulator" section of the README.
 """
@@ -25,13 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import pytest
-
-from airflow_provider_smsnexus.emulator.settings import DEFAULT_TOKEN, EmulatorSettings
-
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import requests
 
     from airflow_provider_smsnexus.emulator.server import EmulatorServer
@@ -385,32 +372,6 @@ class EmulatorHandle:
         )
 
 
-@pytest.fixture(scope="session")
-def smsnexus_emulator_session() -> Iterator[EmulatorHandle]:
-    """The session's in-process emulator (test settings: limits lifted, manual lifecycle), not reset;
-    tests use ``smsnexus_emulator``."""
-    from airflow_provider_smsnexus.emulator.server import EmulatorServer
-
-    server = EmulatorServer(EmulatorSettings.for_tests()).start()
-    try:
-        yield EmulatorHandle(
-            base_url=server.base_url, token=DEFAULT_TOKEN, admin=EmulatorAdmin(server.root_url), server=server
-        )
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def smsnexus_emulator(smsnexus_emulator_session: EmulatorHandle) -> EmulatorHandle:
-    """The emulator, reset for this test; see :class:`EmulatorHandle`."""
-    smsnexus_emulator_session.admin.reset()
-    return smsnexus_emulator_session
-
-
-@pytest.fixture
-def smsnexus_conn(smsnexus_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point ``AIRFLOW_CONN_SMSNEXUS_DEFAULT`` at the emulator and return ``"smsnexus_default"``."""
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SMSNEXUS_DEFAULT", smsnexus_emulator.connection_json(**TEST_CONNECTION_EXTRAS)
-    )
-    return "smsnexus_default"
+# pytest reads this list from any module it loads as a plugin: the fixtures live in a module of their own,
+# so that importing this one never needs pytest.
+pytest_plugins = ["airflow_provider_smsnexus.emulator.pytest_plugin"]

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseNotifier
 
-from airflow_provider_smsnexus.exceptions import SMSNexusAuthError, SMSNexusError, SMSNexusForbiddenError
+from airflow_provider_smsnexus.exceptions import (
+    SMSNexusAuthError,
+    SMSNexusError,
+    SMSNexusForbiddenError,
+    SMSNexusSendOutcomeUnknownError,
+)
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
 if TYPE_CHECKING:
@@ -61,9 +66,11 @@ class SMSNexusNotifier(BaseNotifier):
 
     The message is rendered with the callback's context, then cut to 1600 characters (ending in ``...``).
     Each recipient gets its own send; one that cannot be reached (a 422 for an invalid number, a 429
-    after the hook's retries, a 5xx) is logged and the others still get the message. After trying all,
-    the notifier raises :class:`~airflow_provider_smsnexus.exceptions.SMSNexusError` naming the
-    recipients that failed, so a task that sends an alert fails visibly. A 401 or 403 stops at once:
+    after the hook's waits ran out) is logged and the others still get the message. A send whose answer
+    was lost (a 5xx, a dropped connection, a read timeout) is never resent, since the person may already
+    have the text: it is reported as "outcome unknown". After trying all, the notifier raises
+    :class:`~airflow_provider_smsnexus.exceptions.SMSNexusError` naming the recipients that failed or whose
+    outcome is unknown, so a task that sends an alert fails visibly. A 401 or 403 stops at once:
     every other send would fail the same way.
 
     ``notify`` serves callbacks run by the task runner or DAG processor; ``async_notify`` serves the
@@ -117,22 +124,32 @@ class SMSNexusNotifier(BaseNotifier):
             self.log.warning("Message cut from %d to %d characters", len(str(self.message)), len(text))
 
         failures: dict[str, SMSNexusError] = {}
+        unknown: dict[str, SMSNexusError] = {}
         for number in recipients:
             try:
                 sent = self.hook.send_sms(from_number=self.from_number, to=number, message=text)
             except (SMSNexusAuthError, SMSNexusForbiddenError):
                 raise
+            except SMSNexusSendOutcomeUnknownError as error:
+                # The server may hold it: resending could text the person twice, so say so instead.
+                self.log.warning("SMS to %s may or may not have been sent (not resent): %s", number, error)
+                unknown[number] = error
             except SMSNexusError as error:
                 self.log.warning("SMS to %s failed: %s", number, error)
                 failures[number] = error
             else:
                 self.log.info("SMS to %s queued (message id %s)", number, sent.get("id"))
-        if failures:
-            details = "; ".join(f"{number}: {error}" for number, error in failures.items())
-            raise SMSNexusError(
-                f"SMS notification reached {len(recipients) - len(failures)} of {len(recipients)} "
-                f"recipient(s); failed: {details}"
-            )
+        if failures or unknown:
+            parts = [
+                f"reached {len(recipients) - len(failures) - len(unknown)} of {len(recipients)} recipient(s)"
+            ]
+            if unknown:
+                details = "; ".join(f"{number}: {error}" for number, error in unknown.items())
+                parts.append(f"outcome unknown, not resent (may have been texted): {details}")
+            if failures:
+                details = "; ".join(f"{number}: {error}" for number, error in failures.items())
+                parts.append(f"failed: {details}")
+            raise SMSNexusError("SMS notification " + "; ".join(parts))
 
     async def async_notify(self, context: Context) -> None:
         """

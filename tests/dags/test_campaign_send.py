@@ -23,6 +23,8 @@ def dags_folder(monkeypatch):
     default bundle's path is fixed when Airflow's settings load. The bundle list is read when used.
     """
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))
+    # The emulator's manual lifecycle keeps the texts queued: the delivery report waits 3 s, not 600.
+    monkeypatch.setenv("SMSNEXUS_DELIVERY_WAIT_SECONDS", "3")
     bundle = {
         "name": "dags-folder",
         "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
@@ -38,7 +40,7 @@ def test_the_dag_imports_cleanly(airflow_db, dags_folder):
     bag = DagBag(dag_folder=str(DAG_FILE))
     assert bag.import_errors == {}
     dag = bag.get_dag("smsnexus_campaign_send")
-    assert set(dag.task_ids) == {"check_campaign", "send_campaign", "summarise"}
+    assert set(dag.task_ids) == {"check_campaign", "send_campaign", "summarise", "delivery_report"}
 
 
 def test_the_dag_runs_and_texts_each_valid_recipient_once(
@@ -57,3 +59,28 @@ def test_the_dag_runs_and_texts_each_valid_recipient_once(
     reports = pd.concat(pd.read_parquet(p) for p in sorted(tmp_path.rglob("partition-*.parquet")))
     assert sorted(reports["row_number"]) == list(range(1, 13))
     assert Counter(reports["outcome"]) == {"sent": 8, "invalid": 3, "duplicate": 1}
+
+
+def test_the_dag_runs_without_a_logical_date_as_the_cli_triggers_it(
+    airflow_db, dags_folder, smsnexus_conn, smsnexus_emulator, tmp_path
+):
+    # `airflow dags trigger` and the REST API leave the logical date unset in Airflow 3: no ds, ds_nodash or
+    # logical_date in the context. The dates in the text and the report paths come from the run's run_after.
+    from datetime import timedelta
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAG_FILE)).get_dag("smsnexus_campaign_send")
+    run = dag.test(logical_date=None, run_conf={"report_dir": str(tmp_path)})
+    assert run.state == "success"
+    assert run.logical_date is None
+    opening_day = (run.run_after + timedelta(days=7)).strftime("%Y-%m-%d")
+    sent = smsnexus_emulator.admin.sent_messages()
+    assert Counter(m["to"] for m in sent) == dict.fromkeys(EXPECTED, 1)
+    assert all(f" on {opening_day}. Reply STOP" in m["body"] for m in sent)
+    run_folder = tmp_path / run.run_after.strftime("%Y%m%d") / run.run_id.replace(":", "_")
+    assert sorted(p.name for p in run_folder.iterdir()) == [
+        "dry-run.parquet",
+        "partition-0.parquet",
+        "partition-1.parquet",
+    ]

@@ -67,6 +67,31 @@ def test_dag_imports_cleanly_with_an_hourly_schedule_and_a_soft_failing_below_se
     assert dag.params["on_call_numbers"] == ON_CALL
 
 
+def test_the_hourly_check_defers_and_a_manual_run_need_not_wait_behind_it(airflow_db, dags_folder):
+    dag = load_dag(dags_folder)
+
+    sensor = dag.get_task("check_balance")
+    assert sensor.deferrable is True
+    # A manual run beside the running hourly one; two hourly runs cannot overlap (each ends within the
+    # run timeout, well inside the hour).
+    assert dag.max_active_runs == 2
+    assert dag.dagrun_timeout.total_seconds() < 3600
+    assert sensor.timeout < dag.dagrun_timeout.total_seconds()
+
+
+def test_a_run_without_a_logical_date_pages_the_on_call(
+    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+):
+    smsnexus_emulator.admin.set_balance(300)
+    dag = quick(load_dag(dags_folder), deferrable=True)
+
+    dag_run = dag.test(logical_date=None)
+
+    assert dag_run.logical_date is None
+    assert states(dag_run) == {"check_balance": "success", "page_on_call": "success"}
+    assert sorted(m["to"] for m in smsnexus_emulator.admin.sent_messages()) == ON_CALL
+
+
 def test_low_balance_texts_the_on_call_with_balance_and_hours_left(
     airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
 ):

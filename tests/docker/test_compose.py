@@ -45,6 +45,9 @@ CONSTRAINTS = "constraints-3.11.txt"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 AIRFLOW_SERVICES = ("airflow-init", *COMPONENTS)
 LONG_RUNNING = ("postgres", "emulator", *COMPONENTS)
+# The celery profile (``--profile celery``): the broker, the workers and Flower.
+CELERY_WORKERS = ("celery-worker",)
+CELERY_SERVICES = ("redis", *CELERY_WORKERS, "flower")
 SMSNEXUS_CONN = "AIRFLOW_CONN_SMSNEXUS_DEFAULT"
 START_TIMEOUT = 15.0
 #: AIRFLOW_HOME in the official image.
@@ -196,14 +199,18 @@ def dockerignored(relative: PurePosixPath) -> bool:
 def test_compose_file_has_the_airflow_components_postgres_the_emulator_and_a_one_shot_init(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    assert set(services) == {"postgres", "emulator", *AIRFLOW_SERVICES}
+    by_default = {name for name, service in services.items() if not service.get("profiles")}
+    assert by_default == {"postgres", "emulator", *AIRFLOW_SERVICES}
+    assert {name for name, service in services.items() if service.get("profiles") == ["celery"]} == set(
+        CELERY_SERVICES
+    )
 
 
 def test_airflow_services_and_the_emulator_run_the_image_built_from_docker_dockerfile(
     services: dict[str, dict[str, Any]],
 ) -> None:
     images = set()
-    for name in (*AIRFLOW_SERVICES, "emulator"):
+    for name in (*AIRFLOW_SERVICES, "emulator", *CELERY_WORKERS, "flower"):
         build = services[name]["build"]
         context = (DOCKER_DIR / build["context"]).resolve()
         assert context == REPO, f"{name}: the build context must be the repository root"
@@ -624,3 +631,53 @@ def test_api_server_writes_the_admin_password_that_the_simple_auth_manager_reads
     users = {user.username: user.role for user in SimpleAuthManager.get_users()}
     assert users == {"admin": "admin"}
     assert SimpleAuthManager.get_passwords() == {"admin": "admin"}
+
+
+def test_the_celery_profile_runs_two_workers_that_share_the_components_settings_and_a_ledger(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    # As the header says: AIRFLOW__CORE__EXECUTOR=CeleryExecutor docker compose --profile celery up
+    celery = interpolate(
+        yaml.safe_load(COMPOSE_FILE.read_text()), {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"}
+    )
+    services = celery["services"]
+    assert environment(compose["services"]["scheduler"])["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    envs = {name: environment(services[name]) for name in (*AIRFLOW_SERVICES, *CELERY_WORKERS, "flower")}
+    for key in (
+        "AIRFLOW__CORE__EXECUTOR",
+        "AIRFLOW__CELERY__BROKER_URL",
+        "AIRFLOW__CELERY__RESULT_BACKEND",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__CORE__FERNET_KEY",
+        "SMSNEXUS_LEDGER_CONN_ID",
+        "AIRFLOW_CONN_SMSNEXUS_DEFAULT",
+    ):
+        assert len({env.get(key) for env in envs.values()}) == 1, key
+    env = envs["celery-worker"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])
+    assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379)
+    assert str(broker.port) in services["redis"]["expose"]
+    backend = urlsplit(env["AIRFLOW__CELERY__RESULT_BACKEND"].removeprefix("db+"))
+    assert (backend.hostname, backend.path) == (
+        "postgres",
+        urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).path,
+    )
+    worker = services["celery-worker"]
+    assert worker["deploy"]["replicas"] == 2
+    assert option(command_args(worker), "--concurrency") == ["1"]
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    # The scheduler waits for Redis only when the profile is on (a required dependency would break the default).
+    assert services["scheduler"]["depends_on"]["redis"] == {"condition": "service_healthy", "required": False}
+    # The ledger every worker shares is a SQL connection of the compose file (the warehouse), not a file.
+    ledger = env["SMSNEXUS_LEDGER_CONN_ID"]
+    assert f"AIRFLOW_CONN_{ledger.upper()}" in env
+    for name in (*CELERY_WORKERS, "flower"):
+        errors = [
+            error
+            for call in run_with_stub_airflow(services[name], tmp_path)
+            if (error := airflow_cli_error(call))
+        ]
+        assert not errors, (name, errors)
+    assert "[postgres,celery]" in DOCKERFILE.read_text(), "the image installs the celery extra"

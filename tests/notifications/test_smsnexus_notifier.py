@@ -111,25 +111,103 @@ def test_async_notify_renders_and_sends(smsnexus_emulator, smsnexus_conn):
     assert sent(smsnexus_emulator.admin) == [(n, "deadline missed: nightly_billing") for n in ON_CALL[:2]]
 
 
-def test_works_as_a_deadline_alert_callback_run_by_the_triggerer(smsnexus_emulator, smsnexus_conn):
+def test_a_deadline_alert_is_sent_by_airflows_own_callback_trigger(smsnexus_emulator, smsnexus_conn):
     from datetime import timedelta
 
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+    from airflow.triggers.callback import CallbackTrigger
 
-    kwargs = {"from_number": SENDER, "to": ON_CALL[0], "message": "{{ dag.dag_id }} missed its deadline"}
-    DeadlineAlert(
+    kwargs = {"from_number": SENDER, "to": ON_CALL[0], "message": "{{ dag_run.dag_id }} missed its deadline"}
+    alert = DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(hours=1),
         callback=AsyncCallback(SMSNexusNotifier, kwargs=kwargs),
     )
+    callback = alert.callback.serialize()
+    # The context the scheduler adds when the deadline is missed (airflow.models.deadline.handle_miss):
+    # the run as its REST representation and the deadline, nothing else.
+    context = {
+        "dag_run": {"dag_id": "nightly_billing", "dag_run_id": "scheduled__2026-03-02T00:00:00+00:00"},
+        "deadline": {"id": "d-1", "deadline_time": "2026-03-02T01:00:00+00:00"},
+    }
+    trigger = CallbackTrigger(callback["path"], {**callback["kwargs"], "context": context})
 
-    async def run_like_the_triggerer() -> None:
-        # What airflow.triggers.callback.CallbackTrigger does with an AsyncCallback.
-        await SMSNexusNotifier(**kwargs, context=failure_context())
+    async def run_trigger() -> list:
+        return [event.payload async for event in trigger.run()]
 
-    asyncio.run(run_like_the_triggerer())
+    events = asyncio.run(run_trigger())
 
+    assert [event["state"] for event in events] == ["running", "success"], events
     assert sent(smsnexus_emulator.admin) == [(ON_CALL[0], "nightly_billing missed its deadline")]
+
+
+def test_an_answer_lost_after_the_send_is_reported_unknown_and_never_resent(smsnexus_emulator, smsnexus_conn):
+    smsnexus_emulator.admin.set_faults(fail_after_share=1.0)
+    notifier = SMSNexusNotifier(from_number=SENDER, to=ON_CALL[:2], message="disk full")
+
+    with pytest.raises(SMSNexusError) as raised:
+        notifier(failure_context())
+
+    # The server sent both (its own record), each once; the error says so instead of "failed".
+    assert sorted(sent(smsnexus_emulator.admin)) == [(n, "disk full") for n in ON_CALL[:2]]
+    assert smsnexus_emulator.admin.stats()["faults"]["fail_after"] == 2
+    assert "reached 0 of 2" in str(raised.value)
+    assert "outcome unknown, not resent" in str(raised.value)
+    assert "failed:" not in str(raised.value)
+
+
+def test_a_dropped_connection_after_the_send_is_not_resent(smsnexus_emulator, smsnexus_conn):
+    smsnexus_emulator.admin.set_faults(drop_after_share=1.0)
+    notifier = SMSNexusNotifier(from_number=SENDER, to=ON_CALL[0], message="disk full")
+
+    with pytest.raises(SMSNexusError, match="outcome unknown, not resent"):
+        notifier(failure_context())
+
+    assert sent(smsnexus_emulator.admin) == [(ON_CALL[0], "disk full")]
+    assert smsnexus_emulator.admin.stats()["faults"]["drop_after"] == 1
+
+
+def test_an_alert_survives_a_429_storm_longer_than_max_retries(smsnexus_emulator, monkeypatch):
+    """Another client spends the account's send budget; the alert waits out the resets, by time."""
+    import threading
+
+    import requests
+
+    admin = smsnexus_emulator.admin
+    admin.set_limits(send_limit=3, window_seconds=1)
+    # max_retries=1: a count-bound retry would give up at the second 429; the wait is bounded by time.
+    extras = {"timeout": 10, "max_retries": 1, "max_rate_limit_wait": 60, "send_rate_limit": 1000}
+    monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_DEFAULT", smsnexus_emulator.connection_json(**extras))
+    done, storm = threading.Event(), threading.Event()
+    hammer_refused = 0
+
+    def hammer() -> None:
+        nonlocal hammer_refused
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {smsnexus_emulator.token}"
+        body = {"from": SENDER, "to": "+12125550199", "message": "campaign"}
+        for _ in range(3000):  # bounded: at most ~60 s at 50 requests/s
+            if done.is_set():
+                return
+            answer = session.post(f"{smsnexus_emulator.base_url}/sms/send", json=body, timeout=10)
+            if answer.status_code == 429:
+                hammer_refused += 1
+                storm.set()
+            done.wait(0.02)
+
+    thread = threading.Thread(target=hammer, daemon=True)
+    thread.start()
+    try:
+        assert storm.wait(30), "the other client never exhausted the send budget"
+        SMSNexusNotifier(from_number=SENDER, to=ON_CALL, message="disk full")(failure_context())
+    finally:
+        done.set()
+        thread.join(30)
+
+    alerts = [(to, body) for to, body in sent(admin) if body == "disk full"]
+    assert sorted(alerts) == [(n, "disk full") for n in ON_CALL]
+    refused_in_all = admin.stats()["rate_limited"]["send"]
+    assert refused_in_all - hammer_refused > len(ON_CALL), "the alert's sends met no storm"
 
 
 def test_alias_is_the_notifier():

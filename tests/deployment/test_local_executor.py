@@ -1,0 +1,146 @@
+"""The example DAGs on a real Airflow 3 deployment, triggered as a user triggers them.
+
+A scheduler, a dag-processor, a triggerer and an api-server (the execution API the tasks call) run from the
+installed package with the LocalExecutor and their metadata in a fresh PostgreSQL database; the emulator runs
+as its console script. Every example DAG is triggered with ``airflow dags trigger`` (no logical date) and the
+DAGs' own schedules make scheduled runs. Outcomes are read through the REST API and checked against the
+emulator's record and the export's files and tables.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import sqlite3
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from deployment_support import QUICK_LIFECYCLE, Airflow, EmulatorProcess, task_process, wait_for
+
+pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.timeout(600)]
+
+DAG_IDS = {"smsnexus_campaign_send", "nightly_export", "low_credit_alert"}
+# dags/campaign_recipients.csv: the eight sendable rows.
+CAMPAIGN = [f"+1212555{n:04d}" for n in (130, 131, 132, 133, 134, 135, 136, 137)]
+ON_CALL = ["+12125550150", "+12125550151"]
+
+
+def created(message: dict) -> datetime:
+    return datetime.fromisoformat(message["created_at"].replace("Z", "+00:00"))
+
+
+def moment(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_every_example_dag_runs_when_triggered_from_the_cli_on_a_local_executor_deployment(
+    tmp_path, processes, database
+):
+    emulator = EmulatorProcess(processes, *QUICK_LIFECYCLE, "--random-seed", "7")
+    admin = emulator.admin
+    now = datetime.now(timezone.utc)
+    admin.seed_messages(150, start=now - timedelta(hours=3), end=now - timedelta(minutes=1))
+    admin.seed_messages(50, random_seed=1, start=now - timedelta(days=60), end=now - timedelta(days=30))
+    # Each send is held before its answer, so that a task can be killed mid-campaign (and maybe mid-send).
+    admin.set_faults(send_hold_ms=600)
+    exports = tmp_path / "exports"
+    airflow = Airflow(
+        tmp_path / "airflow",
+        processes,
+        database,
+        {
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW_CONN_SMSNEXUS_DEFAULT": emulator.connection_json(retry_backoff=0.2, retry_backoff_max=1),
+            "SMSNEXUS_EXPORT_DIR": str(exports),
+        },
+    )
+    airflow.start("api-server", "scheduler", "dag-processor", "triggerer")
+    airflow.wait_for_dags(DAG_IDS)
+    # As a user starts: unpausing makes the scheduled runs (the hourly alert, last night's export). Other
+    # example DAGs stay paused: their texts would mix with these.
+    airflow.cli(
+        "dags", "unpause", "--treat-dag-id-as-regex", "--yes", "^(" + "|".join(sorted(DAG_IDS)) + ")$"
+    )
+    processes.remember_descendants()
+
+    export_run = airflow.trigger("nightly_export")
+    campaign_run = airflow.trigger("smsnexus_campaign_send", {"report_dir": str(tmp_path / "reports")})
+    alert_run = airflow.trigger("low_credit_alert", {"threshold": 5000})
+
+    # -- the campaign: SIGKILL one partition's task process after the first texts went out ----------------
+    running = airflow.wait_for_task_state(
+        "smsnexus_campaign_send", campaign_run, "send_campaign", {"running"}, map_index=0
+    )
+
+    def mid_campaign():
+        sent = [m for m in admin.sent_messages() if m["to"] in CAMPAIGN]
+        process = task_process(running["id"])
+        return process if process is not None and 0 < len(sent) < len(CAMPAIGN) else None
+
+    victim = wait_for("send_campaign[0]'s process mid-campaign", mid_campaign, timeout=120, interval=0.1)
+    victim.send_signal(signal.SIGKILL)
+
+    # -- the alert: deferred (on the triggerer, no worker slot), then fired once the balance is low -------
+    airflow.wait_for_task_state("low_credit_alert", alert_run, "check_balance", {"deferred"}, timeout=240)
+    admin.set_balance(2000)  # below this run's threshold (5000), above the hourly run's (1000)
+
+    # -- outcomes -------------------------------------------------------------------------------------------
+    campaign = airflow.wait_for_run("smsnexus_campaign_send", campaign_run, timeout=300)
+    alert = airflow.wait_for_run("low_credit_alert", alert_run, timeout=240)
+    hourly_alerts = [r for r in airflow.runs("low_credit_alert") if r["run_type"] == "scheduled"]
+    export = airflow.wait_for_run("nightly_export", export_run, timeout=300)
+    (scheduled_export,) = [r for r in airflow.runs("nightly_export") if r["run_type"] == "scheduled"]
+    scheduled_export = airflow.wait_for_run("nightly_export", scheduled_export["dag_run_id"], timeout=120)
+    api_sent = admin.sent_messages()
+
+    for run in (campaign, alert, export):
+        assert run["run_type"] == "manual"
+        assert run["logical_date"] is None, "triggered as a user triggers: no logical date"
+        assert run["state"] == "success", airflow.processes.tails()
+    assert scheduled_export["state"] == "success"
+
+    # The kill landed, the scheduler retried, and nobody was texted twice or left out.
+    tries = {
+        (ti["task_id"], ti["map_index"]): (ti["state"], ti["try_number"])
+        for ti in airflow.task_instances("smsnexus_campaign_send", campaign_run)
+    }
+    assert tries[("send_campaign", 0)] == ("success", 2)
+    assert {state for state, _ in tries.values()} == {"success"}
+    assert Counter(m["to"] for m in api_sent if m["to"] in CAMPAIGN) == dict.fromkeys(CAMPAIGN, 1)
+    assert {m["to"] for m in api_sent} <= set(CAMPAIGN) | set(ON_CALL)
+
+    # The alert: one text per on-call number, from this run (its threshold); the hourly run (threshold 1000)
+    # did not hold it back: it was still waiting when the manual run ended.
+    pages = [m for m in api_sent if m["to"] in ON_CALL]
+    assert sorted(m["to"] for m in pages) == ON_CALL
+    assert all(re.search(r"credits low: \d+ left \(threshold 5000\)", m["body"]) for m in pages)
+    assert hourly_alerts
+    assert hourly_alerts[0]["start_date"] < alert["end_date"]
+    assert hourly_alerts[0]["state"] == "running" or hourly_alerts[0]["end_date"] > alert["end_date"]
+
+    # The export: what the files and the warehouse hold equals the emulator's record: every id once, none
+    # invented, and every message of the window the task reports (the README's window table says which
+    # window a run without a logical date gets) -- at least all that were created in the hours before.
+    messages = {m["id"]: created(m) for m in admin.messages()}
+    recent = {i for i, at in messages.items() if now - timedelta(hours=3) <= at < now}
+    assert len(recent) == 150
+    import pyarrow.dataset as ds
+
+    in_files = ds.dataset(exports / "messages", partitioning="hive").to_table().column("id").to_pylist()
+    with sqlite3.connect(tmp_path / "airflow" / "smsnexus_warehouse.db") as warehouse:
+        in_table = [row[0] for row in warehouse.execute("SELECT id FROM smsnexus_messages")]
+    for task_id, ids in (("messages_to_parquet", in_files), ("messages_to_sql", in_table)):
+        assert len(ids) == len(set(ids)), task_id
+        assert set(ids) <= set(messages), task_id
+        assert recent <= set(ids), task_id
+        figures = airflow.xcom("nightly_export", export_run, task_id)
+        start = (
+            moment(figures["window_start"])
+            if figures["window_start"]
+            else datetime.min.replace(tzinfo=timezone.utc)
+        )
+        end = moment(figures["window_end"])
+        assert end >= moment(export["run_after"]) - timedelta(seconds=1), task_id
+        window = {i for i, at in messages.items() if start <= at < end}
+        assert window <= set(ids), task_id
