@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test test-deep lint format demo bench docs clean
+.PHONY: install system-packages test test-deep lint format demo bench docs clean
 
 $(STAMP): setup.py constraints-3.11.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +16,14 @@ $(STAMP): setup.py constraints-3.11.txt
 
 install: $(STAMP)
 
+system-packages:
+	bash scripts/install-system-packages.sh
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The property tests with a larger, random Hypothesis draw (CI's profile is fixed: see tests/conftest.py).
