@@ -3,7 +3,7 @@
 Measures:
 
 1. the per-row client overhead of :class:`SMSNexusBulkSendOperator` without HTTP: validation and rendering
-   (``plan_rows``), and the ledger's two committed writes per row (SQLite; PostgreSQL when reachable);
+   (``plan_rows``), and the ledger's three committed writes per row (claim, pending, sent) (SQLite; PostgreSQL when reachable);
 2. throughput with the emulator's limits lifted: the operator (1 and 4 sends in flight) and a naive loop of
    ``HttpHook.run`` per row (apache-airflow-providers-http, with ``check_response`` off so a 429 does not
    end the loop);
@@ -149,8 +149,10 @@ def overhead(rows: int) -> dict[str, float]:
 def _ledger_writes(ledger, planned) -> float:
     began = time.perf_counter()
     for index, row in enumerate(planned):
-        ledger.mark_pending("bench", row.recipient, row.message_hash, SENDER, seen_attempts=None)
-        ledger.mark_sent("bench", row.recipient, row.message_hash, message_id=index, credits=1)
+        key = ("bench", row.recipient, row.message_hash)
+        ledger.claim(*key, owner="bench", from_number=SENDER, account="bench", lease_seconds=30)
+        ledger.mark_pending(*key, owner="bench")
+        ledger.mark_sent(*key, owner="bench", message_id=index, credits=1)
     return (time.perf_counter() - began) / len(planned) * 1e6
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from hostile_support import Figures
 
-from airflow_provider_smsnexus.utils import ledger as ledger_module
+from airflow_provider_smsnexus.campaign import ledger as ledger_module
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -155,7 +155,8 @@ def exactly_once(figures: Figures, texted: Iterable[str], valid: Iterable[str]) 
 
 #: The script a worker process runs: one operator's ``execute`` from a JSON spec. A pause point (``at``: the
 #: step; ``after``: on its n-th call; ``caller``: only calls from this function; ``sleep``: False to only mark
-#: the moment) writes a flag file, then sleeps, so that the test kills the process exactly there.
+#: the moment; ``method``: only HTTP requests of this method) writes a flag file, then sleeps, so that the test
+#: kills the process exactly there.
 WORKER = r"""
 import json, os, sys, time
 
@@ -177,6 +178,8 @@ def pause_on(owner, name, *, before=True):
 
     def wrapper(*args, **kwargs):
         caller = sys._getframe(1).f_code.co_name
+        if pause.get("method") and (len(args) < 2 or args[1] != pause["method"]):
+            return original(*args, **kwargs)  # only requests of this HTTP method count
         if pause.get("caller") in (None, caller):
             calls["n"] += 1
         hit = calls["n"] == pause.get("after", 1) and pause.get("caller") in (None, caller)
@@ -194,17 +197,22 @@ from airflow_provider_smsnexus.exceptions import SMSNexusError
 
 try:
     if kind == "campaign":
-        from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+        import urllib3.connection
+
+        from airflow_provider_smsnexus.campaign.ledger import SendLedger
+        from airflow_provider_smsnexus.campaign.reconcile import Reconciler
         from airflow_provider_smsnexus.operators.sms import CampaignSender, SMSNexusBulkSendOperator
-        from airflow_provider_smsnexus.utils.ledger import SendLedger
 
         if pause:
             owner, name, before = {
                 "preflight": (SMSNexusBulkSendOperator, "preflight", True),
-                "before_request": (SMSNexusHook, "send_sms", True),
+                # the pending mark is committed; the request has not left yet
+                "before_request": (SendLedger, "mark_pending", False),
+                # the request's bytes are written to the socket (use with "method": "POST")
+                "request_written": (urllib3.connection.HTTPConnection, "request", False),
                 "before_ledger_sent": (SendLedger, "mark_sent", True),
                 "settle_unknown": (CampaignSender, "settle_unknown", True),
-                "lookup": (CampaignSender, "lookup", True),
+                "lookup": (Reconciler, "lookup", True),
             }[pause["at"]]
             pause_on(owner, name, before=before)
         operator = SMSNexusBulkSendOperator(task_id="send", **spec)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -109,12 +110,13 @@ def test_a_campaign_killed_at_eight_points_and_at_random_is_sent_exactly_once(
     kill_after_sends("mid-campaign, at a random row", rng.randint(3, 10), latency_ms=10)
     # 3. The ledger holds the row as pending; the request has not left.
     kill_at_pause("after the pending mark, before the request", {"at": "before_request", "after": 3})
-    # 4. The request is on the wire; the server has not processed it yet (and will, after the kill).
+    # 4. The request's bytes are written to the socket; the slow server has not processed it yet (and
+    # will, after the kill). The flag is written once the request is on the wire: no guessing by a sleep.
     before = sent()
-    worker, flag = start({"at": "before_request", "sleep": False}, latency_ms=1500)
+    worker, flag = start({"at": "request_written", "method": "POST", "sleep": False}, latency_ms=1500)
     assert wait_for_file(worker, flag), worker.stderr[-3000:]
-    time.sleep(0.5)
     kills.kill(worker, "request sent, server not yet done")
+    assert sent() == before, "the server had already processed it: not the scenario of this step"
     assert wait_for(lambda: sent() > before, timeout=10)  # the server went on with it
     # 5. The server processed the send; its answer is held back: the client dies before it hears.
     before = sent()
@@ -122,10 +124,12 @@ def test_a_campaign_killed_at_eight_points_and_at_random_is_sent_exactly_once(
     assert wait_for_file(worker, flag), worker.stderr[-3000:]
     assert worker.wait_until(lambda: sent() > before, timeout=20), worker.stderr[-3000:]
     kills.kill(worker, "processed by the server, answer not yet received")
+    held = admin.sent_messages()[-1]["to"]
+    assert ledger_states(ledger_home, held) == ["pending"], "the answer was recorded before the kill"
     # 6. The answer arrived; the ledger write of 'sent' has not happened.
     kill_at_pause(
         "answer received, before the ledger records it",
-        {"at": "before_ledger_sent", "after": 2, "caller": "_send_one"},
+        {"at": "before_ledger_sent", "after": 2, "caller": "_send"},
     )
     # 7. Two more kills at random rows.
     for _ in range(2):
@@ -138,7 +142,11 @@ def test_a_campaign_killed_at_eight_points_and_at_random_is_sent_exactly_once(
     kill_at_pause("the rerun's lookup of pending sends", {"at": "lookup"})
 
     admin.set_faults()
-    assert sent() < RECIPIENTS + 20, "the kills did interrupt the campaign"
+    so_far = [m["to"] for m in admin.sent_messages()]
+    assert len(so_far) == len(set(so_far)), "a killed attempt's rerun texted someone twice"
+    # The last kill came inside a lookup of rows left pending: the ledger must show unfinished rows.
+    states = Counter(ledger_states(ledger_home, None))
+    assert states["sent"] < RECIPIENTS, f"the kills left nothing for the rerun to settle: {states}"
     final = {k: v for k, v in base.items() if k != "kind"}
     for _ in range(3):  # reruns until the task succeeds, as Airflow's retries would
         figures.add("campaign_runs_through_kills")
@@ -177,16 +185,21 @@ def test_a_rerun_at_once_after_a_kill_waits_for_a_send_the_server_is_still_proce
         "default_region": "US",
         "honor_opt_outs": False,
         "campaign_id": "hostile-quick-rerun",
-        "pause": {"at": "before_request", "after": 2, "sleep": False, "flag": str(tmp_path / "flag")},
+        "pause": {
+            "at": "request_written",
+            "method": "POST",
+            "after": 2,
+            "sleep": False,
+            "flag": str(tmp_path / "flag"),
+        },
     }
-    admin.set_faults(latency_ms=10)
+    admin.set_faults(latency_ms=2500)  # the server is slow (each request waits 2.5 s on arrival)...
     worker = Worker(spec, airflow_home=ledger_home)
-    assert wait_for_file(worker, tmp_path / "flag"), worker.stderr[-3000:]
-    admin.set_faults(latency_ms=2500)  # from the second send on, the server is slow...
-    time.sleep(0.5)
+    assert wait_for_file(worker, tmp_path / "flag"), worker.stderr[-3000:]  # the 2nd send is on the wire
     KillLog(figures).kill(worker, "request sent to a slow server")
     admin.set_faults()  # ... and recovers as the rerun starts
     in_flight = len(admin.sent_messages())
+    assert in_flight == 1, "the second request was no longer inside the slow server at the kill"
     rerun = {k: v for k, v in spec.items() if k not in ("kind", "pause")}
     # Refusing to decide yet (a typed error) is fine: a later rerun settles it.
     _, error = attempt(lambda: SMSNexusBulkSendOperator(task_id="send", **rerun).execute(task_context()))
@@ -204,6 +217,14 @@ def test_a_rerun_at_once_after_a_kill_waits_for_a_send_the_server_is_still_proce
     texted = [m["to"] for m in admin.sent_messages()]
     assert exactly_once(figures, texted, valid) == (0, 0, 0)
     figures.add("kills_survived")
+
+
+def ledger_states(ledger_home: Path, recipient: str | None) -> list[str]:
+    """The states of ``recipient``'s rows (None: every row) in the test's embedded ledger, read directly."""
+    from airflow_provider_smsnexus.campaign.ledger import SendLedger
+
+    with SendLedger.sqlite(ledger_home / "smsnexus" / "send_ledger.db") as ledger:
+        return [entry.state for entry in ledger.entries(CAMPAIGN, None if recipient is None else [recipient])]
 
 
 # -- exports ------------------------------------------------------------------------------------------------

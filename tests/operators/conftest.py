@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_smsnexus.utils import ledger as ledger_module
+from airflow_provider_smsnexus.campaign import ledger as ledger_module
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -435,12 +435,12 @@ def _reject(operator, refused: set[str]):
     """Make the operator's hook answer 422 for some recipients (a server cannot be told to, per number)."""
     send = operator.hook.send_sms
 
-    def send_sms(from_number, to, message, media_url=None):
+    def send_sms(from_number, to, message, media_url=None, **kwargs):
         if to in refused:
             raise SMSNexusValidationError(
                 "POST /api/sms/send answered 422", errors={"to": ["The to number is not reachable."]}
             )
-        return send(from_number, to, message, media_url)
+        return send(from_number, to, message, media_url, **kwargs)
 
     operator.hook.send_sms = send_sms
 

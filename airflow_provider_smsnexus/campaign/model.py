@@ -1,0 +1,174 @@
+"""The row model of a campaign: one input row and what became of it, the outcomes, and the engine's defaults.
+
+Everything else in :mod:`airflow_provider_smsnexus.campaign` and both operators take their outcome names and
+defaults from here, so the package has no import circle and every fact is defined once.
+
+.. seealso:: The "Exactly once" section of the README (the outcome table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError, SMSNexusError, SMSNexusValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from airflow_provider_smsnexus.campaign.ledger import LedgerEntry
+
+# The outcome of each input row, as the report and the summary count them.
+SENT = "sent"
+FAILED = "failed"
+INVALID = "invalid"
+DUPLICATE = "duplicate"
+SUPPRESSED = "suppressed"
+ALREADY_SENT = "already_sent"
+UNKNOWN = "unknown"
+DRY_RUN = "dry_run"
+NOT_ATTEMPTED = "not_attempted"
+OUTCOMES = (SENT, FAILED, INVALID, DUPLICATE, SUPPRESSED, ALREADY_SENT, UNKNOWN, DRY_RUN, NOT_ATTEMPTED)
+
+#: The lookup's clock uncertainty while no ``Date`` header of the server has been seen (the operators'
+#: ``clock_skew`` default); once one has, the measured uncertainty is used instead.
+CLOCK_SKEW = timedelta(seconds=60)
+#: How long to let the server finish a send answered with a 5xx before looking for it.
+SETTLE_SECONDS = 2.0
+#: How long to let the server finish a send that got no answer at all (it may still be processing it).
+NO_ANSWER_SETTLE_SECONDS = 5.0
+#: How many times a message that provably did not arrive is sent again within one run.
+RESEND_ROUNDS = 2
+#: How long a claim on a ledger row lives unless its owner renews it (it renews every third of it).
+LEASE_SECONDS = 30.0
+#: How long to wait for rows that another live attempt holds before reporting them ``unknown``.
+LEASE_WAIT_SECONDS = 600.0
+#: The resolution of the API's ``created_at`` (whole seconds, truncated).
+CREATED_AT_RESOLUTION = timedelta(seconds=1)
+
+
+def utcnow() -> datetime:
+    """The machine's time, aware UTC (the one clock of the campaign engine and its ledger)."""
+    return datetime.now(timezone.utc)
+
+
+def as_int(value: Any) -> int | None:
+    """An integer from an answer's field, or None when it is missing or not a number."""
+    try:
+        return None if value is None or isinstance(value, bool) else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def reason_of(exc: BaseException | None) -> str:
+    """A row's reason from an error: the server's field errors for a 422, else the error's text."""
+    if exc is None:
+        return "no reason recorded"
+    if isinstance(exc, SMSNexusValidationError) and exc.errors:
+        fields = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in exc.errors.items())
+        return f"rejected by SMS Nexus (422): {fields}"
+    if isinstance(exc, SMSNexusError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def default_campaign_id(context: Mapping[str, Any], task: Any, *, partitioned: bool = False) -> str:
+    """
+    The campaign of a task instance: ``"<dag_id>.<task_id>.<run_id>"``, plus ``".<map_index>"`` when mapped.
+
+    A retry of the same task instance gets the same campaign (and resumes it); a new DAG run gets a new one.
+    Mapped partitions of one campaign (``partitioned``) share the campaign: they never share a recipient.
+
+    :param context: the task context.
+    :param task: the operator.
+    :param partitioned: whether the rows are split into partitions of one campaign.
+    """
+    ti = context.get("ti") or context.get("task_instance")
+    dag_id = getattr(ti, "dag_id", None) or task.dag_id
+    task_id = getattr(ti, "task_id", None) or task.task_id
+    run_id = getattr(ti, "run_id", None) or context.get("run_id")
+    if not run_id:
+        raise SMSNexusCampaignError("The context has no run_id to name the campaign: set campaign_id")
+    campaign = f"{dag_id}.{task_id}.{run_id}"
+    map_index = getattr(ti, "map_index", None)
+    if isinstance(map_index, int) and map_index >= 0 and not partitioned:
+        campaign += f".{map_index}"
+    return campaign
+
+
+@dataclass(eq=False)
+class CampaignRow:
+    """
+    One input row of a campaign and what became of it.
+
+    :param row_number: the row's position in the input, from 1.
+    :param raw_to: the recipient as given.
+    :param recipient: the normalised (E.164) recipient, or None when invalid.
+    :param from_number: the normalised sender.
+    :param media_url: the media attachment's URL (an MMS), or None.
+    :param body: the rendered text.
+    :param credits_estimated: the credits the message is estimated to cost.
+    :param message_hash: the ledger's hash of sender and text.
+    :param outcome: what happened (``sent``, ``failed``, ``invalid``...), None while undecided.
+    :param reason: why, for every outcome but ``sent``.
+    """
+
+    row_number: int
+    raw_to: Any = None
+    recipient: str | None = None
+    from_number: str | None = None
+    media_url: str | None = None
+    body: str | None = None
+    credits_estimated: int = 0
+    message_hash: str | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    message_id: str | None = None
+    credits: int | None = None
+    #: The server's message dict, once known (from the send's answer or a lookup).
+    message: dict[str, Any] | None = None
+    #: This attempt's latest pending mark: local time, the server-time estimate, and its uncertainty (s).
+    pending_at: datetime | None = None
+    pending_server_at: datetime | None = None
+    pending_uncertainty: float | None = None
+    #: When the send's outcome became unknown (starts the settle wait before the lookup).
+    error_at: datetime | None = None
+    error: BaseException | None = None
+    #: The ledger entry as this attempt claimed it, when an earlier attempt left it pending (to settle first).
+    stale: LedgerEntry | None = None
+    #: Another live attempt held the row's lease when this one tried to claim it.
+    deferred: bool = False
+    #: Ids of messages with this row's text to this recipient that existed before this attempt's send.
+    foreign_ids: set[str] = field(default_factory=set)
+
+    def settle(self, outcome: str | None, reason: str | None = None) -> None:
+        """Decide the row's outcome."""
+        self.outcome, self.reason = outcome, reason
+
+    def found(
+        self, outcome: str, message: Mapping[str, Any] | None, *, message_id: Any, credits: Any
+    ) -> None:
+        """Record that SMS Nexus holds this row's message."""
+        self.outcome, self.reason = outcome, None
+        self.message = dict(message) if message is not None else None
+        self.message_id = None if message_id is None else str(message_id)
+        self.credits = as_int(credits)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(recipient, message_hash)``: the row's identity within its campaign."""
+        return self.recipient or "", self.message_hash or ""
+
+    def report_row(self) -> dict[str, Any]:
+        """The row of the Parquet report."""
+        from airflow_provider_smsnexus.campaign.render import raw_text
+
+        return {
+            "row_number": self.row_number,
+            "recipient": self.recipient or raw_text(self.raw_to),
+            "outcome": self.outcome or NOT_ATTEMPTED,
+            "message_id": self.message_id,
+            "credits": self.credits,
+            "reason": self.reason,
+        }

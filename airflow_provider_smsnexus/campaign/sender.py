@@ -1,0 +1,542 @@
+"""The sender: sends the rows of one campaign exactly once, through the hook and the leased ledger.
+
+Per row: claim a lease (one attempt at a time per row); right before the request leaves, the fenced pending
+mark (``before_send``); after the answer, a fenced ``sent`` or ``failed``. A row an earlier attempt left
+pending is settled by lookup once its request can no longer be in flight; an answer lost in this run is
+looked up, and only a message the server provably does not hold is sent again. Rows another live attempt
+holds are waited for, never touched.
+
+.. seealso:: The "Exactly once" section of the README.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smsnexus.campaign.lease import Heartbeat, account_fingerprint, lease_owner
+from airflow_provider_smsnexus.campaign.ledger import STATE_PENDING, STATE_SENT, STATE_UNKNOWN
+from airflow_provider_smsnexus.campaign.model import (
+    ALREADY_SENT,
+    CLOCK_SKEW,
+    FAILED,
+    LEASE_SECONDS,
+    LEASE_WAIT_SECONDS,
+    NO_ANSWER_SETTLE_SECONDS,
+    NOT_ATTEMPTED,
+    RESEND_ROUNDS,
+    SENT,
+    SETTLE_SECONDS,
+    UNKNOWN,
+    as_int,
+    reason_of,
+    utcnow,
+)
+from airflow_provider_smsnexus.campaign.reconcile import ABSENT, FOUND, Reconciler
+from airflow_provider_smsnexus.campaign.report import Progress
+from airflow_provider_smsnexus.exceptions import (
+    SMSNexusCampaignError,
+    SMSNexusError,
+    SMSNexusResponseError,
+    SMSNexusSendOutcomeUnknownError,
+    SMSNexusValidationError,
+)
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Iterable, Sequence
+
+    from airflow_provider_smsnexus.campaign.ledger import LedgerEntry, SendLedger
+    from airflow_provider_smsnexus.campaign.model import CampaignRow
+    from airflow_provider_smsnexus.campaign.reconcile import Window
+    from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+
+
+class LeaseLost(SMSNexusCampaignError):
+    """This attempt's lease on a row was taken over before its request left: nothing was sent."""
+
+
+class CampaignSender:
+    """
+    Sends the rows of one campaign exactly once (see the module documentation); shared by both operators.
+
+    Call :meth:`load_ledger` (marks rows already sent; reads only), then :meth:`send_all`.
+
+    A 401, 403, 404 or 429 (after the hook's waits), an unreachable server or a ledger failure stops the
+    campaign (:attr:`fatal`): rows in flight finish, the others stay ``not_attempted``.
+
+    :param hook: the SMS Nexus hook (its limiter paces the sends; it is shared by the threads).
+    :param ledger: the send ledger.
+    :param campaign_id: the campaign.
+    :param log: where progress goes.
+    :param owner: this attempt's lease owner id (see :func:`~airflow_provider_smsnexus.campaign.lease.lease_owner`).
+    :param max_concurrency: how many sends may be in flight at once.
+    :param clock_skew: the lookup's clock uncertainty while no ``Date`` header of the server was seen.
+    :param settle_seconds: the wait before looking up a send answered with a 5xx.
+    :param no_answer_settle_seconds: the wait before looking up a send that got no answer at all.
+    :param resend_rounds: how often a send the server provably does not hold is sent again in one run.
+    :param lease_seconds: the lease on a row; renewed every third of it while this attempt lives.
+    :param lease_wait_seconds: how long to wait for rows another live attempt holds before reporting them.
+    """
+
+    def __init__(
+        self,
+        hook: SMSNexusHook,
+        ledger: SendLedger,
+        campaign_id: str,
+        *,
+        log: logging.Logger,
+        owner: str | None = None,
+        max_concurrency: int = 1,
+        clock_skew: timedelta = CLOCK_SKEW,
+        settle_seconds: float = SETTLE_SECONDS,
+        no_answer_settle_seconds: float = NO_ANSWER_SETTLE_SECONDS,
+        resend_rounds: int = RESEND_ROUNDS,
+        lease_seconds: float = LEASE_SECONDS,
+        lease_wait_seconds: float = LEASE_WAIT_SECONDS,
+    ) -> None:
+        self.hook = hook
+        self.ledger = ledger
+        self.campaign_id = campaign_id
+        self.log = log
+        self.owner = owner or lease_owner()
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.settle_seconds = settle_seconds
+        self.no_answer_settle_seconds = no_answer_settle_seconds
+        self.resend_rounds = resend_rounds
+        self.lease_seconds = lease_seconds
+        self.lease_wait_seconds = lease_wait_seconds
+        self.account = account_fingerprint(hook.config.base_url, hook.config.token)
+        self.reconciler = Reconciler(hook, ledger, self.account, clock_skew=clock_skew)
+        self.fatal: BaseException | None = None
+        self.progress = Progress(log, campaign_id)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        # Rows this attempt may send although its ledger row is pending: their lookup proved them absent.
+        self._cleared: set[int] = set()
+
+    # -- what the ledger knows -------------------------------------------------------------------------
+
+    def load_ledger(self, rows: Sequence[CampaignRow]) -> None:
+        """Mark rows already sent (or left ``unknown``) in this campaign; note those left pending. Reads only."""
+        candidates = [row for row in rows if row.outcome is None]
+        if not candidates:
+            return
+        by_recipient: dict[str, list[LedgerEntry]] = {}
+        for entry in self.ledger.entries(self.campaign_id, {row.recipient for row in candidates}):
+            by_recipient.setdefault(entry.recipient, []).append(entry)
+        changed = 0
+        for row in candidates:
+            entries = by_recipient.get(row.recipient or "", [])
+            sent = [entry for entry in entries if entry.state == STATE_SENT]
+            own = next((entry for entry in entries if entry.message_hash == row.message_hash), None)
+            if sent:
+                entry = next((e for e in sent if e.message_hash == row.message_hash), sent[0])
+                row.found(ALREADY_SENT, None, message_id=entry.message_id, credits=entry.credits)
+                if entry.message_hash != row.message_hash:
+                    changed += 1
+                    row.reason = "a different text was already sent to this recipient in this campaign"
+            elif own is not None and own.state == STATE_UNKNOWN:
+                row.settle(UNKNOWN, own.reason or "left unknown by an earlier attempt")
+            elif any(e.state == STATE_PENDING and e.message_hash != row.message_hash for e in entries):
+                row.settle(
+                    UNKNOWN,
+                    "an earlier attempt left a different text to this recipient pending in this campaign: "
+                    "rerun with that text to settle it first",
+                )
+            elif own is not None and own.state == STATE_PENDING:
+                row.stale = own
+        if changed:
+            self.log.warning(
+                "%d recipients were already sent a different text in campaign %s: not sending them again",
+                changed,
+                self.campaign_id,
+            )
+
+    # -- the whole send --------------------------------------------------------------------------------
+
+    def send_all(self, rows: Sequence[CampaignRow]) -> None:
+        """Send every undecided row exactly once, settle what the lookups can, wait for rows others hold.
+
+        Leases are renewed by a heartbeat meanwhile, and released at the end.
+        """
+        todo = [row for row in rows if row.outcome is None]
+        if not todo:
+            return
+        with Heartbeat(self.ledger, self.owner, self.lease_seconds):
+            try:
+                self._note_existing(todo)
+                self._process(todo)
+                self._wait_for_deferred(todo)
+            finally:
+                try:
+                    self.ledger.release(self.owner)
+                except Exception as exc:  # the leases then simply expire
+                    self.log.warning("Could not release the leases of %s: %s", self.owner, reason_of(exc))
+
+    def _process(self, rows: Sequence[CampaignRow]) -> None:
+        self.send(rows)
+        self.settle_stale([row for row in rows if row.stale is not None and row.outcome is None])
+        self.settle_unknown(rows)
+
+    def _note_existing(self, rows: Sequence[CampaignRow]) -> None:
+        """List the messages that already carry a row's text, so that no lookup takes one for this attempt's."""
+        try:
+            existing = self.reconciler.existing(row.key for row in rows)
+        except SMSNexusError as exc:
+            self._abort(exc)
+            for row in rows:
+                row.settle(
+                    NOT_ATTEMPTED, f"not sent: could not list recent messages first ({reason_of(exc)})"
+                )
+            return
+        for row in rows:
+            row.foreign_ids |= existing.get(row.key, set())
+
+    # -- sending ---------------------------------------------------------------------------------------
+
+    def send(self, rows: Iterable[CampaignRow]) -> None:
+        """Send every undecided row, ``max_concurrency`` at a time, logging progress as it goes."""
+        todo = [row for row in rows if row.outcome is None and not row.deferred]
+        todo = [row for row in todo if row.stale is None or id(row) in self._cleared]
+        if not todo:
+            return
+        self.progress.add(len(todo))
+        _ = (
+            self.hook.session,
+            self.hook.limiters,
+        )  # resolve the lazy session and limiters before threads share them
+        queue = iter(todo)
+        in_flight: dict[Any, CampaignRow] = {}
+        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="smsnexus-send") as pool:
+            while True:
+                while len(in_flight) < self.max_concurrency and not self._stop.is_set():
+                    row = next(queue, None)
+                    if row is None:
+                        break
+                    in_flight[pool.submit(self._send_one, row)] = row
+                if not in_flight:
+                    break
+                done, _ = wait(
+                    in_flight, timeout=self.progress.seconds_to_next(), return_when=FIRST_COMPLETED
+                )
+                for future in done:
+                    row = in_flight.pop(future)
+                    future.result()  # _send_one records every error on the row; anything else is a bug
+                    self.progress.done(row)
+                self.progress.maybe_log()
+        for row in queue:
+            row.settle(NOT_ATTEMPTED, f"not sent: the campaign stopped ({reason_of(self.fatal)})")
+        self.progress.maybe_log(force=True)
+
+    def _send_one(self, row: CampaignRow) -> None:
+        """Claim the row's lease, send it, record the outcome. Never raises."""
+        if self._stop.is_set():
+            row.settle(NOT_ATTEMPTED, f"not sent: the campaign stopped ({reason_of(self.fatal)})")
+            return
+        try:
+            entry = self.ledger.claim(
+                self.campaign_id,
+                *row.key,
+                owner=self.owner,
+                from_number=row.from_number or "",
+                account=self.account,
+                lease_seconds=self.lease_seconds,
+            )
+            if entry is None:
+                self._not_claimed(row)
+                return
+        except Exception as exc:
+            self._abort(exc)
+            row.settle(NOT_ATTEMPTED, f"not sent: the ledger could not record the claim ({reason_of(exc)})")
+            return
+        if entry.state == STATE_PENDING and id(row) not in self._cleared:
+            row.stale = entry  # an earlier attempt's request may have left: settle it by lookup first
+            return
+        self._send(row)
+
+    def _not_claimed(self, row: CampaignRow) -> None:
+        entry = self.ledger.get(self.campaign_id, *row.key)
+        if entry is not None and entry.state == STATE_SENT:
+            row.found(ALREADY_SENT, None, message_id=entry.message_id, credits=entry.credits)
+            row.reason = "sent by another attempt of this campaign"
+        elif entry is not None and entry.state == STATE_UNKNOWN:
+            row.settle(UNKNOWN, entry.reason or "left unknown by another attempt")
+        else:
+            row.deferred = True  # another live attempt holds it: wait for it (never touch it)
+
+    def _send(self, row: CampaignRow) -> None:
+        def mark_pending() -> None:
+            server_at, uncertainty = self.reconciler.server_time()
+            mark = self.ledger.mark_pending(
+                self.campaign_id,
+                *row.key,
+                owner=self.owner,
+                server_at=server_at,
+                uncertainty=uncertainty,
+                foreign_ids=row.foreign_ids,
+            )
+            if mark is None:
+                raise LeaseLost(f"the lease on the row of {row.recipient} was taken over; not sending it")
+            row.pending_at, row.pending_server_at, row.pending_uncertainty = mark, server_at, uncertainty
+
+        try:
+            message = self._call_send(row, mark_pending)
+        except LeaseLost:
+            row.settle(
+                UNKNOWN,
+                "not sent by this attempt: its lease on the row was taken over before the request left "
+                "(the attempt that holds it now settles it)",
+            )
+            self.log.warning(
+                "Campaign %s: lost the lease on %s before sending it", self.campaign_id, row.recipient
+            )
+            return
+        except Exception as exc:
+            self._record_error(row, exc)
+            return
+        row.found(SENT, message, message_id=message.get("id"), credits=message.get("credits_used"))
+        try:
+            recorded = self.ledger.mark_sent(
+                self.campaign_id, *row.key, owner=self.owner, message_id=row.message_id, credits=row.credits
+            )
+        except Exception as exc:
+            # Sent, but not recorded: the row stays pending in the ledger and a rerun finds the message.
+            self._abort(exc)
+            row.reason = f"sent, but the ledger could not record it ({reason_of(exc)})"
+            return
+        if not recorded:
+            # We hold the server's answer, so the row is ``sent``; the lease's new owner settles its ledger row
+            # by lookup (it finds this message, created after the pending mark).
+            row.reason = "sent by this attempt, but its lease had been taken over: the new owner records it"
+            self.log.warning("Campaign %s: sent %s after losing its lease", self.campaign_id, row.recipient)
+
+    def _call_send(self, row: CampaignRow, before_send: Any) -> dict[str, Any]:
+        send = self.hook.send_sms
+        args = (row.from_number or "", row.recipient or "", row.body or "", row.media_url)
+        if _takes_before_send(getattr(type(self.hook), "send_sms", send)):  # wrappers pass it on
+            return send(*args, before_send=before_send)
+        before_send()  # a hook without the callback: mark right before handing the request over
+        return send(*args)
+
+    def _record_error(self, row: CampaignRow, exc: Exception) -> None:
+        row.error = exc
+        status = exc.status_code if isinstance(exc, SMSNexusError) else None
+        outcome_unknown = row.pending_at is not None and (
+            isinstance(exc, (SMSNexusSendOutcomeUnknownError, SMSNexusResponseError))
+            or not isinstance(exc, SMSNexusError)
+            or (status is not None and status >= 500)
+        )
+        try:
+            if outcome_unknown:
+                row.error_at = utcnow()
+                row.settle(UNKNOWN, f"outcome unknown: {reason_of(exc)}")
+                self.ledger.note_unknown(
+                    self.campaign_id, *row.key, owner=self.owner, reason=row.reason or ""
+                )
+            else:
+                row.settle(FAILED, reason_of(exc))
+                self.ledger.mark_failed(self.campaign_id, *row.key, owner=self.owner, reason=row.reason or "")
+        except Exception as ledger_exc:
+            self._abort(ledger_exc)
+        if not isinstance(exc, SMSNexusError):
+            self._abort(exc)  # not an answer of SMS Nexus: a bug or a broken environment, stop here
+        elif not outcome_unknown and (status is None or status in (401, 403, 404, 429)):
+            self._abort(exc)  # refused for every row alike (token, account, URL, rate limit), or unreachable
+        elif isinstance(exc, SMSNexusValidationError) and "credits" in exc.errors:
+            self._abort(exc)  # the balance ran out: every further send would be refused the same way
+
+    def _abort(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.fatal is None:
+                self.fatal = exc
+                self.log.error("Campaign %s stops: %s", self.campaign_id, reason_of(exc))
+        self._stop.set()
+
+    # -- rows an earlier attempt left pending ------------------------------------------------------------
+
+    def settle_stale(self, rows: Sequence[CampaignRow]) -> None:
+        """Look up rows an earlier (dead) attempt left pending, once their requests can no longer be in
+        flight; resend those the server provably does not hold; never resend on ambiguous evidence."""
+        if not rows or self._stop.is_set():
+            return
+        self.log.info(
+            "Campaign %s: %d messages were left pending by an earlier attempt; looking them up",
+            self.campaign_id,
+            len(rows),
+        )
+        timeout = float(self.hook.config.timeout)
+        marks = [row.stale.pending_at for row in rows if row.stale and row.stale.pending_at]
+        if marks:
+            self._sleep_until(
+                max(marks) + timedelta(seconds=timeout + self.settle_seconds), "the earlier attempt"
+            )
+        windows = []
+        for row in rows:
+            entry = row.stale
+            assert entry is not None
+            server_at, uncertainty = entry.pending_server_at, entry.pending_uncertainty
+            if server_at is None or uncertainty is None:  # written by an older version: local time only
+                server_at = self.reconciler.server_time(entry.pending_at or utcnow())[0]
+                uncertainty = self.reconciler.clock_skew.total_seconds()
+            until = server_at + timedelta(seconds=timeout + self.no_answer_settle_seconds)
+            windows.append(
+                self.reconciler.window(
+                    row.key, server_at, uncertainty, until=until, foreign_ids=entry.foreign_ids
+                )
+            )
+        self._settle(rows, windows, found_outcome=ALREADY_SENT, last_round=False, stale=True)
+
+    # -- answers lost during this run ----------------------------------------------------------------------
+
+    def settle_unknown(self, rows: Sequence[CampaignRow]) -> None:
+        """Settle the rows whose answer was lost in this run: found, resent, or (absent at last) failed."""
+        for round_number in range(self.resend_rounds + 1):
+            unknown = [row for row in rows if row.outcome == UNKNOWN and row.error_at is not None]
+            if not unknown or self._stop.is_set():
+                return
+            wait_for = max(row.error_at + timedelta(seconds=self._settle_seconds(row)) for row in unknown)
+            self._sleep_until(wait_for, "lost answers")
+            self.log.info(
+                "Campaign %s: looking up %d messages whose answer was lost", self.campaign_id, len(unknown)
+            )
+            windows = []
+            for row in unknown:
+                # An unknown outcome always follows a pending mark (see _record_error).
+                mark, server_at = row.pending_at or utcnow(), row.pending_server_at or utcnow()
+                flight = ((row.error_at or mark) - mark).total_seconds() + self._settle_seconds(row)
+                until = server_at + timedelta(seconds=max(flight, 0.0))
+                windows.append(
+                    self.reconciler.window(
+                        row.key,
+                        server_at,
+                        row.pending_uncertainty or 0.0,
+                        until=until,
+                        foreign_ids=row.foreign_ids,
+                    )
+                )
+            for row in unknown:
+                row.error_at = None
+            self._settle(unknown, windows, found_outcome=SENT, last_round=round_number == self.resend_rounds)
+
+    def _settle(
+        self,
+        rows: Sequence[CampaignRow],
+        windows: Sequence[Window],
+        *,
+        found_outcome: str,
+        last_round: bool,
+        stale: bool = False,
+    ) -> None:
+        try:
+            verdicts = self.reconciler.lookup(windows)
+        except Exception as exc:
+            self.log.warning(
+                "Campaign %s: the lookup failed (%s); not resending", self.campaign_id, reason_of(exc)
+            )
+            for row in rows:
+                before = "left pending by an earlier attempt" if stale else row.reason
+                row.settle(UNKNOWN, f"{before}; the lookup failed: {reason_of(exc)}; a rerun settles it")
+                self._write(self.ledger.note_unknown, row, reason=row.reason or "")
+            return
+        resend = []
+        for row, verdict in zip(rows, verdicts):
+            if verdict.kind == FOUND:
+                message = verdict.message or {}
+                row.found(
+                    found_outcome, message, message_id=message.get("id"), credits=message.get("credits_used")
+                )
+                if stale:
+                    row.reason = "sent by an earlier attempt (found in /api/messages)"
+                self._write(self.ledger.mark_sent, row, message_id=row.message_id, credits=row.credits)
+            elif verdict.kind == ABSENT and not last_round:
+                row.settle(None)
+                row.stale = None
+                self._cleared.add(id(row))
+                resend.append(row)
+            elif verdict.kind == ABSENT:
+                row.settle(
+                    FAILED,
+                    f"not sent: the requests got no answer and SMS Nexus holds no such message (last: {row.reason})",
+                )
+                self._write(self.ledger.mark_failed, row, reason=row.reason or "")
+            else:
+                row.settle(UNKNOWN, verdict.reason)
+                self._write(self.ledger.note_unknown, row, reason=row.reason or "", ambiguous=True)
+        if resend:
+            self.log.info(
+                "Campaign %s: %d messages provably did not arrive; sending them",
+                self.campaign_id,
+                len(resend),
+            )
+            self.send(resend)
+
+    def _write(self, method: Any, row: CampaignRow, **values: Any) -> None:
+        try:
+            method(self.campaign_id, *row.key, owner=self.owner, **values)
+        except Exception as exc:
+            self._abort(exc)
+
+    def _settle_seconds(self, row: CampaignRow) -> float:
+        answered = isinstance(row.error, SMSNexusError) and row.error.status_code is not None
+        return self.settle_seconds if answered else self.no_answer_settle_seconds
+
+    # -- rows another live attempt holds -----------------------------------------------------------------
+
+    def _wait_for_deferred(self, rows: Sequence[CampaignRow]) -> None:
+        deadline = time.monotonic() + self.lease_wait_seconds
+        while not self._stop.is_set():
+            deferred = [row for row in rows if row.deferred and row.outcome is None]
+            if not deferred:
+                return
+            retry = []
+            entries = {
+                (e.recipient, e.message_hash): e
+                for e in self.ledger.entries(self.campaign_id, {row.recipient for row in deferred})
+            }
+            now = self.ledger.clock()
+            for row in deferred:
+                entry = entries.get(row.key)
+                if entry is None or not entry.leased_by_other(self.owner, now):
+                    row.deferred = False
+                    retry.append(row)
+            if retry:
+                self._process(retry)
+                continue
+            if time.monotonic() > deadline:
+                for row in deferred:
+                    holder = entries[row.key].lease_owner
+                    row.settle(UNKNOWN, f"not sent by this attempt: another live attempt ({holder}) holds it")
+                return
+            self._stop.wait(min(1.0, self.lease_seconds / 3))
+        for row in rows:
+            if row.deferred and row.outcome is None:
+                row.settle(NOT_ATTEMPTED, f"not sent: the campaign stopped ({reason_of(self.fatal)})")
+
+    def _sleep_until(self, moment: Any, what: str) -> None:
+        pause = (moment - utcnow()).total_seconds()
+        if pause > 0:
+            self.log.info("Campaign %s: waiting %.1fs for %s", self.campaign_id, pause, what)
+            time.sleep(pause)
+
+
+def _takes_before_send(send: Any) -> bool:
+    try:
+        return "before_send" in inspect.signature(send).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def as_message(row: CampaignRow) -> dict[str, Any]:
+    """The message of a row already sent by an earlier attempt, as far as the ledger knows it."""
+    return row.message or {
+        "id": as_int(row.message_id) if (row.message_id or "").isdigit() else row.message_id,
+        "from": row.from_number,
+        "to": row.recipient,
+        "body": row.body,
+        "credits_used": row.credits,
+    }
