@@ -4,7 +4,9 @@ the inbound list (async for triggers, sync for poke mode) that never relies on t
 What the walk assumes about the server, beyond the API reference (see the README's "Replies" section):
 
 - message ids are integers that grow: a message created later has a greater id;
-- a message is listed once its id is given out (ids become visible in increasing order);
+- a message is listed within ``lookback_seconds`` of its creation. Ids need not become visible in
+  increasing order (the emulator's ``late_visibility_ms`` breaks that): the inbound trigger keeps the
+  set of ids it handed on in the window, and the reply sensor reads the whole window on every look;
 - a message with a greater id was not created more than ``lookback_seconds`` before one with a smaller
   id. Only the date window the walk asks for rests on this; a server that ignores the date parameters
   costs more pages but loses nothing (the window is also applied here, by :class:`PageWalker`).

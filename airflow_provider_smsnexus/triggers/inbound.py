@@ -3,15 +3,22 @@ SMS once, its position kept in the asset's state store so a triggerer restart ne
 
 How the position survives a restart (Airflow 3.3): the trigger declares a shared stream in *ack mode*
 (:meth:`create_shared_stream_producer`). The triggerer tells the producer which raw events (batches of
-new messages, by id) have had every trigger event derived from them **persisted** in the metadata
-database; only then does the producer write the batch's last id as the position into the asset state
-store. Before yielding a batch it writes the batch's last id as ``yielded_id``. So after a restart:
+new messages) have had every trigger event derived from them **persisted** in the metadata database;
+only then does the producer record the batch's ids as handed on in the asset state store. Before
+yielding a batch it records its ids as ``yielded``. So after a restart:
 
-- ids up to ``settled_id`` were handed on and persisted: never handed on again;
-- ids in (``settled_id``, ``yielded_id``] may or may not have been persisted when the triggerer died: they
-  are handed on again **flagged** ``possibly_repeated: true`` (the only repeats there can be: the window
-  between the metadata database commit and the position write, about one triggerer sync);
-- ids above ``yielded_id`` were never handed on: handed on normally.
+- ids recorded as handed on were handed on and persisted: never handed on again;
+- ids yielded but not recorded as handed on may or may not have been persisted when the triggerer died:
+  they are handed on again **flagged** ``possibly_repeated: true`` (the only repeats there can be: the
+  window between the metadata database commit and the position write, about one triggerer sync);
+- any other id in the window was never handed on: handed on normally.
+
+The position is the set of ids handed on within ``lookback_seconds`` of the newest one (older ids fold
+into a floor), not only the newest id: a message listed late, with an id below one already handed on, is
+still handed on, once. The exact guarantee: every inbound message is handed on exactly once (or, after a
+crash in the window above, again with the flag) provided it is listed by ``GET /api/messages`` before a
+message created more than ``lookback_seconds`` after it has been handed on. One that shows up later
+than that is outside the window and is not handed on (the assumption is listed in the README).
 
 .. seealso:: the "Replies as Asset events" section of the README, for the guarantee and its assumptions.
 """
@@ -29,11 +36,13 @@ from airflow.triggers.shared_stream import SharedStreamProducer
 from airflow_provider_smsnexus.exceptions import (
     SMSNexusError,
     SMSNexusRateLimitError,
+    SMSNexusResponseError,
     SMSNexusServerError,
 )
-from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
+from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of, iso_utc
 from airflow_provider_smsnexus.triggers._inbox import (
     DEFAULT_LOOKBACK_SECONDS,
+    MESSAGES_PATH,
     ReplyFilter,
     aread_inbound_after,
     message_id,
@@ -75,7 +84,21 @@ def open_position_store(asset_name: str) -> Any:
 
 class InboundCursor:
     """
-    The position of one trigger: what was yielded, what is settled, and the next batches to hand on.
+    The position of one trigger: which ids were handed on for good, which were on their way, and the
+    next batches to hand on.
+
+    The stored position (a JSON object in the asset state store):
+
+    - ``floor_id``: every message with this id or a smaller one was handed on, or is out of the window
+      for good (created more than ``lookback_seconds`` before the newest message handed on);
+    - ``handed``: ``[id, created_at epoch seconds]`` of each message above ``floor_id`` handed on for good,
+      by id: at most the messages of one ``lookback_seconds`` window (older ones fold into ``floor_id``);
+    - ``settled_id`` / ``settled_created_at``: the newest message handed on for good (the window's end);
+    - ``yielded``: ids handed on but not (yet) confirmed stored: flagged ``possibly_repeated`` if they
+      are handed on again after a restart.
+
+    A set of ids, not a single "newest id", because ids need not become visible in increasing order: a
+    message listed late, below an id already handed on, is still handed on (once).
 
     :param trigger: the trigger whose kwargs fix the filter, the floor and the state key.
     :param store: where the position lives (``aget``/``aset``).
@@ -85,74 +108,123 @@ class InboundCursor:
         self.trigger = trigger
         self.store = store
         self.state: dict[str, Any] = {}
+        self._handed: dict[int, int] = {}  # id -> created_at (epoch seconds), handed on for good
+        self._taken: set[int] = set()  # ids handed on by this process or before: not walked again
+        self._yielded: set[int] = set()
+        self._repeat: set[int] = set()
         self._repeat_through = 0
-        self._read_id = 0
         self._lock = asyncio.Lock()
 
     async def load(self) -> None:
         """Read the stored position; ids yielded but not settled before are handed on flagged."""
         stored = await self.store.aget(self.trigger.state_key, None)
-        floor = self.trigger.after_id or 0
         state = stored if isinstance(stored, dict) else {}
-        self.state = {
-            "settled_id": max(int(state.get("settled_id") or 0), floor),
-            "settled_created_at": state.get("settled_created_at"),
-            "yielded_id": max(int(state.get("yielded_id") or 0), floor),
-        }
-        self._repeat_through = self.state["yielded_id"]
-        self._read_id = self.state["settled_id"]
-        if self._repeat_through > self._read_id:
+        floor = max(int(state.get("floor_id", state.get("settled_id")) or 0), self.trigger.after_id or 0)
+        self._handed = {int(i): int(c) for i, c in state.get("handed") or () if int(i) > floor}
+        self._yielded = {int(i) for i in state.get("yielded") or () if int(i) > floor} - set(self._handed)
+        if "yielded" not in state and int(state.get("yielded_id") or 0) > floor:
+            # A position written before ids were kept one by one: everything up to yielded_id is flagged.
+            self._repeat_through = int(state["yielded_id"])
+        else:
+            self._repeat_through = 0
+        self.state = {"floor_id": floor, "settled_created_at": state.get("settled_created_at")}
+        self._repeat = set(self._yielded)
+        self._taken = set(self._handed)
+        if self._repeat or self._repeat_through:
             self.trigger.log.warning(
-                "Messages after id %d up to id %d were handed on before a restart without confirmation "
-                "that their events were stored: handing them on again, flagged possibly_repeated",
-                self._read_id,
-                self._repeat_through,
+                "%d message(s) were handed on before a restart without confirmation that their events "
+                "were stored: handing them on again, flagged possibly_repeated",
+                len(self._repeat) or self._repeat_through - floor,
             )
+
+    def _flagged(self, row_id: int) -> bool:
+        return row_id in self._repeat or row_id <= self._repeat_through
 
     async def next_batches(self, hook: Any) -> list[dict[str, Any]]:
         """One walk of the inbound list: the new messages, in batches of at most :data:`BATCH_SIZE`."""
         trigger = self.trigger
         start = window_start(self.state["settled_created_at"], trigger.since_dt, trigger.lookback_seconds)
-        rows = await aread_inbound_after(hook, self._read_id, since=trigger.since_dt, start=start)
+        rows = await aread_inbound_after(hook, self.state["floor_id"], since=trigger.since_dt, start=start)
+        rows = [row for row in rows if message_id(row) not in self._taken]
         batches = []
         for first in range(0, len(rows), BATCH_SIZE):
             chunk = rows[first : first + BATCH_SIZE]
-            last = chunk[-1]
             batches.append(
                 {
                     "messages": [
-                        {**row, "possibly_repeated": message_id(row) <= self._repeat_through} for row in chunk
+                        {**row, "possibly_repeated": self._flagged(message_id(row))} for row in chunk
                     ],
-                    "through_id": message_id(last),
-                    "through_created_at": last.get("created_at"),
+                    "handed": [[message_id(row), _epoch(row)] for row in chunk],
                 }
             )
-        if rows:
-            self._read_id = message_id(rows[-1])
+        self._taken.update(message_id(row) for row in rows)
         return batches
+
+    def _snapshot(self) -> dict[str, Any]:
+        newest = max(self._handed, default=None)
+        return {
+            "floor_id": self.state["floor_id"],
+            "handed": [[i, self._handed[i]] for i in sorted(self._handed)],
+            "settled_id": newest if newest is not None else self.state["floor_id"],
+            "settled_created_at": self.state["settled_created_at"],
+            "yielded": sorted(self._yielded),
+        }
 
     async def mark_yielded(self, batch: dict[str, Any]) -> None:
         """Record, before a batch is handed on, that its ids may be on their way."""
         async with self._lock:
-            self.state["yielded_id"] = max(self.state["yielded_id"], batch["through_id"])
-            await self.store.aset(self.trigger.state_key, dict(self.state))
+            self._yielded.update(i for i, _ in batch["handed"])
+            await self.store.aset(self.trigger.state_key, self._snapshot())
 
-    async def settle(
-        self, through_id: int, through_created_at: str | None, *, withdraw: bool = False
-    ) -> None:
-        """Record that every message up to ``through_id`` was handed on for good.
+    async def settle(self, handed: Sequence[Sequence[int]], *, withdraw: bool = False) -> None:
+        """Record that the messages ``handed`` (``[id, created_at epoch]``) were handed on for good.
 
-        :param withdraw: the messages after it were not handed on after all (the consumer stopped).
+        :param withdraw: the other yielded messages were not handed on after all (the consumer stopped):
+            they are neither settled nor flagged later.
         """
+        if not handed and not withdraw:
+            return
         async with self._lock:
-            if through_id > self.state["settled_id"]:
-                self.state["settled_id"] = through_id
-                self.state["settled_created_at"] = through_created_at
-            elif not withdraw:
-                return
+            for row_id, created in handed:
+                self._handed[int(row_id)] = int(created)
+                self._yielded.discard(int(row_id))
             if withdraw:
-                self.state["yielded_id"] = self.state["settled_id"]
-            await self.store.aset(self.trigger.state_key, dict(self.state))
+                self._taken -= self._yielded
+                self._yielded.clear()
+            self._fold_old()
+            await self.store.aset(self.trigger.state_key, self._snapshot())
+
+    def _fold_old(self) -> None:
+        """Fold the ids that left the window (see the class docstring) into ``floor_id``."""
+        if not self._handed:
+            return
+        newest = max(self._handed.values())
+        self.state["settled_created_at"] = _iso(newest)
+        edge = newest - self.trigger.lookback_seconds
+        old = [i for i, created in self._handed.items() if created < edge]
+        if not old:
+            return
+        floor = max(self.state["floor_id"], *old)
+        self.state["floor_id"] = floor
+        self._handed = {i: c for i, c in self._handed.items() if i > floor}
+        self._taken = {i for i in self._taken if i > floor}
+        self._yielded = {i for i in self._yielded if i > floor}
+
+
+def _epoch(row: dict[str, Any]) -> int:
+    created = created_at_of(row)
+    if created is None:
+        raise SMSNexusResponseError(
+            f"{MESSAGES_PATH} lists message {row.get('id')!r} without a readable created_at: the window "
+            "of replies is kept by creation time"
+        )
+    return int(created.timestamp())
+
+
+def _iso(epoch: int) -> str:
+    from datetime import datetime, timezone
+
+    return iso_utc(datetime.fromtimestamp(epoch, tz=timezone.utc))
 
 
 class SMSNexusInboundMessageTrigger(BaseEventTrigger):
@@ -273,16 +345,20 @@ class SMSNexusInboundMessageTrigger(BaseEventTrigger):
         await cursor.load()
         async for batch in _walks(self, cursor):
             await cursor.mark_yielded(batch)
-            for row in batch["messages"]:
+            skipped = []  # messages that do not match: handed on (to nobody) with the next one taken
+            for row, handed in zip(batch["messages"], batch["handed"]):
                 if not self.reply_filter.matches(row):
+                    skipped.append(handed)
                     continue
                 try:
                     yield self._event(row)
                 except GeneratorExit:
-                    await cursor.settle(message_id(row), row.get("created_at"), withdraw=True)
+                    # The consumer took this event and stopped: the rest of the batch was not handed on.
+                    await cursor.settle([*skipped, handed], withdraw=True)
                     raise
-                await cursor.settle(message_id(row), row.get("created_at"))
-            await cursor.settle(batch["through_id"], batch["through_created_at"])
+                await cursor.settle([*skipped, handed])
+                skipped = []
+            await cursor.settle(skipped)
 
 
 async def _walks(
@@ -319,14 +395,15 @@ class _InboundProducer(SharedStreamProducer):
         await self.cursor.load()
         async for batch in _walks(self.trigger, self.cursor):
             await self.cursor.mark_yielded(batch)
-            yield batch, (batch["through_id"], batch["through_created_at"])
+            yield batch, batch["handed"]
 
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:
         for item in batch:
             if not item.outcome.is_clean:
                 # Raising ends the stream; the next start hands these on again, flagged.
+                ids = [row_id for row_id, _ in item.broker_payload]
                 raise SMSNexusError(
-                    f"Inbound messages up to id {item.broker_payload[0]} were not confirmed stored "
-                    f"({item.outcome}); the position stays at id {self.cursor.state['settled_id']}"
+                    f"Inbound messages {ids[0]}..{ids[-1]} were not confirmed stored ({item.outcome}); "
+                    "they are handed on again, flagged possibly_repeated, when the trigger starts again"
                 )
-            await self.cursor.settle(*item.broker_payload)
+            await self.cursor.settle(item.broker_payload)

@@ -176,3 +176,43 @@ def test_no_answer_fails_the_approval_with_a_timeout(smsnexus_emulator, smsnexus
     event = asyncio.run(asyncio.wait_for(anext(SMSNexusReplyTrigger(**kwargs).run()), 30))
     with pytest.raises(AirflowSensorTimeout, match="No reply from"):
         sensor.execute_complete({}, event.payload)
+
+
+# -- ids that become visible out of order (the emulator's late_visibility_ms) ---------------------------
+
+HOUR_MS = 3_600_000
+
+
+def test_a_reply_listed_late_is_found_once_it_is_listed(smsnexus_emulator, smsnexus_conn):
+    admin = smsnexus_emulator.admin
+    admin.configure(late_visibility_ms=HOUR_MS)
+    question = ask()  # held back (the 1st new message)
+    admin.add_inbound(ON_CALL, OUR_NUMBER, "let me check")  # listed at once, not an answer
+    answer = admin.add_inbound(ON_CALL, OUR_NUMBER, "YES")  # held back, below nothing newer
+    sensor = make(SMSNexusApprovalSensor, after_id=question)
+
+    assert not sensor.poke({})  # the answer is not listed yet: the wait goes on
+    admin.configure(late_visibility_ms=0)
+    found = sensor.poke({})
+
+    assert found.is_done
+    assert found.xcom_value["approved"] is True
+    assert found.xcom_value["reply"]["id"] == answer["id"]
+
+
+def test_the_reply_trigger_finds_a_reply_listed_late(smsnexus_emulator, smsnexus_conn):
+    admin = smsnexus_emulator.admin
+    admin.configure(late_visibility_ms=HOUR_MS)
+    question = ask()
+    answer = admin.add_inbound(ON_CALL, OUR_NUMBER, "no")  # listed at once
+    late = admin.add_inbound(ON_CALL, OUR_NUMBER, "yes")  # held back
+    trigger = SMSNexusReplyTrigger(
+        from_number=ON_CALL, pattern="^yes$", after_id=question["id"], poke_interval=0.05
+    )
+    after_requests(admin, 2, lambda: admin.configure(late_visibility_ms=0))  # released while it polls
+
+    event = asyncio.run(asyncio.wait_for(anext(trigger.run()), 30))
+
+    assert event.payload["status"] == "success"
+    assert event.payload["reply"]["id"] == late["id"]
+    assert late["id"] > answer["id"]

@@ -257,3 +257,93 @@ def test_ack_mode_settles_only_stored_events_and_flags_the_unconfirmed_after_a_c
     assert again["message"]["id"] == unconfirmed, "a stored reply was handed on again, or one was lost"
     assert again["possibly_repeated"] is True
     assert later["possibly_repeated"] is False
+
+
+# -- ids that become visible out of order (the emulator's late_visibility_ms) ---------------------------
+
+HOUR_MS = 3_600_000
+
+
+def test_a_reply_listed_late_below_an_id_already_handed_on_is_handed_on_once_across_a_restart(
+    smsnexus_conn, smsnexus_emulator, store
+):
+    admin = smsnexus_emulator.admin
+    admin.configure(late_visibility_ms=HOUR_MS)  # the 1st, 3rd, 5th new message held back
+    added = [admin.add_inbound(contact(i), OUR_NUMBER, f"reply {i}")["id"] for i in range(6)]
+    listed_now, held_back = added[1::2], added[0::2]
+
+    async def first_run() -> list[dict[str, Any]]:
+        agen = make_trigger().run()
+        try:
+            return await take_until(agen, listed_now[-1])
+        finally:
+            await agen.aclose()
+
+    before = asyncio.run(first_run())
+    admin.configure(late_visibility_ms=0)  # the held-back messages show up, below ids handed on
+    last = admin.add_inbound(contact(99), OUR_NUMBER, "the last one")["id"]
+
+    async def second_run() -> list[dict[str, Any]]:
+        agen = make_trigger().run()  # after a restart
+        try:
+            return await take_until(agen, last)
+        finally:
+            await agen.aclose()
+
+    after = asyncio.run(second_run())
+
+    assert ids(before) == listed_now  # the emulator did hold the others back
+    assert sorted(ids(after)) == sorted([*held_back, last])
+    handed_on = ids(before) + ids(after)
+    assert len(handed_on) == len(set(handed_on)), "a reply was handed on twice"
+    assert sorted(handed_on) == inbound_ids(admin, last), "a reply was lost"
+    assert not any(p["possibly_repeated"] for p in before + after)
+
+
+def test_in_ack_mode_a_reply_listed_late_is_handed_on_once(smsnexus_conn, smsnexus_emulator, store):
+    admin = smsnexus_emulator.admin
+    admin.configure(late_visibility_ms=HOUR_MS)
+    held, listed = (admin.add_inbound(contact(i), OUR_NUMBER, f"reply {i}")["id"] for i in range(2))
+
+    async def triggerer() -> list[dict[str, Any]]:
+        manager = SharedStreamManager(ack_timeout=WAIT)
+        events, next_event = await _subscribe(make_trigger(), manager)
+        try:
+            first, seq = await next_event()
+            manager.confirm_persisted([seq])
+            admin.configure(late_visibility_ms=0)
+            late, _ = await next_event()  # pulling on resolves the first batch
+            await _wait_settled(store, listed)
+            return [first, late]
+        finally:
+            await manager.stop_all()
+            await events.aclose()
+
+    first, late = asyncio.run(triggerer())
+
+    assert first["message"]["id"] == listed
+    assert late["message"]["id"] == held
+    (position,) = store.values.values()
+    assert [i for i, _ in position["handed"]] == [listed]  # confirmed stored
+    assert position["yielded"] == [held]  # on its way: flagged if handed on again after a restart
+
+
+def test_ids_older_than_the_lookback_window_fold_into_the_floor(smsnexus_conn, smsnexus_emulator, store):
+    admin = smsnexus_emulator.admin
+    admin.seed_messages(40, start="2026-01-02T00:00:00Z", end="2026-01-03T00:00:00Z")
+    old = admin.messages(direction="inbound")
+    fresh = admin.add_inbound(contact(1), OUR_NUMBER, "today")["id"]
+
+    async def run() -> list[dict[str, Any]]:
+        agen = make_trigger(lookback_seconds=600).run()
+        try:
+            return await take_until(agen, fresh)
+        finally:
+            await agen.aclose()
+
+    handed_on = ids(asyncio.run(run()))
+    (position,) = store.values.values()
+
+    assert handed_on == [*sorted(m["id"] for m in old), fresh]
+    assert [i for i, _ in position["handed"]] == [fresh]  # bounded: only the window's ids are kept
+    assert position["floor_id"] == max(m["id"] for m in old)
