@@ -1,11 +1,13 @@
 """
 Export the SMS Nexus message log and conversations every night: to Parquet files and to the SQL warehouse.
 
-Every day, for the day that just ended:
+Every day at midnight UTC (``@daily``: in Airflow 3 a cron trigger, whose runs have an empty data interval):
 
-* ``messages_to_parquet`` writes the day's messages, and again the two days before it (``lookback``), into
-  ``created_date=YYYY-MM-DD/`` partitions under ``$SMSNEXUS_EXPORT_DIR/messages``: messages sent two days
-  ago and delivered since get their final status. Each rerun replaces exactly those three partitions.
+* ``messages_to_parquet`` writes the messages created since the last night's export ended (the first night:
+  the whole history), and again the two days before (``lookback``), into ``created_date=YYYY-MM-DD/``
+  partitions under ``$SMSNEXUS_EXPORT_DIR/messages``: messages sent two days ago and delivered since get
+  their final status. The destination keeps the record of each night's window, so a cleared run exports
+  its window again and a manual run in between neither loses nor repeats a message.
 * ``messages_to_sql`` upserts the same window into the ``smsnexus_messages`` table of the warehouse.
 * ``conversations_to_parquet`` and ``conversations_to_sql`` snapshot every conversation (a file, and a table
   whose rows are replaced).

@@ -1,8 +1,16 @@
-"""How the SMS Nexus hooks read an answer: the JSON body of a success, or the error class its status means."""
+"""How the SMS Nexus hooks read an answer: the JSON body of a success, or the error class its status means.
+
+A server may echo the request's token back (in an error's message, or a proxy's error page). The token is
+scrubbed from every text an error carries, in every encoding a server might have written it in; a
+successful answer's data is never rewritten.
+"""
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import (
@@ -27,6 +35,66 @@ def _decode_body(text: str) -> Any:
         return None
 
 
+#: Stands in for the token in error texts.
+REDACTED = "***"
+
+
+def _char_forms(char: str) -> str:
+    """A regex for one character as JSON, URL, HTML or plain text may write it."""
+    code = ord(char)
+    if code <= 0xFFFF:
+        json_escape = rf"\\u{code:04x}"
+    else:  # a JSON surrogate pair
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        json_escape = rf"\\u{high:04x}\\u{low:04x}"
+    forms = [
+        re.escape(char),
+        json_escape,
+        re.escape("\\" + char),  # JSON's \/ (PHP writes every / so), and any backslash escape
+        "".join(f"%{byte:02x}" for byte in char.encode()),
+        rf"&#0*{code};",
+        rf"&#x0*{code:x};",
+    ]
+    if char == " ":
+        forms.append(r"\+")
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _base64_forms(secret: str) -> list[str]:
+    """The token base64-encoded at each of the three byte alignments (inside a longer encoded text too)."""
+    raw = secret.encode()
+    forms = []
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode()
+        # Drop the characters that also depend on the bytes around the token.
+        head = (shift * 8 + 5) // 6 if shift else 0
+        core = encoded.rstrip("=")
+        tail = (len(raw) + shift) % 3
+        core = core[head : len(core) - (1 if tail else 0)]
+        if len(core) >= 8:
+            forms.extend({re.escape(core), re.escape(core.replace("+", "-").replace("/", "_"))})
+    return forms
+
+
+@functools.lru_cache(maxsize=16)
+def _secret_pattern(secret: str) -> re.Pattern[str]:
+    chars = "".join(_char_forms(char) for char in secret)
+    return re.compile("|".join([chars, *_base64_forms(secret)]), re.IGNORECASE)
+
+
+def scrub(text: str, secret: str) -> str:
+    """
+    ``text`` with every occurrence of ``secret`` replaced by ``***``: as plain text, JSON-escaped (``\\/``,
+    ``\\u002f``, any character as ``\\uXXXX``), URL-encoded, as HTML character references, and base64.
+
+    :param text: an error text, or a server's message.
+    :param secret: the API token ("" scrubs nothing).
+    """
+    if not secret or not text:
+        return text
+    return _secret_pattern(secret).sub(REDACTED, text)
+
+
 def _readable_snippet(text: str, limit: int = 200) -> str:
     """A short, single-line excerpt of a non-JSON body, for error messages."""
     snippet = " ".join(text.split())
@@ -47,23 +115,23 @@ def interpret_answer(
     :param secret: the API token: a server that echoes it in an error must not put it in ours.
     :return: the decoded JSON body of a 2xx answer.
     """
-    if secret and secret in text:
-        text = text.replace(secret, "***")
     body = _decode_body(text)
     server_message = body.get("message") if isinstance(body, dict) else None
     if server_message is not None and not isinstance(server_message, str):
         server_message = str(server_message)
+    if 200 <= status < 300 and isinstance(body, dict) and body.get("success") is not False:
+        return body  # a success's data as the server sent it: only error texts are scrubbed
+    server_message = None if server_message is None else scrub(server_message, secret)
+    text = scrub(text, secret)
     if 200 <= status < 300:
         if not isinstance(body, dict):
             what = "an empty body" if not text else f"a body that is not JSON: {_readable_snippet(text)!r}"
             raise SMSNexusResponseError(f"{method} {path} answered {status} with {what}", status_code=status)
-        if body.get("success") is False:
-            raise SMSNexusResponseError(
-                f"{method} {path} answered {status} but success=false: {server_message or 'no message'}",
-                status_code=status,
-                server_message=server_message,
-            )
-        return body
+        raise SMSNexusResponseError(
+            f"{method} {path} answered {status} but success=false: {server_message or 'no message'}",
+            status_code=status,
+            server_message=server_message,
+        )
 
     detail = server_message or (_readable_snippet(text) if text and body is None else None) or "no message"
     detail = detail.rstrip(". ")
@@ -85,7 +153,10 @@ def interpret_answer(
     if status == 422:
         errors = body.get("errors") if isinstance(body, dict) else None
         errors = errors if isinstance(errors, dict) else {}
-        errors = {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in errors.items()}
+        errors = {
+            scrub(str(k), secret): [scrub(str(m), secret) for m in (v if isinstance(v, list) else [v])]
+            for k, v in errors.items()
+        }
         fields = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
         raise SMSNexusValidationError(
             f"{where}" + (f" ({fields})" if fields else ""),
@@ -114,5 +185,8 @@ def extract_data(body: dict[str, Any], path: str, expect: type) -> Any:
     if expect is list:
         odd = next((item for item in data if not isinstance(item, dict)), None)
         if odd is not None or None in data:
-            raise SMSNexusResponseError(f"{path} answered a list holding a non-object item: {odd!r}")
+            # The item's type, not its value: an error text never repeats what a server sent.
+            raise SMSNexusResponseError(
+                f"{path} answered a list holding a non-object item (a {type(odd).__name__})"
+            )
     return data

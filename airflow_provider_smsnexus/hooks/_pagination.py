@@ -1,4 +1,25 @@
-"""Walking the paginated lists of SMS Nexus: query parameters, page checks, id dedup and when to stop."""
+"""Walking the paginated lists of SMS Nexus: query parameters, page checks, id dedup, and when a walk is over.
+
+What a walk assumes about the server, and what it does not (the API reference promises no order, and says
+nothing of rows that change while a list is paged):
+
+* **Order is proven, never assumed.** A walk with a window start stops before ``last_page`` only when the
+  rows it has read prove newest-first order: ``created_at`` never rose from one row to the next (in listing
+  order, across pages) and some row was strictly older than the last row of the page before it. Anything else (oldest
+  first, a page holding one timestamp, one row per page, no order) reads every page to ``last_page``.
+* **Filters that rows can leave are applied here, not by the server.** A message's status changes while the
+  list is paged; a status-filtered list then shrinks under the walk and pulls unread rows onto pages already
+  read. Status (and direction, and the window on ``created_at``) are therefore checked on the client; only
+  filters a row can never leave (direction, the window) are also sent, to save pages.
+* **Messages are only ever added, never deleted, and ``created_at`` never changes.** Under those, a walk
+  of the unfiltered (or direction-filtered) list skips no row: an insertion pushes rows down, so a row can
+  come twice (dropped here by id), never not at all.
+* **Conversations move**: one with a new message jumps to the top of its list, past the walk. A
+  conversation walk re-reads from page 1 until the distinct ids read equal the last page's ``meta.total``.
+  Conversations are never deleted, so every id read still exists, and equal counts prove that every
+  conversation existing when that page was served was read. Without ``meta.total``, or when the count does
+  not match after :data:`MAX_PASSES` passes, the walk raises :class:`SMSNexusResponseError` saying so.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +30,15 @@ from airflow_provider_smsnexus.hooks._answers import extract_data
 from airflow_provider_smsnexus.hooks._times import created_at_of, iso_utc
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Mapping
     from datetime import datetime
 
     from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
 
 MAX_PER_PAGE = 100
 MAX_PAGES_WITHOUT_NEW_IDS = 5
+#: Passes over a list that must be proven complete by its count (conversations) before the walk gives up.
+MAX_PASSES = 10
 
 
 def message_query(
@@ -84,72 +108,119 @@ class IdSet:
         return True
 
 
+def plain_id(value: Any) -> Hashable:
+    """The default id reader: an int or a string, as the API sent it (``5`` and ``"5"`` stay distinct)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"a {type(value).__name__}")
+    return value
+
+
 class PageWalker:
     """
-    The state of one walk through a paginated list: dedup by id, the client-side date window, and the
-    decision when to stop.
+    The state of one walk through a paginated list: the one place where rows are deduplicated by id,
+    checked against the window and the client-side filters, and where the walk decides to stop.
 
-    Page-number pagination over a live account drifts: a new message pushes older ones onto the next page,
-    so a row can come twice (dropped here by id). Rows are never skipped by such drift, since rows are
-    only added. When the server is seen to list newest first, the walk stops at the first page that
-    reaches past the window's start, even if the server ignored the date parameters.
+    See the module's docstring for what a walk assumes about the server.
 
     :param path: the list's path, for error messages.
-    :param start: the window's start (inclusive), or None.
+    :param start: the window's start on ``created_at`` (inclusive), or None.
     :param end: the window's end (exclusive), or None.
+    :param read_id: turns a row's ``id`` into the value it is deduplicated by (raise ValueError or
+        :class:`SMSNexusError` for an id it refuses); default :func:`plain_id`. Rows are yielded unchanged.
+    :param where: fields a row must equal to be yielded (``{"status": "queued"}``), checked here.
+    :param prove_by_total: re-read the list from page 1 until the distinct ids read equal ``meta.total``
+        (for lists whose rows move, such as conversations).
     """
 
-    def __init__(self, path: str, start: datetime | None = None, end: datetime | None = None):
+    def __init__(
+        self,
+        path: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        read_id: Callable[[Any], Hashable] | None = None,
+        where: Mapping[str, Any] | None = None,
+        prove_by_total: bool = False,
+    ):
         self.path = path
         self.start = start
         self.end = end
+        self.read_id = read_id or plain_id
+        self.where = {name: value for name, value in (where or {}).items() if value is not None}
+        self.prove_by_total = prove_by_total
         self.seen = IdSet()
         self.pages = 0
+        self.passes = 1
         self.duplicates = 0
         self.outside_window = 0
-        self._newest_first = True
+        self.filtered_out = 0
+        #: Rows first read by a re-read pass (they had moved past the walk).
+        self.reread_rows = 0
+        self.total: int | None = None
         self._previous: datetime | None = None
+        self._last_of_previous_page: datetime | None = None
+        self._rose = False
+        self._fell_across_pages = False
         self._reached_start = False
         self._pages_without_new_ids = 0
 
+    @property
+    def newest_first_proven(self) -> bool:
+        """Whether the rows read so far prove newest-first order (see the module's docstring)."""
+        return self._fell_across_pages and not self._rose
+
     def take(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        """Return the new rows of one page's answer that lie inside the window."""
+        """Return the rows of one page's answer that are new, inside the window and match ``where``."""
         rows = extract_data(body, self.path, list)
         self.pages += 1
+        self._read_total(body)
         seen_before = self.seen.size
         fresh: list[dict[str, Any]] = []
-        for row in rows:
-            if not isinstance(row, dict) or "id" not in row:
+        windowed = self.start is not None or self.end is not None
+        for index, row in enumerate(rows):
+            if "id" not in row:
+                raise SMSNexusResponseError(f"{self.path} page {self.pages} holds a row without an id")
+            try:
+                row_id = self.read_id(row["id"])
+            except (ValueError, TypeError) as exc:
                 raise SMSNexusResponseError(
-                    f"{self.path} page {self.pages} holds a row without an id: {row!r}"
-                )
-            if isinstance(row["id"], bool) or not isinstance(row["id"], int | str):
-                raise SMSNexusResponseError(
-                    f"{self.path} page {self.pages} holds a row whose id is not a number: {row['id']!r}"
-                )
-            if not self.seen.add(row["id"]):
+                    f"{self.path} page {self.pages} holds a row whose id is not a number ({exc})"
+                ) from None
+            created = created_at_of(row)
+            self._track_order(created, new_page=index == 0)
+            if not self.seen.add(row_id):
                 self.duplicates += 1
                 continue
-            created = created_at_of(row) if (self.start or self.end) else None
-            self._track_order(created)
-            if (self.start or self.end) and created is None:
+            if self.passes > 1:
+                self.reread_rows += 1
+            if windowed and created is None:
                 raise SMSNexusResponseError(
-                    f"{self.path}: row id {row['id']} has no readable created_at to place it in the window"
+                    f"{self.path}: the row with id {row_id} has no readable created_at to place it in the window"
                 )
-            if created is not None and (
-                (self.start and created < self.start) or (self.end and created >= self.end)
-            ):
+            if created is not None and self.start is not None and created < self.start:
                 self.outside_window += 1
-                if self.start and created < self.start:
-                    self._reached_start = True
+                self._reached_start = True
+                continue
+            if created is not None and self.end is not None and created >= self.end:
+                self.outside_window += 1
+                continue
+            if any(row.get(name) != value for name, value in self.where.items()):
+                self.filtered_out += 1
                 continue
             fresh.append(row)
         self._check_progress(bool(rows) and self.seen.size == seen_before)
         return fresh
 
+    def _read_total(self, body: dict[str, Any]) -> None:
+        meta = body.get("meta")
+        total = meta.get("total") if isinstance(meta, dict) else None
+        self.total = total if isinstance(total, int) and not isinstance(total, bool) else None
+
     def _check_progress(self, nothing_new: bool) -> None:
         # Drift repeats a few rows at a page's head; whole pages of nothing new mean the server ignores
-        # the page parameter, and reading on would never end.
+        # the page parameter, and reading on would never end. A re-read pass repeats on purpose.
+        if self.passes > 1:
+            return
         self._pages_without_new_ids = self._pages_without_new_ids + 1 if nothing_new else 0
         if self._pages_without_new_ids >= MAX_PAGES_WITHOUT_NEW_IDS:
             raise SMSNexusResponseError(
@@ -157,21 +228,65 @@ class PageWalker:
                 "rows already read: the server seems to ignore the page parameter"
             )
 
-    def _track_order(self, created: datetime | None) -> None:
+    def _track_order(self, created: datetime | None, *, new_page: bool) -> None:
+        # A fall across pages: a row of this page older than the last row of the page before (drift may
+        # repeat that last row at this page's head, so any row of the page counts, not only its first).
+        if new_page:
+            self._last_of_previous_page = self._previous
         if created is None:
             return
         if self._previous is not None and created > self._previous:
-            self._newest_first = False
+            self._rose = True
+        if self._last_of_previous_page is not None and created < self._last_of_previous_page:
+            self._fell_across_pages = True
         self._previous = created
 
+    def complete_by_total(self) -> bool:
+        """
+        Whether the ids read are every row of the list (``prove_by_total`` walks).
+
+        :raises SMSNexusResponseError: the list gives no ``meta.total``, or more distinct ids were read than
+            it counts (rows deleted, or a wrong total): completeness cannot be proven.
+        """
+        if self.total is None:
+            raise SMSNexusResponseError(
+                f"{self.path} answered without meta.total: rows move in this list while it is paged, and "
+                "without the count the walk cannot prove it read every row"
+            )
+        if self.seen.size > self.total:
+            raise SMSNexusResponseError(
+                f"{self.path}: {self.seen.size} distinct ids read, more than the {self.total} the list "
+                "counts (rows deleted while paged?): the walk cannot prove what the list holds"
+            )
+        return self.seen.size == self.total
+
     def is_done(self, body: dict[str, Any], page: int) -> bool:
-        """Whether the page just taken was the last one worth reading."""
+        """Whether the page just taken ends the pass (see :meth:`walk_is_over` for the whole walk)."""
+        if self.prove_by_total and self.complete_by_total():
+            return True
         if not body.get("data"):
             return True
-        if self._reached_start and self._newest_first:
+        if self._reached_start and self.newest_first_proven:
             return True
         meta = body.get("meta")
         last_page = meta.get("last_page") if isinstance(meta, dict) else None
         if isinstance(last_page, int) and not isinstance(last_page, bool):
             return page >= last_page
         return False  # no meta: read on until an empty page
+
+    def walk_is_over(self) -> bool:
+        """
+        At the end of a pass: whether the walk is over, or another pass from page 1 must follow.
+
+        :raises SMSNexusResponseError: a ``prove_by_total`` walk still short of the count after
+            :data:`MAX_PASSES` passes.
+        """
+        if not self.prove_by_total or self.complete_by_total():
+            return True
+        if self.passes >= MAX_PASSES:
+            raise SMSNexusResponseError(
+                f"{self.path}: {self.seen.size} distinct ids after {self.passes} passes, but the list counts "
+                f"{self.total}: rows kept moving past the walk, so it cannot prove it read every row"
+            )
+        self.passes += 1
+        return False

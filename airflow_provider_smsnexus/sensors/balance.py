@@ -16,6 +16,7 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusError,
     SMSNexusForbiddenError,
     SMSNexusRateLimitError,
+    SMSNexusResponseError,
     SMSNexusServerError,
 )
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
@@ -72,8 +73,13 @@ def _rebuild_credentials_rejected_error(text: str, status_code: int | None) -> _
     return error
 
 
-#: Errors after which the sensor logs and pokes again: 429 and 5xx / no answer after the hook's retries.
-TRANSIENT_ERRORS: tuple[type[SMSNexusError], ...] = (SMSNexusRateLimitError, SMSNexusServerError)
+#: Errors after which the sensor logs and pokes again: 429 and 5xx / no answer after the hook's retries, and a
+#: 2xx that is not the API's JSON (a proxy's or the provider's maintenance page, answered 200).
+TRANSIENT_ERRORS: tuple[type[SMSNexusError], ...] = (
+    SMSNexusRateLimitError,
+    SMSNexusServerError,
+    SMSNexusResponseError,
+)
 
 
 class SMSNexusBalanceSensor(BaseSensorOperator):
@@ -89,8 +95,9 @@ class SMSNexusBalanceSensor(BaseSensorOperator):
     ``credits_per_hour`` is ``credits_used_today`` divided by the hours since 00:00 UTC (at least
     15 minutes); it and ``hours_left`` are None when nothing was used today.
 
-    A 429, a 5xx or a connection error (after the hook's own retries) never fails the sensor: it logs
-    a warning and pokes again at the next interval, until ``timeout``. A 401 or 403 fails it at once,
+    A 429, a 5xx, a connection error (after the hook's own retries) or a 2xx answer that is not the API's
+    JSON (a maintenance page answered 200) never fails the sensor: it logs a warning and pokes again at
+    the next interval, until ``timeout``. A 401 or 403 fails it at once,
     with a message saying which, even with ``soft_fail=True``.
 
     With ``deferrable=True`` the sensor checks once, then hands the wait to

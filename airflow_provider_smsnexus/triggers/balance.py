@@ -12,6 +12,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_smsnexus.exceptions import (
     SMSNexusError,
     SMSNexusRateLimitError,
+    SMSNexusResponseError,
     SMSNexusServerError,
 )
 from airflow_provider_smsnexus.utils.balance import (
@@ -35,9 +36,10 @@ class SMSNexusBalanceTrigger(BaseTrigger):
       burn-rate estimate, the same value the sensor returns in poke mode;
     - ``{"status": "timeout", "message": ...}``: ``deadline`` passed first;
     - ``{"status": "error", "status_code": ..., "message": ..., "server_message": ...}``: an error that
-      waiting cannot fix (401, 403, 404, a malformed answer).
+      waiting cannot fix (401, 403, 404, a 4xx refusal).
 
-    A 429, a 5xx or a connection error is logged and the balance checked again after ``poke_interval``.
+    A 429, a 5xx, a connection error or a 2xx answer that is not the API's JSON (a maintenance page
+    answered 200) is logged and the balance checked again after ``poke_interval``, as the sensor does.
     Only awaits: the event loop is never blocked.
 
     :param threshold: the threshold in credits.
@@ -84,17 +86,28 @@ class SMSNexusBalanceTrigger(BaseTrigger):
         from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook
 
         hook = SMSNexusAsyncHook(smsnexus_conn_id=self.smsnexus_conn_id)
-        transient = (SMSNexusRateLimitError, SMSNexusServerError, aiohttp.ClientError, asyncio.TimeoutError)
+        transient = (
+            SMSNexusRateLimitError,
+            SMSNexusServerError,
+            SMSNexusResponseError,  # e.g. a maintenance page answered 200
+            aiohttp.ClientError,
+            asyncio.TimeoutError,
+        )
         while True:
             try:
-                report = balance_report(await hook.get_balance(), now=timezone.utcnow())
+                balance = await hook.get_balance()
             except transient as error:
                 self._log_transient(error)
             except SMSNexusError as error:
-                # 401, 403, 404, a malformed answer: waiting cannot fix these.
+                # 401, 403, 404, another 4xx: waiting cannot fix these.
                 yield TriggerEvent(_error_payload(error))
                 return
             else:
+                try:  # a JSON balance without numeric credits: as the sensor, fail
+                    report = balance_report(balance, now=timezone.utcnow())
+                except SMSNexusError as error:
+                    yield TriggerEvent(_error_payload(error))
+                    return
                 if balance_condition_met(report["credits"], self.threshold, self.when):
                     self.log.info("Balance %s credits: condition %s %d met", *self._summary(report))
                     yield TriggerEvent({"status": "success", "report": report})

@@ -34,6 +34,9 @@ def dags_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
     monkeypatch.setenv("SMSNEXUS_EXPORT_DIR", str(tmp_path / "exports"))
+    # Airflow 3's real default (a cron schedule is a CronTriggerTimetable); Airflow's unit_tests.cfg,
+    # loaded in unit-test mode, turns data intervals on.
+    monkeypatch.setenv("AIRFLOW__SCHEDULER__CREATE_CRON_DATA_INTERVALS", "False")
     return folder
 
 
@@ -97,14 +100,18 @@ def test_a_night_exports_the_window_and_its_lookback_to_parquet_and_the_embedded
 
     assert dag_run.state == "success"
     assert {ti.task_id: ti.state for ti in dag_run.get_task_instances()} == dict.fromkeys(TASKS, "success")
-    start = dag_run.data_interval_start - timedelta(days=2)
-    expected = ids_created_in(admin, start, min(dag_run.data_interval_end, now))
+    # Airflow 3's @daily is a cron trigger: an empty data interval. The first run exports the whole history
+    # up to its logical date; the next starts where it ended (tests/transfers/test_export_schedules.py).
+    assert dag_run.data_interval_start == dag_run.data_interval_end
+    expected = ids_created_in(admin, datetime.min.replace(tzinfo=timezone.utc), dag_run.logical_date)
     assert expected
 
     exports = dags_folder.parent / "exports"
     messages = ds.dataset(exports / "messages", partitioning="hive").to_table()
     assert sorted(messages.column("id").to_pylist()) == expected
-    assert len(list((exports / "messages").iterdir())) == 3  # three day partitions
+    days = {m["created_at"][:10] for m in admin.messages() if m["id"] in set(expected)}
+    partitions = {p.name for p in (exports / "messages").iterdir() if p.is_dir()}
+    assert partitions == {f"created_date={day}" for day in days}
     with engine.connect() as conn:
         loaded = sorted(r[0] for r in conn.execute(sa.text("SELECT id FROM smsnexus_messages")))
         conversations = conn.execute(sa.text("SELECT count(*) FROM smsnexus_conversations")).scalar_one()
@@ -130,9 +137,7 @@ def test_a_night_loads_into_a_postgres_warehouse(
 
     try:
         assert dag_run.state == "success"
-        expected = ids_created_in(
-            admin, dag_run.data_interval_start - timedelta(days=2), dag_run.data_interval_end
-        )
+        expected = ids_created_in(admin, datetime.min.replace(tzinfo=timezone.utc), dag_run.logical_date)
         with pg_engine.connect() as conn:
             loaded = sorted(r[0] for r in conn.execute(sa.text("SELECT id FROM smsnexus_messages")))
         assert loaded == expected

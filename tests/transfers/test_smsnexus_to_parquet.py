@@ -13,7 +13,7 @@ from airflow.sdk import Asset
 from export_helpers import fail_after_pages, ids_created_in, read_dataset, run_export, seed_days
 
 from airflow_provider_smsnexus.exceptions import SMSNexusResponseError, SMSNexusServerError
-from airflow_provider_smsnexus.transfers.extraction import arrow_schema
+from airflow_provider_smsnexus.transfers.schema import arrow_schema
 from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import (
     ParquetExportWriter,
     SMSNexusToParquetOperator,
@@ -59,8 +59,13 @@ def test_a_multi_page_export_writes_exactly_the_windows_ids_into_day_partitions(
         "pages": result["pages"],
         "requests": result["requests"],
         "duplicates_dropped": 0,
+        "outside_window": 0,
+        "filtered_out": 0,
+        "reread_rows": 0,
+        "passes": 1,
         "window_start": start.isoformat().replace("+00:00", "Z"),
         "window_end": end.isoformat().replace("+00:00", "Z"),
+        "window_rule": "data_interval",
         "destination": (tmp_path / "messages").as_uri(),
     }
     assert result["pages"] >= len(expected) / 100
@@ -73,22 +78,40 @@ def test_new_messages_arriving_during_the_export_neither_hide_nor_repeat_window_
     smsnexus_emulator, monkeypatch, tmp_path, server_filters_dates
 ):
     admin = smsnexus_emulator.admin
-    first = seed_days(admin, 1_200, days=3)
+    first = seed_days(admin, 1_200, days=3)  # seeded up to a minute ago
+    # The window ends before the export starts, so every message created during it lies outside: the
+    # expected ids are known before the run, from the emulator's record.
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=30)
+    expected = ids_created_in(admin, first, end)
     admin.set_faults(live_traffic_per_list=7)
     extras = {"retry_backoff": 0.01, "retry_backoff_max": 0.05}
     if not server_filters_dates:  # the server lists everything, new messages on top: pages drift
         extras.update(date_from_param="since", date_to_param="until")
     monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_DEFAULT", smsnexus_emulator.connection_json(**extras))
     op = SMSNexusToParquetOperator(task_id="export", path=str(tmp_path / "m"), per_page=50)
-    result = run_export(op, first, datetime.now(timezone.utc) + timedelta(days=1))
+    result = run_export(op, first, end)
 
-    assert (
-        result["window_end"] < (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
-    )  # cut to the start
-    assert exported_ids(tmp_path / "m") == ids_created_in(admin, first, result["window_end"])
-    assert len(admin.messages()) > 1_200 + 7 * 20  # live traffic did arrive during the export
+    assert exported_ids(tmp_path / "m") == expected == ids_created_in(admin, first, end)
+    assert len(admin.messages(origin="live")) > 7 * 20  # live traffic did arrive during the export
     if not server_filters_dates:
         assert result["duplicates_dropped"] > 0  # rows pushed onto the next page came twice, and were dropped
+
+
+def test_a_window_ending_in_the_future_is_cut_to_the_moment_the_task_started(
+    smsnexus_emulator, smsnexus_conn, tmp_path
+):
+    admin = smsnexus_emulator.admin
+    first = seed_days(admin, 300, days=2)
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    result = run_export(
+        SMSNexusToParquetOperator(task_id="export", path=str(tmp_path / "m")),
+        first,
+        before + timedelta(days=1),
+    )
+    after = datetime.now(timezone.utc)
+    assert before <= datetime.fromisoformat(result["window_end"].replace("Z", "+00:00")) <= after
+    # Every message was seeded before the task started: all of them, and no more, are in the files.
+    assert exported_ids(tmp_path / "m") == ids_created_in(admin, first, before)
 
 
 def test_a_server_that_ignores_the_date_parameters_still_yields_exactly_the_window(
@@ -160,7 +183,8 @@ def test_at_the_accounts_read_limit_the_export_makes_only_the_requests_it_needs_
     stats = admin.stats()
     assert stats["rate_limited"]["other"] == 0
     assert stats["max_in_window"]["other"] <= 3
-    assert result["rows"] == 650
+    assert exported_ids(tmp_path / "m") == sorted(m["id"] for m in admin.messages())
+    assert len(admin.messages()) == 650
     assert result["requests"] == stats["requests"]["other"] == 7  # ceil(650 / 100)
 
 

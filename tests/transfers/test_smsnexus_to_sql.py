@@ -70,7 +70,9 @@ def test_live_traffic_and_ignored_date_parameters_still_load_each_window_id_once
 ):
     conn_id, engine, table = warehouse
     admin = smsnexus_emulator.admin
-    first = seed_days(admin, 1_200, days=3)
+    first = seed_days(admin, 1_200, days=3)  # seeded up to a minute ago
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=30)
+    expected = ids_created_in(admin, first, end)  # fixed before the run: live traffic comes after `end`
     admin.set_faults(live_traffic_per_list=9)
     monkeypatch.setenv(
         "AIRFLOW_CONN_SMSNEXUS_DEFAULT",
@@ -79,8 +81,9 @@ def test_live_traffic_and_ignored_date_parameters_still_load_each_window_id_once
         ),
     )
     op = SMSNexusToSqlOperator(task_id="export", sql_conn_id=conn_id, table=table, per_page=40)
-    result = run_export(op, first, datetime.now(timezone.utc) + timedelta(days=1))
-    assert table_ids(engine, table) == ids_created_in(admin, first, result["window_end"])
+    result = run_export(op, first, end)
+    assert table_ids(engine, table) == expected
+    assert len(admin.messages(origin="live")) > 9 * 10
     assert result["duplicates_dropped"] > 0
 
 

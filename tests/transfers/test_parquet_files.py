@@ -11,12 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 from export_helpers import message_rows, read_dataset
 
-from airflow_provider_smsnexus.transfers.extraction import arrow_schema, rows_to_table
-from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import (
+from airflow_provider_smsnexus.transfers.parquet_files import (
     ParquetExportWriter,
     ParquetTarget,
     sweep_stale_staging,
 )
+from airflow_provider_smsnexus.transfers.schema import arrow_schema, rows_to_table
 
 LOG = logging.getLogger(__name__)
 DAYS = [date(2026, 3, 1) + timedelta(days=n) for n in range(5)]

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from export_helpers import message_rows, table_ids
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
-from airflow_provider_smsnexus.transfers.extraction import arrow_schema, rows_to_table
-from airflow_provider_smsnexus.transfers.smsnexus_to_sql import (
+from airflow_provider_smsnexus.transfers.schema import arrow_schema, rows_to_table
+from airflow_provider_smsnexus.transfers.sql_loading import (
     ArrowSpool,
     SqlTableLoader,
     dedup_last_wins,

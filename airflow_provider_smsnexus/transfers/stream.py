@@ -1,0 +1,197 @@
+"""
+The stream of one export: API pages through the hook's walker to Arrow batches, and the run's figures.
+
+The walker is the one place where rows are deduplicated by id, checked against the window and the
+client-side filters (the export hands it the schema's id reader, so ``5`` and ``"5"`` are one id); this
+module only turns its rows into batches of bounded size and keeps the figures that become the XCom value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smsnexus.exceptions import SMSNexusResponseError
+from airflow_provider_smsnexus.hooks._pagination import PageWalker
+from airflow_provider_smsnexus.hooks._times import iso_utc
+from airflow_provider_smsnexus.transfers.schema import RESOURCE_PATHS, as_id, rows_to_table
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+    from airflow_provider_smsnexus.transfers.window import ExportWindow
+
+#: Rows per batch handed to a destination: one Parquet row group at most, one spooled SQL batch.
+DEFAULT_BATCH_SIZE = 50_000
+
+#: Page rows are turned into Arrow columns this many at a time, so that at most this many dicts are held.
+CONVERT_EVERY_ROWS = 5_000
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else iso_utc(value)
+
+
+@dataclass
+class ExportStats:
+    """
+    The figures of one export run; :meth:`to_xcom` is the operators' return value.
+
+    :param resource: the exported resource.
+    :param window_start: the start of the exported window (None: whole history / whole resource).
+    :param window_end: the end of the window; for conversations and phone numbers the snapshot time.
+    :param destination: the file URL or table address written to.
+    :param window_rule: how the window was chosen (see :mod:`~airflow_provider_smsnexus.transfers.window`).
+    :param rows: rows written.
+    :param pages: pages read from the API (re-read pages included).
+    :param requests: HTTP requests made (retries and refused requests included).
+    :param duplicates_dropped: rows dropped because their id had come before in this run (page drift).
+    :param outside_window: rows the API returned outside the window (dropped).
+    :param filtered_out: rows of another status or direction than asked (dropped: filtered here).
+    :param reread_rows: rows that only a re-read of the list found (they had moved past the walk).
+    :param passes: walks through the list (more than one when rows moved past the walk).
+    """
+
+    resource: str
+    window_start: datetime | None
+    window_end: datetime | None
+    destination: str
+    window_rule: str | None = None
+    rows: int = 0
+    pages: int = 0
+    requests: int = 0
+    duplicates_dropped: int = 0
+    outside_window: int = 0
+    filtered_out: int = 0
+    reread_rows: int = 0
+    passes: int = 0
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The XCom value: JSON-ready, timestamps as ISO 8601 strings."""
+        return {
+            "resource": self.resource,
+            "rows": self.rows,
+            "pages": self.pages,
+            "requests": self.requests,
+            "duplicates_dropped": self.duplicates_dropped,
+            "outside_window": self.outside_window,
+            "filtered_out": self.filtered_out,
+            "reread_rows": self.reread_rows,
+            "passes": self.passes,
+            "window_start": _iso(self.window_start),
+            "window_end": _iso(self.window_end),
+            "window_rule": self.window_rule,
+            "destination": self.destination,
+        }
+
+
+def _pages(
+    hook: SMSNexusHook,
+    resource: str,
+    walker: PageWalker,
+    window: ExportWindow | None,
+    status: str | None,
+    direction: str | None,
+    per_page: int,
+) -> Iterator[list[dict[str, Any]]]:
+    if resource == "messages":
+        yield from hook.iter_message_pages(
+            status=status,
+            direction=direction,
+            start_date=window.start if window else None,
+            end_date=window.end if window else None,
+            per_page=per_page,
+            walker=walker,
+        )
+    elif resource == "conversations":
+        yield from hook.iter_conversation_pages(per_page=per_page, walker=walker)
+    else:  # one unpaginated list, still deduplicated and checked by the walker
+        yield walker.take({"data": hook.get_phone_numbers()})
+
+
+def iter_export_batches(
+    hook: SMSNexusHook,
+    resource: str,
+    stats: ExportStats,
+    *,
+    window: ExportWindow | None = None,
+    status: str | None = None,
+    direction: str | None = None,
+    per_page: int = 100,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_page: Callable[[], None] | None = None,
+) -> Iterator[pa.Table]:
+    """
+    Stream a resource from the API as Arrow tables of about ``batch_size`` rows.
+
+    At most ``batch_size`` + :data:`CONVERT_EVERY_ROWS` rows are held at any time, whatever the size of the
+    history. Each id is yielded once per run (the first time it comes); ``stats`` is kept up to date.
+
+    :param hook: the SMS Nexus hook to read with (its ``stats["requests"]`` counts the requests).
+    :param resource: one of :data:`~airflow_provider_smsnexus.transfers.schema.RESOURCES`.
+    :param stats: the run's figures, updated in place.
+    :param window: for messages: the window on created_at; None for the whole history.
+    :param status: for messages: only this status (checked on the client: rows leave a status while paged).
+    :param direction: for messages: only this direction.
+    :param per_page: rows per API page (at most 100).
+    :param batch_size: rows per yielded table.
+    :param on_page: called after every page (the writers use it as a heartbeat).
+    """
+    import pyarrow as pa
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    requests_before = hook.stats["requests"]
+    walker = PageWalker(RESOURCE_PATHS[resource], read_id=lambda value: as_id(value, resource))
+    raw: list[Mapping[str, Any]] = []
+    ready: list[pa.Table] = []
+    ready_rows = 0
+
+    def convert() -> None:
+        nonlocal ready_rows
+        table = rows_to_table(resource, raw)
+        raw.clear()
+        if table.num_rows:
+            ready.append(table)
+            ready_rows += table.num_rows
+
+    def take_batch() -> pa.Table:
+        nonlocal ready_rows
+        batch = pa.concat_tables(ready).combine_chunks()
+        ready.clear()
+        ready_rows = 0
+        stats.rows += batch.num_rows
+        return batch
+
+    def update_counters() -> None:
+        stats.requests = int(hook.stats["requests"] - requests_before)
+        stats.pages = walker.pages
+        stats.passes = walker.passes if walker.pages else 0
+        stats.duplicates_dropped = walker.duplicates
+        stats.outside_window = walker.outside_window
+        stats.filtered_out = walker.filtered_out
+        stats.reread_rows = walker.reread_rows
+
+    try:
+        for page in _pages(hook, resource, walker, window, status, direction, per_page):
+            if not isinstance(page, list):
+                raise SMSNexusResponseError(f"{resource}: the API returned a page that is not a list")
+            raw.extend(page)
+            if len(raw) >= min(CONVERT_EVERY_ROWS, batch_size):
+                convert()
+            if ready_rows >= batch_size:
+                update_counters()
+                yield take_batch()
+            if on_page is not None:
+                on_page()
+        if raw:
+            convert()
+        update_counters()
+        if ready:
+            yield take_batch()
+    finally:
+        update_counters()

@@ -1,0 +1,68 @@
+"""Pages to batches (transfers/stream.py): bounded batches, one dedupe and one window check (the walker's)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from export_helpers import message_rows
+
+from airflow_provider_smsnexus.transfers.stream import ExportStats, iter_export_batches
+from airflow_provider_smsnexus.transfers.window import ExportWindow
+
+NOW = datetime(2026, 3, 10, 15, 30, tzinfo=timezone.utc)
+
+
+class PagesHook:
+    """A stand-in for the hook that serves fixed pages (with repeats) to the walker the export hands it,
+    as :meth:`SMSNexusHook.iter_message_pages` does."""
+
+    def __init__(self, pages):
+        self.pages = pages
+        self.stats = {"requests": 0}
+
+    def iter_message_pages(self, *, walker, start_date=None, end_date=None, **kwargs):
+        walker.start, walker.end = start_date, end_date
+        for page in self.pages:
+            self.stats["requests"] += 1
+            rows = walker.take({"data": page})
+            if rows:
+                yield rows
+
+
+def test_batches_are_bounded_and_each_id_comes_once():
+    rows = message_rows(2_500, step=timedelta(minutes=1))
+    pages = [rows[i : i + 100] for i in range(0, 2_500, 100)]
+    pages.insert(5, rows[:100])  # a whole page again
+    stats = ExportStats("messages", None, NOW, "test")
+    hook = PagesHook(pages)
+    batches = list(
+        iter_export_batches(hook, "messages", stats, window=ExportWindow(None, NOW), batch_size=1_000)
+    )
+    ids = [i for batch in batches for i in batch.column("id").to_pylist()]
+    assert sorted(ids) == list(range(1, 2_501))
+    assert all(batch.num_rows <= 1_000 + 5_000 for batch in batches)
+    assert stats.rows == 2_500
+    assert stats.duplicates_dropped == 100
+    assert stats.requests == 26
+
+
+def test_rows_outside_the_window_are_dropped_and_counted():
+    rows = message_rows(48)  # one per hour over two days
+    stats = ExportStats("messages", None, NOW, "test")
+    window = ExportWindow(
+        datetime(2026, 3, 1, 12, tzinfo=timezone.utc), datetime(2026, 3, 2, tzinfo=timezone.utc)
+    )
+    batches = list(iter_export_batches(PagesHook([rows]), "messages", stats, window=window))
+    assert sum(b.num_rows for b in batches) == 12
+    assert stats.outside_window == 36
+
+
+def test_ids_written_as_digit_strings_and_numbers_are_one_id():
+    rows = message_rows(3)
+    again = [{**rows[0], "id": str(rows[0]["id"])}, {**rows[1], "id": float(rows[1]["id"])}]
+    stats = ExportStats("messages", None, NOW, "test")
+    batches = list(
+        iter_export_batches(PagesHook([rows, again]), "messages", stats, window=ExportWindow(None, NOW))
+    )
+    assert sorted(i for b in batches for i in b.column("id").to_pylist()) == [1, 2, 3]
+    assert stats.duplicates_dropped == 2
