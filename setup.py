@@ -37,6 +37,10 @@ setup(
         "aiohttp>=3.9",
         "fastapi>=0.110",
         "uvicorn>=0.29",
+        # The emulator's speed (bench/README.md, "Emulator at export scale"): uvicorn's C HTTP parser
+        # and a fast JSON encoder for its answers.
+        "httptools>=0.6",
+        "msgspec>=0.18",
     ],
     extras_require={
         "postgres": ["apache-airflow-providers-postgres>=6", "psycopg2-binary>=2.9"],

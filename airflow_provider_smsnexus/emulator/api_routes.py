@@ -1,22 +1,33 @@
 """The routes of the SMS Nexus API itself (``/api/...``) and the request-reading helpers they share
 with the inspection API: JSON bodies, paging, choice and date parameters, the success envelope.
-Authentication, limits and faults happen before a route runs (see :mod:`.app`).
+Authentication, limits and faults happen before a route runs (see :mod:`.app`); the hot read
+paths are plain functions the ASGI layer also calls directly (:data:`FAST_GET_ANSWERS`).
 """
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations at run time
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from airflow_provider_smsnexus.emulator.answers import (
+    MsgspecJSONResponse,
+    encode_json,
+    envelope,
+    message_page_body,
+)
 from airflow_provider_smsnexus.emulator.store import DIRECTIONS, STATUSES
 from airflow_provider_smsnexus.emulator.validation import ValidationFailed, parse_moment
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from fastapi import FastAPI
 
+    from airflow_provider_smsnexus.emulator.accounts import Account
     from airflow_provider_smsnexus.emulator.state import Emulator
 
 #: Where the ASGI layer leaves the authenticated account for the route.
@@ -44,31 +55,25 @@ async def read_json(request: Request) -> Any:
 
 
 def ok(data: Any, message: str | None = None, meta: dict[str, int] | None = None) -> JSONResponse:
-    """The success envelope of the reference: ``success``, ``message`` (optional), ``data``, ``meta``.
+    """The success envelope of the reference as an answer (see :func:`.answers.envelope`).
 
     :param data: the answer's data.
     :param message: a human-readable message.
     :param meta: pagination meta of a list.
     """
-    content: dict[str, Any] = {"success": True}
-    if message is not None:
-        content["message"] = message
-    content["data"] = data
-    if meta is not None:
-        content["meta"] = meta
-    return JSONResponse(content)
+    return MsgspecJSONResponse(envelope(data, message, meta))
 
 
-def _page_params(request: Request, errors: dict[str, list[str]]) -> tuple[int, int]:
-    page = _int_param(request, "page", 1, errors, maximum=None)
-    per_page = _int_param(request, "per_page", 25, errors, maximum=MAX_PER_PAGE)
+def _page_params(params: Mapping[str, str], errors: dict[str, list[str]]) -> tuple[int, int]:
+    page = _int_param(params, "page", 1, errors, maximum=None)
+    per_page = _int_param(params, "per_page", 25, errors, maximum=MAX_PER_PAGE)
     return page, per_page
 
 
 def _int_param(
-    request: Request, name: str, default: int, errors: dict[str, list[str]], *, maximum: int | None
+    params: Mapping[str, str], name: str, default: int, errors: dict[str, list[str]], *, maximum: int | None
 ) -> int:
-    raw = request.query_params.get(name)
+    raw = params.get(name)
     label = name.replace("_", " ")
     if raw is None or raw == "":
         return default
@@ -85,16 +90,16 @@ def _int_param(
 
 
 def choice_param(
-    request: Request, name: str, choices: tuple[str, ...], errors: dict[str, list[str]]
+    params: Mapping[str, str], name: str, choices: tuple[str, ...], errors: dict[str, list[str]]
 ) -> str | None:
     """A query parameter that must be one of ``choices`` (absent or empty: None).
 
-    :param request: the request.
+    :param params: the query parameters (the last value of a repeated one).
     :param name: the parameter.
     :param choices: its allowed values.
     :param errors: where a bad value is recorded.
     """
-    raw = request.query_params.get(name)
+    raw = params.get(name)
     if raw is None or raw == "":
         return None
     if raw not in choices:
@@ -103,14 +108,99 @@ def choice_param(
     return raw
 
 
-def _date_param(request: Request, name: str, errors: dict[str, list[str]]) -> float | None:
-    raw = request.query_params.get(name)
+def _date_param(params: Mapping[str, str], name: str, errors: dict[str, list[str]]) -> float | None:
+    raw = params.get(name)
     if raw is None or raw == "":
         return None
     moment = parse_moment(raw)
     if moment is None:
         errors[name] = [f"The {name.replace('_', ' ')} field must be a valid date."]
     return moment
+
+
+def query_params(scope: Mapping[str, Any]) -> dict[str, str]:
+    """The query parameters of an ASGI ``scope``, read as Starlette's ``request.query_params``
+    does (latin-1, blank values kept, the last of a repeated name wins).
+
+    :param scope: the request's ASGI scope.
+    """
+    return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+
+
+# -- the answers of the hot read paths: plain functions, so the ASGI layer can serve them without
+# FastAPI's per-request machinery (:data:`FAST_GET_ANSWERS`) and the routes below stay their one
+# definition.
+
+
+def messages_answer(emulator: Emulator, account: Account, params: Mapping[str, str]) -> bytes:
+    """``GET /api/messages``.
+
+    :param emulator: the state.
+    :param account: the caller.
+    :param params: the query parameters.
+    :raises ValidationFailed: a bad parameter.
+    """
+    errors: dict[str, list[str]] = {}
+    page, per_page = _page_params(params, errors)
+    status = choice_param(params, "status", STATUSES, errors)
+    direction = choice_param(params, "direction", DIRECTIONS, errors)
+    start = end = None
+    if not emulator.settings.ignore_date_params:  # else not even validated
+        start = _date_param(params, "start_date", errors)
+        end = _date_param(params, "end_date", errors)
+    if start is not None and end is not None and end < start:
+        errors["end_date"] = ["The end date field must be a date after or equal to start date."]
+    if errors:
+        raise ValidationFailed(errors)
+    return emulator.message_page(
+        account,
+        message_page_body,
+        page=page,
+        per_page=per_page,
+        status=status,
+        direction=direction,
+        start=start,
+        end=end,
+    )
+
+
+def conversations_answer(emulator: Emulator, account: Account, params: Mapping[str, str]) -> bytes:
+    """``GET /api/conversations``.
+
+    :param emulator: the state.
+    :param account: the caller.
+    :param params: the query parameters.
+    :raises ValidationFailed: a bad parameter.
+    """
+    errors: dict[str, list[str]] = {}
+    page, per_page = _page_params(params, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    data, meta = emulator.list_conversations(account, page=page, per_page=per_page)
+    return encode_json(envelope(data, meta=meta))
+
+
+def balance_answer(emulator: Emulator, account: Account, params: Mapping[str, str]) -> bytes:
+    """``GET /api/balance`` (no parameters).
+
+    :param emulator: the state.
+    :param account: the caller.
+    :param params: the query parameters (unused).
+    """
+    return encode_json(envelope(emulator.balance(account)))
+
+
+#: ``GET`` paths the ASGI layer answers itself, after authentication, limits and faults; the same
+#: functions back the FastAPI routes (reached with a trailing slash, which FastAPI redirects).
+FAST_GET_ANSWERS: dict[str, Callable[[Emulator, Account, Mapping[str, str]], bytes]] = {
+    "/api/messages": messages_answer,
+    "/api/conversations": conversations_answer,
+    "/api/balance": balance_answer,
+}
+
+
+def _json_answer(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 def add_api_routes(api: FastAPI, emulator: Emulator) -> None:
@@ -126,46 +216,20 @@ def add_api_routes(api: FastAPI, emulator: Emulator) -> None:
         return ok(data, message="Message sent successfully")
 
     @api.get("/api/balance")
-    async def balance(request: Request) -> JSONResponse:
-        return ok(emulator.balance(account_of_request(request)))
+    async def balance(request: Request) -> Response:
+        return _json_answer(balance_answer(emulator, account_of_request(request), request.query_params))
 
     @api.get("/api/messages")
-    async def messages(request: Request) -> JSONResponse:
-        errors: dict[str, list[str]] = {}
-        page, per_page = _page_params(request, errors)
-        status = choice_param(request, "status", STATUSES, errors)
-        direction = choice_param(request, "direction", DIRECTIONS, errors)
-        start = end = None
-        if not emulator.settings.ignore_date_params:  # else not even validated
-            start = _date_param(request, "start_date", errors)
-            end = _date_param(request, "end_date", errors)
-        if start is not None and end is not None and end < start:
-            errors["end_date"] = ["The end date field must be a date after or equal to start date."]
-        if errors:
-            raise ValidationFailed(errors)
-        data, meta = emulator.list_messages(
-            account_of_request(request),
-            page=page,
-            per_page=per_page,
-            status=status,
-            direction=direction,
-            start=start,
-            end=end,
-        )
-        return ok(data, meta=meta)
+    async def messages(request: Request) -> Response:
+        return _json_answer(messages_answer(emulator, account_of_request(request), request.query_params))
 
     @api.get("/api/phone-numbers")
     async def phone_numbers(request: Request) -> JSONResponse:
         return ok(emulator.phone_numbers(account_of_request(request)))
 
     @api.get("/api/conversations")
-    async def conversations(request: Request) -> JSONResponse:
-        errors: dict[str, list[str]] = {}
-        page, per_page = _page_params(request, errors)
-        if errors:
-            raise ValidationFailed(errors)
-        data, meta = emulator.list_conversations(account_of_request(request), page=page, per_page=per_page)
-        return ok(data, meta=meta)
+    async def conversations(request: Request) -> Response:
+        return _json_answer(conversations_answer(emulator, account_of_request(request), request.query_params))
 
     @api.post("/api/webhooks")
     async def create_webhook(request: Request) -> JSONResponse:
@@ -179,4 +243,4 @@ def add_api_routes(api: FastAPI, emulator: Emulator) -> None:
     @api.delete("/api/webhooks/{webhook_id}")
     async def delete_webhook(request: Request, webhook_id: str) -> JSONResponse:
         emulator.delete_webhook(account_of_request(request), webhook_id)
-        return JSONResponse({"success": True, "message": "Webhook deleted successfully"})
+        return MsgspecJSONResponse({"success": True, "message": "Webhook deleted successfully"})

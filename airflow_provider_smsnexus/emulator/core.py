@@ -70,12 +70,16 @@ class EmulatorCore:
         base = time_based_id_base()
         previous = getattr(self, "_next", {})
         self._next = {"account": 1, "number": 1}
+        self.late_since: dict[int, float] = {}  # held-back message id -> machine time it was created
+        self.late_turn = 0
         for kind in TIME_BASED_IDS:
             self._next[kind] = max(base, previous.get(kind, 1))
 
     def _take_id(self, kind: str, count: int = 1) -> int:
         first = self._next[kind]
         self._next[kind] = first + count
+        if kind == "message" and count == 1 and self.settings.late_visibility_ms:
+            self._hold_back(first)
         return first
 
     def _seed_random(self, seed: int | None) -> None:
@@ -88,6 +92,8 @@ class EmulatorCore:
     if TYPE_CHECKING:  # provided by the mixins, used across them
 
         def _emit(self, account: Account, event: str, row: int) -> None: ...
+
+        def _hold_back(self, message_id: int) -> None: ...
 
         def _roll_day(self, account: Account) -> None: ...
 

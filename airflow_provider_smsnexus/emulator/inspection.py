@@ -88,7 +88,7 @@ def add_inspection_routes(api: FastAPI, emulator: Emulator) -> None:
         origins = request.query_params.getlist("origin") or None
         if origins and any(origin not in ORIGINS for origin in origins):
             errors["origin"] = ["The selected origin is invalid."]
-        direction = choice_param(request, "direction", DIRECTIONS, errors)
+        direction = choice_param(request.query_params, "direction", DIRECTIONS, errors)
         if errors:
             raise ValidationFailed(errors)
         return ok(emulator.inspect_messages(account, origins=origins, direction=direction))

@@ -2,13 +2,14 @@
 pagination ``meta``, and the switches that make them drift the way the API reference allows:
 the order (``list_order``), date parameters ignored (``ignore_date_params``), conversations that
 move to the top while a client pages (``reorder_conversations_per_list``) and messages that leave
-a status-filtered list while it is paged (``status_changes_per_list``).
+a status-filtered list while it is paged (``status_changes_per_list``), and ids that become visible
+out of order (``late_visibility_ms``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_smsnexus.emulator.core import EmulatorCore
 from airflow_provider_smsnexus.emulator.lifecycle import NEXT_STATUS
@@ -17,9 +18,12 @@ from airflow_provider_smsnexus.emulator.store import DIRECTION_CODES, STATUS_COD
 
 if TYPE_CHECKING:
     from array import array
+    from collections.abc import Callable
 
     from airflow_provider_smsnexus.emulator.accounts import Account
     from airflow_provider_smsnexus.emulator.store import MessageStore
+
+T = TypeVar("T")
 
 
 def page_meta(page: int, per_page: int, total: int) -> dict[str, int]:
@@ -51,6 +55,29 @@ class ListingMixin(EmulatorCore):
             return list(index[lo + offset : min(hi, lo + offset + limit)])
         return store.newest_first(index, lo, hi, offset, limit)
 
+    def _hold_back(self, message_id: int) -> None:
+        """Under ``late_visibility_ms``: keep every other new message out of the list for a while."""
+        turn, self.late_turn = self.late_turn, self.late_turn + 1
+        if turn % 2 == 0:
+            self.late_since[message_id] = self.clock()
+
+    def _without_late(self, store: MessageStore, index: array, lo: int, hi: int) -> tuple[array, int, int]:
+        """The selection ``index[lo:hi]`` without the messages still held back (``late_visibility_ms``
+        in force now: lowering it releases them)."""
+        late = self.late_since
+        if not late:
+            return index, lo, hi
+        released = self.clock() - float(self.settings.late_visibility_ms) / 1000
+        for message_id in [message_id for message_id, since in late.items() if since <= released]:
+            del late[message_id]
+        hidden = {row for row in map(store.row_of, late) if row is not None}
+        if not hidden:
+            return index, lo, hi
+        from array import array
+
+        kept = array(index.typecode, (row for row in index[lo:hi] if row not in hidden))
+        return kept, 0, len(kept)
+
     def list_messages(
         self,
         account: Account,
@@ -62,6 +89,39 @@ class ListingMixin(EmulatorCore):
         start: float | None = None,
         end: float | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """``GET /api/messages`` as dicts (the parameters of :meth:`message_page`).
+
+        :return: ``(data, meta)``.
+        """
+
+        def as_dicts(
+            store: MessageStore, rows: list[int], meta: dict[str, int]
+        ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+            return [store.message_dict(row) for row in rows], meta
+
+        return self.message_page(
+            account,
+            as_dicts,
+            page=page,
+            per_page=per_page,
+            status=status,
+            direction=direction,
+            start=start,
+            end=end,
+        )
+
+    def message_page(
+        self,
+        account: Account,
+        render: Callable[[MessageStore, list[int], dict[str, int]], T],
+        *,
+        page: int,
+        per_page: int,
+        status: str | None = None,
+        direction: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> T:
         """``GET /api/messages``: newest first by default (created_at, then id, descending).
 
         :param account: the caller.
@@ -71,7 +131,9 @@ class ListingMixin(EmulatorCore):
         :param direction: direction filter.
         :param start: created_at lower bound, included (epoch seconds, server clock).
         :param end: created_at upper bound, excluded (epoch seconds, server clock).
-        :return: ``(data, meta)``.
+        :param render: makes the answer from the store, the page's rows in list order and the
+            pagination ``meta``; it runs before ``status_changes_per_list`` moves any of these rows.
+        :return: what ``render`` returned.
         """
         settings = self.settings
         if settings.live_traffic_per_list:
@@ -87,18 +149,17 @@ class ListingMixin(EmulatorCore):
         }
         offset = (page - 1) * per_page
         changes = int(settings.status_changes_per_list)
-        index, lo, hi = store.select(**filters)
+        index, lo, hi = self._without_late(store, *store.select(**filters))
         if changes and offset:
             # The pages before this one: a client walking forward has read them already.
             read = self._in_list_order(store, index, lo, hi, 0, min(offset, hi - lo))
             changes -= self._change_statuses(account, read, changes)
-            index, lo, hi = store.select(**filters)
+            index, lo, hi = self._without_late(store, *store.select(**filters))
         rows = self._in_list_order(store, index, lo, hi, offset, per_page)
-        data = [store.message_dict(row) for row in rows]
-        meta = page_meta(page, per_page, hi - lo)
+        answer = render(store, rows, page_meta(page, per_page, hi - lo))
         if changes > 0:
             self._change_statuses(account, rows, changes)  # this page, now that it has been read
-        return data, meta
+        return answer
 
     def _change_statuses(self, account: Account, rows: list[int], count: int) -> int:
         """Move up to ``count`` of ``rows`` (those that can move) one status on.

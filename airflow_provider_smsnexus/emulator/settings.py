@@ -74,6 +74,14 @@ class EmulatorSettings:
         them). They are drawn first from the pages before the requested one (already read by a
         client walking forward; changed before this page is built), then from the rows of this
         page (changed after it is built), so a status-filtered list shrinks under the client.
+    :param late_visibility_ms: message ids stop becoming visible in increasing order: every other
+        message created one at a time while the switch is on (the 1st, 3rd, ...; sent, received,
+        replies, live traffic) stays out of ``GET /api/messages`` for this many
+        milliseconds after it was created, while the messages after it, with greater ids, are
+        listed at once (as with a replica that lags on some writes). The value in force when the
+        list is asked for counts: lowering it releases held-back messages (0, the default, lists
+        every message at once). The inspection API, the inbox page and ``/api/conversations`` are
+        unaffected.
     :param lifecycle: ``"auto"`` (messages move on after the delays below) or ``"manual"``
         (they stay queued until the inspection API advances them).
     :param sent_delay: seconds from ``queued`` to ``sent`` (auto lifecycle).
@@ -108,6 +116,7 @@ class EmulatorSettings:
     clock_offset_seconds: float = 0.0
     reorder_conversations_per_list: int = 0
     status_changes_per_list: int = 0
+    late_visibility_ms: float = 0.0
     lifecycle: str = LIFECYCLE_AUTO
     sent_delay: float = 1.0
     final_delay: float = 2.0

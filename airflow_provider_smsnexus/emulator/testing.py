@@ -124,7 +124,9 @@ class EmulatorAdmin:
         latency_jitter_ms: float = 0,
         send_hold_ms: float = 0,
     ) -> None:
-        """Set every fault at once (those not given are switched off).
+        """Set every fault at once (those not given are switched off, including the ones this method
+        has no parameter for: ``fail_before_status`` goes back to 500 and ``maintenance_page`` off;
+        use :meth:`configure` to set those).
 
         :param fail_before_share: share of ``/api`` requests answered 500 before processing.
         :param fail_after_share: share of sends processed, then answered 500.
@@ -143,6 +145,8 @@ class EmulatorAdmin:
             "live_traffic_per_list": live_traffic_per_list,
             "latency_jitter_ms": latency_jitter_ms,
             "send_hold_ms": send_hold_ms,
+            "fail_before_status": 500,
+            "maintenance_page": False,
         }
         if random_seed is not None:
             changes["random_seed"] = random_seed

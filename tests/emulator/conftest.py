@@ -13,7 +13,7 @@ import pytest
 import requests
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
     from airflow_provider_smsnexus.emulator.testing import EmulatorHandle
 
@@ -128,5 +128,49 @@ def _wait_for_window_start(window: float = 1.0, margin: float = 0.05) -> None:
 
 @pytest.fixture
 def window_start() -> Callable[..., None]:
-    """Sleep until just after a fixed rate-limit window begins, so a short burst stays in one window."""
+    """Sleep until just after a fixed rate-limit window begins, so a short burst usually stays in one
+    window (whether it did is for :func:`_in_windows` to check)."""
     return _wait_for_window_start
+
+
+def window_of(response: requests.Response) -> int:
+    """The window the emulator counted ``response``'s request in: its ``X-RateLimit-Reset`` (the
+    window's end in epoch seconds; windows are epoch-aligned, so each window has one)."""
+    return int(response.headers["X-RateLimit-Reset"])
+
+
+Burst = list[requests.Response]
+ATTEMPTS = 5
+
+
+def _in_windows(scenario: Callable[[], Sequence[Burst]], attempts: int = ATTEMPTS) -> list[Burst]:
+    """Run ``scenario`` (it sets itself up from a reset emulator) until each of its bursts was
+    counted in one window, the bursts in consecutive windows, as the emulator's own answers say
+    (:func:`window_of`).
+
+    A loaded machine may stretch a burst over a window boundary; then the scenario is run again,
+    and after ``attempts`` such runs the test fails saying so, instead of checking something else.
+
+    :param scenario: returns its bursts, each a list of answers in request order.
+    :param attempts: runs before giving up.
+    """
+    seen: list[list[list[int]]] = []
+    for _ in range(attempts):
+        bursts = [list(burst) for burst in scenario()]
+        windows = [sorted({window_of(response) for response in burst}) for burst in bursts]
+        firsts = [burst_windows[0] for burst_windows in windows]
+        if all(len(burst_windows) == 1 for burst_windows in windows) and firsts == list(
+            range(firsts[0], firsts[0] + len(firsts))
+        ):
+            return bursts
+        seen.append(windows)
+    pytest.fail(
+        f"in {attempts} runs the bursts never each fitted one 1-second window, in consecutive windows "
+        f"(windows per burst, per run: {seen}): the machine is too loaded for this scenario"
+    )
+
+
+@pytest.fixture
+def in_windows() -> Callable[..., list[Burst]]:
+    """Run a rate-limit scenario until its bursts each fell in one window; see :func:`_in_windows`."""
+    return _in_windows

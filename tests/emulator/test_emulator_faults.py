@@ -160,3 +160,17 @@ def test_maintenance_page_answers_200_html_to_every_api_request_and_processes_no
     assert smsnexus_emulator.admin.sent_messages() == []
     smsnexus_emulator.admin.configure(maintenance_page=False)
     assert api.get("/balance").json()["data"]["credits"] == 10000
+
+
+def test_set_faults_also_switches_off_the_gateway_status_and_the_maintenance_page(api, smsnexus_emulator):
+    admin = smsnexus_emulator.admin
+    admin.configure(fail_before_share=1.0, fail_before_status=503, maintenance_page=True)
+    assert api.get("/balance").headers["Content-Type"].startswith("text/html")
+    admin.set_faults(fail_before_share=1.0)
+    config = admin.config()
+    assert (config["fail_before_status"], config["maintenance_page"]) == (500, False)
+    failed = api.get("/balance")
+    assert failed.status_code == 500
+    assert failed.json() == {"success": False, "message": "Server Error"}
+    admin.set_faults()
+    assert api.get("/balance").status_code == 200
