@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus import DEFAULT_BASE_URL
 from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.hooks._clock import DEFAULT_UNCERTAINTY_SECONDS
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -36,7 +37,8 @@ class SMSNexusConnectionConfig:
     :param base_url: the API's base URL including ``/api`` (the connection's host).
     :param token: the API token (the connection's password); never shown in ``repr``.
     :param timeout: seconds to wait for the server (connect and read).
-    :param max_retries: retries of one request after a transient failure or a 429.
+    :param max_retries: retries of one request after a 5xx or a transport failure (429s are bounded by
+        ``max_rate_limit_wait`` instead).
     :param verify: TLS verification: True, False, or a CA bundle path.
     :param proxies: a requests-style proxies mapping.
     :param send_rate_limit: sends allowed per ``rate_limit_period`` until the server announces its limit.
@@ -44,9 +46,12 @@ class SMSNexusConnectionConfig:
     :param rate_limit_period: the length of the rate-limit window in seconds (60 for SMS Nexus).
     :param retry_backoff: the first backoff delay in seconds; doubles with every retry.
     :param retry_backoff_max: the largest backoff delay in seconds.
-    :param max_rate_limit_wait: the longest wait for a rate-limit reset before giving up with a 429 error.
+    :param max_rate_limit_wait: the seconds one request may spend waiting on 429s (for the server's resets)
+        before it gives up with :class:`SMSNexusRateLimitError`; also the longest single wait for a reset.
     :param date_from_param: the query parameter that carries the start of a date range.
     :param date_to_param: the query parameter that carries the end of a date range.
+    :param server_clock_uncertainty: how far off (seconds) the server's clock may be while no answer's ``Date``
+        header has been seen yet (see ``hook.server_clock``).
     :param explicit_limits: the rate-limit extras the connection sets on purpose; those are never raised to
         the limit the server announces (a worker's share of an account stays its share).
     """
@@ -65,7 +70,12 @@ class SMSNexusConnectionConfig:
     max_rate_limit_wait: float = 120.0
     date_from_param: str = "start_date"
     date_to_param: str = "end_date"
+    server_clock_uncertainty: float = DEFAULT_UNCERTAINTY_SECONDS
     explicit_limits: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.server_clock_uncertainty >= 0:
+            raise ValueError(f"server_clock_uncertainty={self.server_clock_uncertainty!r} is below 0")
 
     @classmethod
     def from_connection(cls, conn: Connection) -> SMSNexusConnectionConfig:
@@ -93,13 +103,16 @@ class SMSNexusConnectionConfig:
                 max_rate_limit_wait=float(extra.get("max_rate_limit_wait", cls.max_rate_limit_wait)),
                 date_from_param=str(extra.get("date_from_param", cls.date_from_param)),
                 date_to_param=str(extra.get("date_to_param", cls.date_to_param)),
+                server_clock_uncertainty=float(
+                    extra.get("server_clock_uncertainty", cls.server_clock_uncertainty)
+                ),
                 explicit_limits=frozenset(k for k in ("send_rate_limit", "read_rate_limit") if k in extra),
             )
         except (TypeError, ValueError) as exc:
             raise SMSNexusError(
                 f"Connection {conn.conn_id!r} has an invalid extra: {exc}. "
-                "timeout, rate_limit_period and retry_backoff* take numbers; max_retries and *_rate_limit "
-                "take whole numbers."
+                "timeout, rate_limit_period, retry_backoff*, max_rate_limit_wait and server_clock_uncertainty "
+                "take numbers (server_clock_uncertainty >= 0); max_retries and *_rate_limit take whole numbers."
             ) from None
 
     def url(self, path: str) -> str:

@@ -1,22 +1,61 @@
-"""The retry decisions of the SMS Nexus hooks: which failures are retried, after how long, and which
-transport errors prove that a request never left this machine."""
+"""The one retry driver of the SMS Nexus hooks: limiter waits, attempts, retries, stats and the server clock.
+
+The driver knows no HTTP library. :meth:`RetryDriver.steps` is a generator that yields what to do next --
+:class:`Wait` so many seconds, or :data:`SEND` the request now -- and is sent what happened: an
+:class:`Answer`, or a :class:`NoAnswer` that the transport has classified (:func:`requests_failure`,
+:func:`aiohttp_failure`). It returns the decoded JSON body or raises the error the outcome means. The sync
+hook runs it with :func:`run_blocking`, the async hook with :func:`run_async`, so both obey the same
+limiter, count the same stats and feed the same server clock.
+
+Outcome of a send (see the README's exactly-once section): an error raised before the request can have left
+this machine is :data:`NOT_SENT` (safe to retry, or to mark failed); anything after the request may have been
+written is :data:`UNKNOWN` (:class:`SMSNexusSendOutcomeUnknownError`): never repeated, settled by a lookup.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import requests
-from urllib3.exceptions import NewConnectionError
-
-from airflow_provider_smsnexus.utils.rate_limit import RateLimitInfo
+from airflow_provider_smsnexus.exceptions import (
+    SMSNexusError,
+    SMSNexusResponseError,
+    SMSNexusSendOutcomeUnknownError,
+    SMSNexusServerError,
+)
+from airflow_provider_smsnexus.hooks._answers import interpret_answer
+from airflow_provider_smsnexus.utils.rate_limit import (
+    RESET_MARGIN_SECONDS,
+    RateLimiter,
+    parse_rate_limit_headers,
+)
 
 if TYPE_CHECKING:
+    import logging
+    import threading
+    from collections.abc import Awaitable, Callable, Generator, Mapping
+
+    from airflow_provider_smsnexus.hooks._clock import ServerClock
     from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
+    from airflow_provider_smsnexus.utils.rate_limit import RateLimitInfo
 
 SEND_PATH = "/api/sms/send"
 #: Methods whose repetition changes nothing on the server, so a retry after it may have arrived is safe.
 REPEATABLE_METHODS = frozenset({"GET", "DELETE"})
+
+#: The request provably never left this machine, or the server refused it unprocessed (429, 4xx).
+NOT_SENT = "not_sent"
+#: The request may have reached the server and been acted on: never repeat it, look the result up.
+UNKNOWN = "unknown"
+
+#: A wait at least this long (seconds) is logged at INFO with what it waits for. A module constant so that
+#: tests can lower it.
+LONG_WAIT_SECONDS = 5.0
+
+#: The stats every hook counts: requests sent, 429s met, retries made, seconds waited (limiter and retries).
+STAT_KEYS = ("requests", "rate_limited", "retries", "waited_seconds")
 
 
 def rate_class(method: str, path: str) -> str:
@@ -24,54 +63,367 @@ def rate_class(method: str, path: str) -> str:
     return "send" if method == "POST" and path == SEND_PATH else "read"
 
 
-def retry_delay(
-    config: SMSNexusConnectionConfig,
-    attempt: int,
-    *,
-    repeatable: bool,
-    status: int | None = None,
-    info: RateLimitInfo | None = None,
-    sent: bool = True,
-) -> float | None:
+def new_stats() -> dict[str, float]:
+    """A hook's stats, all zero."""
+    return dict.fromkeys(STAT_KEYS, 0)
+
+
+# -- what a transport tells the driver --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Sleep this many seconds, then resume the driver with ``None``."""
+
+    seconds: float
+
+
+class _Send:
+    def __repr__(self) -> str:
+        return "SEND"
+
+
+#: Send the request now, then resume the driver with its :class:`Answer` or :class:`NoAnswer`.
+SEND = _Send()
+
+
+@dataclass(frozen=True)
+class Answer:
     """
-    Decide whether a failed attempt is retried, and after how long.
+    An answer arrived.
 
-    :param attempt: how many retries were made already (0 for the first failure).
-    :param repeatable: whether repeating the request is harmless (GET, DELETE); a POST creates something (a
-        message, a webhook) and is never repeated once it may have arrived.
-    :param status: the answer's status, or None when no answer came.
-    :param info: the answer's rate-limit headers.
-    :param sent: for a failure without an answer: whether the request may have reached the server.
-    :return: the seconds to wait before retrying, or None when the failure is final.
+    :param status: the HTTP status.
+    :param headers: the answer's headers (a case-insensitive mapping).
+    :param text: the body as text.
     """
-    if attempt >= config.max_retries:
-        return None
-    if status == 429:
-        # A refused request was not processed: safe to repeat, sends included.
-        wait = (info or RateLimitInfo()).seconds_until_allowed(time.time(), config.backoff(attempt))
-        return wait if wait <= config.max_rate_limit_wait else None
-    if not repeatable and (status is not None or sent):
-        return None
-    if status is None or status >= 500:
-        return config.backoff(attempt)
-    return None
+
+    status: int
+    headers: Mapping[str, str]
+    text: str
 
 
-# Errors that no retry can fix: a bad URL or a TLS failure.
-PERMANENT_TRANSPORT_ERRORS = (
-    requests.exceptions.SSLError,
-    requests.exceptions.InvalidURL,
-    requests.exceptions.InvalidSchema,
-    requests.exceptions.MissingSchema,
-)
+@dataclass(frozen=True)
+class NoAnswer:
+    """
+    No answer arrived.
+
+    :param kind: the transport error's class name (its text is not kept: it may hold the URL).
+    :param outcome: :data:`NOT_SENT` or :data:`UNKNOWN`.
+    :param permanent: no retry can fix it (an invalid URL, a TLS failure while connecting).
+    """
+
+    kind: str
+    outcome: str
+    permanent: bool = False
 
 
-def never_left(exc: requests.RequestException) -> bool:
-    """Whether a transport error happened before the request could reach the server."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        reason = exc.args[0] if exc.args else None
-        reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
-        return isinstance(reason, NewConnectionError)  # includes NameResolutionError
+# -- outcome classes --------------------------------------------------------------------------------------
+
+# Functions of urllib3 that run only while a connection is being opened (DNS, TCP, proxy tunnel, TLS
+# handshake): an error whose traceback passes through one was raised before a byte of the request was sent.
+_URLLIB3_CONNECTING = frozenset({"_new_conn", "connect", "_validate_conn"})
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The error and every error it wraps (causes, contexts, urllib3 reasons, exception arguments)."""
+    seen: set[int] = set()
+    found: list[BaseException] = []
+    stack: list[Any] = [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        found.append(item)
+        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return found
+
+
+def _raised_while_connecting(exc: BaseException) -> bool:
+    for error in _chain(exc):
+        tb = error.__traceback__
+        while tb is not None:
+            module = tb.tb_frame.f_globals.get("__name__", "")
+            if module.startswith("urllib3.") and tb.tb_frame.f_code.co_name in _URLLIB3_CONNECTING:
+                return True
+            tb = tb.tb_next
     return False
+
+
+def requests_failure(exc: BaseException) -> NoAnswer:
+    """
+    Classify a transport error of ``requests``: :data:`NOT_SENT` only when it provably happened before the
+    request left -- a DNS failure, a refused connection, a connect timeout, a TLS handshake or certificate
+    failure while connecting, an invalid URL; everything else (read timeout, dropped connection, a TLS error
+    after the handshake, a broken body) is :data:`UNKNOWN`.
+    """
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    kind = type(exc).__name__
+    invalid = (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.MissingSchema,
+    )
+    if isinstance(exc, invalid):
+        return NoAnswer(kind, NOT_SENT, permanent=True)
+    connecting = _raised_while_connecting(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        # A certificate or handshake failure while connecting is a setting to fix; any later TLS error
+        # came after the request may have been written.
+        return NoAnswer(kind, NOT_SENT, permanent=True) if connecting else NoAnswer(kind, UNKNOWN)
+    if connecting or isinstance(exc, requests.exceptions.ConnectTimeout):
+        return NoAnswer(kind, NOT_SENT)
+    if any(isinstance(e, (NewConnectionError, ConnectTimeoutError)) for e in _chain(exc)):
+        return NoAnswer(kind, NOT_SENT)  # includes NameResolutionError
+    return NoAnswer(kind, UNKNOWN)
+
+
+def aiohttp_failure(exc: BaseException) -> NoAnswer:
+    """Classify a transport error of ``aiohttp`` as :func:`requests_failure` does."""
+    import aiohttp
+
+    kind = type(exc).__name__
+    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError)):
+        return NoAnswer(kind, NOT_SENT, permanent=True)
+    connect_timeout = getattr(aiohttp, "ConnectionTimeoutError", ())  # aiohttp >= 3.10
+    if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.InvalidURL)) or (
+        connect_timeout and isinstance(exc, connect_timeout)
+    ):
+        return NoAnswer(kind, NOT_SENT, permanent=isinstance(exc, aiohttp.InvalidURL))
+    return NoAnswer(kind, UNKNOWN)
+
+
+def send_outcome(error: BaseException) -> str:
+    """
+    What an error raised by :meth:`SMSNexusHook.send_sms` says about the message.
+
+    :return: :data:`NOT_SENT` for a refusal (401, 403, 404, 422, 429, other 4xx) or a request that provably
+        never left; :data:`UNKNOWN` for :class:`SMSNexusSendOutcomeUnknownError` (5xx, no answer after the
+        request may have left), for :class:`SMSNexusResponseError` (a 2xx whose body cannot be read: the
+        server probably acted) and for any error that is not the hook's own.
+    """
+    if isinstance(error, (SMSNexusSendOutcomeUnknownError, SMSNexusResponseError)):
+        return UNKNOWN
+    return NOT_SENT if isinstance(error, SMSNexusError) else UNKNOWN
+
+
+# -- the driver -------------------------------------------------------------------------------------------
+
+
+#: What the driver yields.
+Step = Wait | _Send
+
+
+class RetryDriver:
+    """
+    The retry loop and bookkeeping of one hook, shared by its threads: one limiter per rate-limit class, the
+    stats and the server clock.
+
+    :param config: the parsed connection.
+    :param stats: the hook's stats mapping, counted in place (keys of :data:`STAT_KEYS`).
+    :param stats_lock: guards ``stats``.
+    :param server_clock: fed from every answer's ``Date`` header; converts the server's reset times.
+    :param log: where waits and retries are logged.
+    """
+
+    def __init__(
+        self,
+        config: SMSNexusConnectionConfig,
+        *,
+        stats: dict[str, float],
+        stats_lock: threading.Lock,
+        server_clock: ServerClock,
+        log: logging.Logger,
+    ) -> None:
+        self.config = config
+        self.stats = stats
+        self._stats_lock = stats_lock
+        self.server_clock = server_clock
+        self.log = log
+        self.limiters = {
+            name: RateLimiter(
+                limit,
+                config.rate_limit_period,
+                max_wait=config.max_rate_limit_wait,
+                adopt_announced_limit=f"{name}_rate_limit" not in config.explicit_limits,
+            )
+            for name, limit in (("send", config.send_rate_limit), ("read", config.read_rate_limit))
+        }
+
+    def count(self, key: str, amount: float = 1) -> None:
+        """Add to one of the stats."""
+        with self._stats_lock:
+            self.stats[key] += amount
+
+    def steps(
+        self, method: str, path: str, *, before_send: Callable[[], None] | None = None
+    ) -> Generator[Step, Answer | NoAnswer | None, Any]:
+        """
+        Drive one request from its limiter wait to its decoded JSON body, or to the error its outcome means.
+
+        Each attempt waits for the limiter, then calls ``before_send`` (its exception propagates, and the
+        request is not sent), then yields :data:`SEND`. A 429 is retried for as long as the server's reset
+        times say, until this request has spent ``max_rate_limit_wait`` seconds waiting since its first 429
+        (resets and the limiter's pace); 5xx and transport failures up to ``max_retries`` times, and only
+        when repeating is harmless.
+        """
+        config = self.config
+        is_send = rate_class(method, path) == "send"
+        repeatable = method in REPEATABLE_METHODS
+        limiter = self.limiters[rate_class(method, path)]
+        failures = 0  # 5xx and transport failures: bounded by max_retries
+        refusals = 0  # 429s: bounded by the time waited for them
+        waited_for_429s = 0.0
+        while True:
+            waited = yield from self._wait_for_limiter(limiter, method, path)
+            if refusals:
+                waited_for_429s += waited  # the pace after a refusal is part of waiting it out
+            if before_send is not None:
+                before_send()
+            self.count("requests")
+            sent_at = time.time()
+            outcome = yield SEND
+            answered_at = time.time()
+            if isinstance(outcome, NoAnswer):
+                self._raise_if_final_failure(method, path, outcome, is_send, repeatable, failures)
+                delay = config.backoff(failures)
+                why = f"no answer ({outcome.kind})"
+            elif isinstance(outcome, Answer):
+                self.server_clock.observe(sent_at, answered_at, outcome.headers.get("Date"))
+                info = parse_rate_limit_headers(
+                    outcome.headers, answered_at, server_offset=self.server_clock.offset_for_waits()
+                )
+                if outcome.status == 429:
+                    self.count("rate_limited")
+                    limiter.refused(info)
+                    wait = self._rate_limit_wait(info, refusals, answered_at)
+                    if waited_for_429s + wait > config.max_rate_limit_wait:
+                        interpret_answer(method, path, 429, outcome.text, info, config.token)
+                    refusals += 1
+                    waited_for_429s += wait
+                    self.count("retries")
+                    self.log.info(
+                        "%s %s answered 429 (rate limited); waiting %.2f s for the server's rate-limit reset "
+                        "(%.1f of max_rate_limit_wait=%g s used)",
+                        method, path, wait, waited_for_429s, config.max_rate_limit_wait,
+                    )  # fmt: skip
+                    yield from self._wait(wait)
+                    continue
+                limiter.update(info)
+                if outcome.status < 400:
+                    return interpret_answer(method, path, outcome.status, outcome.text, info, config.token)
+                self._raise_if_final_status(method, path, outcome, info, is_send, repeatable, failures)
+                delay = config.backoff(failures)
+                why = f"answered {outcome.status}"
+            else:
+                raise TypeError(f"a transport resumed the driver with {outcome!r}, not an Answer or NoAnswer")
+            failures += 1
+            self.count("retries")
+            self.log.warning(
+                "%s %s %s; retry %d of %d in %.2fs", method, path, why, failures, config.max_retries, delay
+            )
+            yield from self._wait(delay)
+
+    def _rate_limit_wait(self, info: RateLimitInfo, refusals: int, now: float) -> float:
+        wait = info.seconds_until_allowed(now, self.config.backoff(refusals))
+        if wait <= 2 * RESET_MARGIN_SECONDS:
+            # The announced reset has passed, yet the server refuses: its headers do not help, back off.
+            wait = max(wait, self.config.backoff(refusals))
+        return wait
+
+    def _wait_for_limiter(
+        self, limiter: RateLimiter, method: str, path: str
+    ) -> Generator[Step, Answer | NoAnswer | None, float]:
+        budget = rate_class(method, path)
+        waited = 0.0
+        while (delay := limiter.try_acquire()) > 0:
+            waited += delay
+            if delay >= LONG_WAIT_SECONDS:
+                self.log.info(
+                    "%s %s waits %.1f s for the %s budget: %s",
+                    method,
+                    path,
+                    delay,
+                    budget,
+                    limiter.why_waiting(),
+                )
+            yield from self._wait(delay)
+        return waited
+
+    def _wait(self, seconds: float) -> Generator[Step, Answer | NoAnswer | None, None]:
+        # Retries and 429s log their own line with the wait; limiter waits log above when long.
+        self.count("waited_seconds", seconds)
+        yield Wait(seconds)
+
+    def _raise_if_final_failure(
+        self, method: str, path: str, failure: NoAnswer, is_send: bool, repeatable: bool, failures: int
+    ) -> None:
+        config = self.config
+        if failure.permanent:
+            raise SMSNexusError(
+                f"{method} {path}: cannot reach {config.base_url} ({failure.kind}); "
+                "check the connection's host and TLS settings"
+            )
+        if failure.outcome == UNKNOWN and is_send:
+            raise SMSNexusSendOutcomeUnknownError(
+                f"{method} {path}: no answer ({failure.kind}) after the request was sent: the server may or "
+                "may not have sent the message. Look for it in /api/messages before sending again."
+            )
+        if failures >= config.max_retries or (failure.outcome == UNKNOWN and not repeatable):
+            raise SMSNexusServerError(
+                f"{method} {path}: no answer from {config.base_url} after {failures + 1} attempt(s) "
+                f"({failure.kind})"
+            )
+
+    def _raise_if_final_status(
+        self,
+        method: str,
+        path: str,
+        answer: Answer,
+        info: RateLimitInfo,
+        is_send: bool,
+        repeatable: bool,
+        failures: int,
+    ) -> None:
+        if is_send and answer.status >= 500:
+            raise SMSNexusSendOutcomeUnknownError(
+                f"{method} {path} answered {answer.status}: the server may or may not have sent the message. "
+                "Look for it in /api/messages before sending again.",
+                status_code=answer.status,
+            )
+        if answer.status < 500 or not repeatable or failures >= self.config.max_retries:
+            interpret_answer(method, path, answer.status, answer.text, info, self.config.token)
+
+
+def run_blocking(
+    steps: Generator[Step, Answer | NoAnswer | None, Any], send: Callable[[], Answer | NoAnswer]
+) -> Any:
+    """Run a driver with blocking sleeps; ``send`` makes one attempt."""
+    try:
+        step = next(steps)
+        while True:
+            if isinstance(step, Wait):
+                time.sleep(step.seconds)
+                step = steps.send(None)
+            else:
+                step = steps.send(send())
+    except StopIteration as done:
+        return done.value
+
+
+async def run_async(
+    steps: Generator[Step, Answer | NoAnswer | None, Any], send: Callable[[], Awaitable[Answer | NoAnswer]]
+) -> Any:
+    """Run a driver on the event loop; ``send`` makes one attempt."""
+    try:
+        step = next(steps)
+        while True:
+            if isinstance(step, Wait):
+                await asyncio.sleep(step.seconds)
+                step = steps.send(None)
+            else:
+                step = steps.send(await send())
+    except StopIteration as done:
+        return done.value

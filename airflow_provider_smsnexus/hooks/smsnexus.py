@@ -9,9 +9,7 @@ Both hooks share one core, in the private modules beside this one: the connectio
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +18,9 @@ from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_smsnexus import UI_FIELD_BEHAVIOUR
-from airflow_provider_smsnexus.exceptions import (
-    SMSNexusError,
-    SMSNexusSendOutcomeUnknownError,
-    SMSNexusServerError,
-)
-from airflow_provider_smsnexus.hooks._answers import extract_data, interpret_answer
+from airflow_provider_smsnexus.exceptions import SMSNexusSendOutcomeUnknownError
+from airflow_provider_smsnexus.hooks._answers import extract_data
+from airflow_provider_smsnexus.hooks._clock import ServerClock
 from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
 from airflow_provider_smsnexus.hooks._pagination import (
     MAX_PER_PAGE,
@@ -35,32 +30,41 @@ from airflow_provider_smsnexus.hooks._pagination import (
     page_params,
 )
 from airflow_provider_smsnexus.hooks._retry import (
-    PERMANENT_TRANSPORT_ERRORS,
-    REPEATABLE_METHODS,
+    NOT_SENT,
     SEND_PATH,
-    never_left,
-    rate_class,
-    retry_delay,
+    UNKNOWN,
+    Answer,
+    NoAnswer,
+    RetryDriver,
+    aiohttp_failure,
+    new_stats,
+    requests_failure,
+    run_async,
+    run_blocking,
+    send_outcome,
 )
 from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
-from airflow_provider_smsnexus.utils.rate_limit import RateLimiter, parse_rate_limit_headers
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from datetime import datetime
 
-    from airflow_provider_smsnexus.utils.rate_limit import RateLimitInfo
+    from airflow_provider_smsnexus.utils.rate_limit import RateLimiter
 
 __all__ = [
     "MAX_PER_PAGE",
+    "NOT_SENT",
+    "UNKNOWN",
     "WEBHOOK_EVENTS",
     "IdSet",
     "PageWalker",
     "SMSNexusAsyncHook",
     "SMSNexusConnectionConfig",
     "SMSNexusHook",
+    "ServerClock",
     "as_utc",
     "iso_utc",
+    "send_outcome",
 ]
 
 WEBHOOK_EVENTS = ("message.received", "message.delivered", "message.failed")
@@ -92,8 +96,10 @@ class SMSNexusHook(_SMSNexusBaseHook):
     Talks to the SMS Nexus REST API.
 
     One pooled HTTP session per hook; a client-side limiter per rate-limit class (sends and reads) that
-    also obeys the server's ``X-RateLimit-*`` headers; retries with capped, jittered exponential backoff
-    for reads; and never a second attempt at a send that may have reached the server.
+    obeys the server's ``X-RateLimit-*`` headers and adapts its pace to the 429s it meets; 429s retried
+    for as long as the server's resets say (up to ``max_rate_limit_wait``); reads retried with capped,
+    jittered exponential backoff; and never a second attempt at a send that may have reached the server.
+    The server's clock offset is measured from every answer (:attr:`server_clock`).
 
     :param smsnexus_conn_id: the Airflow connection: host is the base URL (``https://www.smsnexus.net/api``
         when empty), password the API token, extras tune timeouts, retries and rate limits.
@@ -101,7 +107,7 @@ class SMSNexusHook(_SMSNexusBaseHook):
 
     def __init__(self, smsnexus_conn_id: str = _SMSNexusBaseHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(smsnexus_conn_id, **kwargs)
-        self.stats: dict[str, float] = {"requests": 0, "rate_limited": 0, "retries": 0, "waited_seconds": 0.0}
+        self.stats: dict[str, float] = new_stats()
         self._stats_lock = threading.Lock()
 
     @cached_property
@@ -127,35 +133,48 @@ class SMSNexusHook(_SMSNexusBaseHook):
         return session
 
     @cached_property
+    def _driver(self) -> RetryDriver:
+        return RetryDriver(
+            self.config,
+            stats=self.stats,
+            stats_lock=self._stats_lock,
+            server_clock=ServerClock(default_uncertainty=self.config.server_clock_uncertainty),
+            log=self.log,
+        )
+
+    @property
     def limiters(self) -> dict[str, RateLimiter]:
-        """One limiter per rate-limit class: ``send`` and ``read``."""
-        config = self.config
-        return {
-            name: RateLimiter(
-                limit,
-                config.rate_limit_period,
-                max_wait=config.max_rate_limit_wait,
-                adopt_announced_limit=f"{name}_rate_limit" not in config.explicit_limits,
-            )
-            for name, limit in (("send", config.send_rate_limit), ("read", config.read_rate_limit))
-        }
+        """One limiter per rate-limit class: ``send`` and ``read``, shared by every thread using this hook."""
+        return self._driver.limiters
+
+    @property
+    def server_clock(self) -> ServerClock:
+        """
+        The server's clock as measured from the ``Date`` header of every answer of this hook.
+
+        ``server_clock.offset`` (server minus local, seconds), ``.uncertainty`` (half-width: the true offset is
+        within ``offset ± uncertainty``), ``.samples``, and ``.to_server(local_datetime)`` returning
+        ``(server_datetime, uncertainty)``. Before any answer: offset 0 and the connection's
+        ``server_clock_uncertainty`` extra (60 s by default).
+        """
+        return self._driver.server_clock
 
     def _count(self, key: str, amount: float = 1) -> None:
-        with self._stats_lock:
-            self.stats[key] += amount
+        self._driver.count(key, amount)
 
     def _request(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None, json_body: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        before_send: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
-        """Send one API request with rate limiting and retries; return the decoded JSON body."""
+        """Send one API request through the retry driver; return the decoded JSON body."""
         config = self.config
-        is_send = rate_class(method, path) == "send"
-        repeatable = method in REPEATABLE_METHODS
-        limiter = self.limiters[rate_class(method, path)]
-        attempt = 0
-        while True:
-            self._count("waited_seconds", limiter.acquire())
-            self._count("requests")
+
+        def send() -> Answer | NoAnswer:
             try:
                 # verify per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the session's.
                 response = self.session.request(
@@ -166,117 +185,48 @@ class SMSNexusHook(_SMSNexusBaseHook):
                     timeout=config.timeout,
                     verify=config.verify,
                 )
-            except PERMANENT_TRANSPORT_ERRORS as exc:
-                raise SMSNexusError(
-                    f"{method} {path}: cannot reach {config.base_url} ({type(exc).__name__}); "
-                    "check the connection's host and TLS settings"
-                ) from None
             except requests.RequestException as exc:
-                sent = not never_left(exc)
-                delay = retry_delay(config, attempt, repeatable=repeatable, sent=sent)
-                if delay is None:
-                    raise self._transport_error(
-                        method, path, exc, is_send=is_send, sent=sent, attempt=attempt
-                    ) from None
-                self.log.warning(
-                    "%s %s failed (%s); retry %d of %d in %.2fs",
-                    method,
-                    path,
-                    type(exc).__name__,
-                    attempt + 1,
-                    config.max_retries,
-                    delay,
-                )
-            else:
-                info = parse_rate_limit_headers(response.headers)
-                if response.status_code == 429:
-                    self._count("rate_limited")
-                    limiter.refused(info)
-                else:
-                    limiter.update(info)
-                if response.status_code < 400:
-                    return interpret_answer(
-                        method, path, response.status_code, response.text, info, config.token
-                    )
-                delay = retry_delay(
-                    config, attempt, repeatable=repeatable, status=response.status_code, info=info
-                )
-                if delay is None:
-                    self._raise_for_final_answer(method, path, response, info, is_send=is_send)
-                self.log.warning(
-                    "%s %s answered %d; retry %d of %d in %.2fs",
-                    method,
-                    path,
-                    response.status_code,
-                    attempt + 1,
-                    config.max_retries,
-                    delay,
-                )
-            self._count("retries")
-            self._count("waited_seconds", delay)
-            time.sleep(delay)
-            attempt += 1
+                # Only the class travels on: the exception's text may carry the URL (never the headers).
+                return requests_failure(exc)
+            return Answer(response.status_code, response.headers, response.text)
 
-    def _raise_for_final_answer(
-        self,
-        method: str,
-        path: str,
-        response: requests.Response,
-        info: RateLimitInfo,
-        *,
-        is_send: bool,
-    ) -> None:
-        if is_send and response.status_code >= 500:
-            raise SMSNexusSendOutcomeUnknownError(
-                f"{method} {path} answered {response.status_code}: the server may or may not have sent "
-                "the message. Look for it in /api/messages before sending again.",
-                status_code=response.status_code,
-            )
-        interpret_answer(method, path, response.status_code, response.text, info, self.config.token)
-
-    def _transport_error(
-        self,
-        method: str,
-        path: str,
-        exc: requests.RequestException,
-        *,
-        is_send: bool,
-        sent: bool,
-        attempt: int,
-    ) -> SMSNexusError:
-        # The exception's own text may carry the URL but never the headers, so the token cannot leak.
-        what = f"{type(exc).__name__}"
-        if is_send and sent:
-            return SMSNexusSendOutcomeUnknownError(
-                f"{method} {path}: no answer ({what}) after the request was sent: the server may or may "
-                "not have sent the message. Look for it in /api/messages before sending again."
-            )
-        return SMSNexusServerError(
-            f"{method} {path}: no answer from {self.config.base_url} after {attempt + 1} attempt(s) ({what})"
-        )
+        return run_blocking(self._driver.steps(method, path, before_send=before_send), send)
 
     # -- endpoints ---------------------------------------------------------------------------------
 
     def send_sms(
-        self, from_number: str, to: str, message: str, media_url: str | None = None
+        self,
+        from_number: str,
+        to: str,
+        message: str,
+        media_url: str | None = None,
+        *,
+        before_send: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         """
         Send one SMS, or an MMS when ``media_url`` is given.
 
-        Retried only when the server provably did not process it (a 429, or a connection that could not
-        be opened). When the outcome is unknown, raises :class:`SMSNexusSendOutcomeUnknownError`.
+        Retried only when the server provably did not process it: a 429 (for as long as the server's reset
+        times say, up to ``max_rate_limit_wait`` seconds of waiting), or a connection that could not be
+        opened. When the outcome is unknown, raises :class:`SMSNexusSendOutcomeUnknownError`;
+        :func:`send_outcome` tells for any error raised here whether the message may have been sent.
 
         :param from_number: a number of the account, E.164.
         :param to: the recipient, E.164.
         :param message: the text, at most 1600 characters.
         :param media_url: the URL of a media attachment.
+        :param before_send: called with no arguments right before each attempt's request leaves: after the
+            limiter's wait and after any 429 backoff. A caller writes its durable "pending" mark here; the
+            time it reads inside the callback is a lower bound of the moment the request left (convert it
+            with :attr:`server_clock` for the server's ``created_at``). If it raises, nothing is sent and
+            its exception propagates unchanged.
         :return: the created message (``id``, ``status``, ``credits_used``, ...).
         """
         payload: dict[str, Any] = {"from": from_number, "to": to, "message": message}
         if media_url:
             payload["media_url"] = media_url
         try:
-            body = self._request("POST", SEND_PATH, json_body=payload)
+            body = self._request("POST", SEND_PATH, json_body=payload, before_send=before_send)
         except SMSNexusSendOutcomeUnknownError as exc:
             exc.from_number, exc.to = from_number, to
             raise
@@ -318,15 +268,18 @@ class SMSNexusHook(_SMSNexusBaseHook):
     def _iter_pages(
         self, path: str, params: Mapping[str, Any], per_page: int, walker: PageWalker
     ) -> Iterator[list[dict[str, Any]]]:
-        page = 1
-        while True:
-            body = self._request("GET", path, params={**params, **page_params(per_page, page)})
-            rows = walker.take(body)
-            if rows:
-                yield rows
-            if walker.is_done(body, page):
+        while True:  # one pass per turn; only walkers proven by a count take more than one
+            page = 1
+            while True:
+                body = self._request("GET", path, params={**params, **page_params(per_page, page)})
+                rows = walker.take(body)
+                if rows:
+                    yield rows
+                if walker.is_done(body, page):
+                    break
+                page += 1
+            if walker.walk_is_over():
                 return
-            page += 1
 
     def iter_message_pages(
         self,
@@ -341,14 +294,22 @@ class SMSNexusHook(_SMSNexusBaseHook):
         Walk the message list page by page; yield each page's new rows inside [start_date, end_date).
 
         The window is sent to the server and also applied here, so a server that ignores or renames the
-        date parameters still yields exactly the window. No id is yielded twice in one walk, even while
-        new messages push older ones onto later pages. Pages left with no new rows are not yielded.
+        date parameters still yields exactly the window. ``status`` is applied here only (a message that
+        changes status while the list is paged would move the rows of a server-filtered list under the
+        walk). No id is yielded twice in one walk, even while new messages push older ones onto later
+        pages, and the walk stops before the last page only when the rows read prove newest-first order.
+        Pages left with no new rows are not yielded.
 
-        :param walker: pass a :class:`PageWalker` to read its counters (pages, duplicates) afterwards.
+        :param walker: a :class:`PageWalker` to walk with (to read its counters afterwards, or to give it
+            an id reader); its window and filters are set from the other arguments.
         """
         start, end = as_utc(start_date, "start_date"), as_utc(end_date, "end_date")
-        params = message_query(self.config, status=status, direction=direction, start=start, end=end)
-        walker = walker or PageWalker("/api/messages", start, end)
+        params = message_query(self.config, status=None, direction=direction, start=start, end=end)
+        walker = walker or PageWalker("/api/messages")
+        walker.start, walker.end = start, end
+        walker.where = {
+            name: value for name, value in (("status", status), ("direction", direction)) if value
+        }
         yield from self._iter_pages("/api/messages", params, per_page, walker)
 
     def iter_messages(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -363,10 +324,20 @@ class SMSNexusHook(_SMSNexusBaseHook):
     def iter_conversation_pages(
         self, per_page: int = MAX_PER_PAGE, walker: PageWalker | None = None
     ) -> Iterator[list[dict[str, Any]]]:
-        """Walk the conversation list page by page, never yielding an id twice."""
-        yield from self._iter_pages(
-            "/api/conversations", {}, per_page, walker or PageWalker("/api/conversations")
-        )
+        """
+        Walk the conversation list page by page, never yielding an id twice, until every conversation is read.
+
+        A conversation with a new message moves to the top of the list, past the walk; so the list is read
+        again from page 1 until the distinct ids read equal the list's ``meta.total`` (the walker's
+        ``reread_rows`` counts those the re-reads found).
+
+        :param walker: a :class:`PageWalker` to walk with (to read its counters afterwards, or to give it
+            an id reader).
+        :raises SMSNexusResponseError: the count cannot be reached or is missing, so completeness is unproven.
+        """
+        walker = walker or PageWalker("/api/conversations")
+        walker.prove_by_total = True
+        yield from self._iter_pages("/api/conversations", {}, per_page, walker)
 
     def iter_conversations(self, per_page: int = MAX_PER_PAGE) -> Iterator[dict[str, Any]]:
         """Every conversation, one at a time."""
@@ -391,10 +362,27 @@ class SMSNexusHook(_SMSNexusBaseHook):
         """Delete a webhook; raises :class:`SMSNexusNotFoundError` when it does not exist."""
         self._request("DELETE", f"/api/webhooks/{webhook_id}")
 
+    #: The longest wait of :meth:`test_connection` (a shorter connection ``timeout`` wins).
+    test_connection_timeout: float = 10.0
+
     def test_connection(self) -> tuple[bool, str]:
-        """Check the connection by reading the balance; never raises."""
+        """
+        Check the connection by reading the balance once; never raises.
+
+        One attempt, no retries and no waiting on 429s, within ``min(timeout, 10)`` seconds: the UI's Test
+        button answers quickly for an unreachable or silent host instead of retrying it.
+        """
+        import dataclasses
+
         try:
-            balance = self.get_balance()
+            probe = type(self)(smsnexus_conn_id=self.smsnexus_conn_id)
+            probe.config = dataclasses.replace(
+                self.config,
+                max_retries=0,
+                max_rate_limit_wait=0.0,
+                timeout=min(self.config.timeout, self.test_connection_timeout),
+            )
+            balance = probe.get_balance()
         except Exception as exc:
             return False, str(exc)
         return True, f"Connected: {balance.get('credits')} credits on plan {balance.get('plan')!s}"
@@ -424,8 +412,9 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
     """
     The read side of the SMS Nexus API for triggers, on aiohttp; never blocks the event loop.
 
-    Shares the connection parsing, headers, answer interpretation, error mapping and retry decisions of
-    :class:`SMSNexusHook`.
+    Shares the connection parsing, headers, answer interpretation, error mapping and the retry driver of
+    :class:`SMSNexusHook`: its requests go through the same kind of limiter (one per hook instance, so a
+    trigger's polls are paced and counted), count the same :attr:`stats` and feed a :attr:`server_clock`.
 
     :param smsnexus_conn_id: the Airflow connection, as for :class:`SMSNexusHook`.
     """
@@ -435,6 +424,12 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
     def __init__(self, smsnexus_conn_id: str = _SMSNexusBaseHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(smsnexus_conn_id, **kwargs)
         self._config: SMSNexusConnectionConfig | None = None
+        self._driver: RetryDriver | None = None
+        self._transport_options: dict[str, Any] = {}
+        self.stats: dict[str, float] = new_stats()
+        self._stats_lock = threading.Lock()
+        #: The server's clock, as for :attr:`SMSNexusHook.server_clock`.
+        self.server_clock = ServerClock()
 
     async def get_config(self) -> SMSNexusConnectionConfig:
         """The parsed connection, read without blocking the event loop."""
@@ -443,39 +438,46 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
             self._config = SMSNexusConnectionConfig.from_connection(conn)
         return self._config
 
+    async def _get_driver(self) -> RetryDriver:
+        if self._driver is None:
+            config = await self.get_config()
+            self.server_clock.default_uncertainty = config.server_clock_uncertainty
+            self._transport_options = _aiohttp_transport_options(config)
+            self._driver = RetryDriver(
+                config,
+                stats=self.stats,
+                stats_lock=self._stats_lock,
+                server_clock=self.server_clock,
+                log=self.log,
+            )
+        return self._driver
+
+    @property
+    def limiters(self) -> dict[str, RateLimiter]:
+        """The limiters of this hook (``send``, ``read``); empty until its first request read the connection."""
+        return self._driver.limiters if self._driver is not None else {}
+
     async def _request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         import aiohttp
 
-        config = await self.get_config()
+        driver = await self._get_driver()
+        config = driver.config
         timeout = aiohttp.ClientTimeout(total=config.timeout)
-        attempt = 0
         async with aiohttp.ClientSession(headers=config.headers(), timeout=timeout) as session:
-            while True:
+
+            async def send() -> Answer | NoAnswer:
                 try:
                     async with session.request(
-                        method, config.url(path), params=params, **_aiohttp_transport_options(config)
+                        method, config.url(path), params=params, **self._transport_options
                     ) as response:
-                        text = await response.text()
-                        status = response.status
-                        info = parse_rate_limit_headers(response.headers)
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                    delay = retry_delay(config, attempt, repeatable=True)
-                    if delay is None:
-                        raise SMSNexusServerError(
-                            f"{method} {path}: no answer from {config.base_url} after {attempt + 1} "
-                            f"attempt(s) ({type(exc).__name__})"
-                        ) from None
-                else:
-                    if status < 400:
-                        return interpret_answer(method, path, status, text, info, config.token)
-                    delay = retry_delay(config, attempt, repeatable=True, status=status, info=info)
-                    if delay is None:
-                        interpret_answer(method, path, status, text, info, config.token)
-                self.log.warning("%s %s failed; retry %d in %.2fs", method, path, attempt + 1, delay)
-                await asyncio.sleep(delay)
-                attempt += 1
+                        text = await response.text(errors="replace")
+                        return Answer(response.status, response.headers, text)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    return aiohttp_failure(exc)
+
+            return await run_async(driver.steps(method, path), send)
 
     async def get_balance(self) -> dict[str, Any]:
         """The account's credit balance (see :meth:`SMSNexusHook.get_balance`)."""

@@ -1,7 +1,9 @@
-"""Client-side rate limiting: a sliding-window limiter that also obeys the server's rate-limit headers.
+"""Client-side rate limiting: a sliding-window limiter that obeys the server's rate-limit headers and adapts.
 
 Pure apart from the clock: the hooks feed it the ``X-RateLimit-*`` headers of every answer, and ask it
-before every request how long to wait. Thread-safe, so one hook can be shared by a pool of senders.
+before every request how long to wait. Thread-safe, so one hook can be shared by a pool of senders. Its
+pace adapts to the server's refusals (multiplicative decrease on a 429, additive increase while the
+server has room), so that workers that each believe they own the whole account settle inside its limit.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ if TYPE_CHECKING:
 _EPOCH_THRESHOLD = 1_000_000_000
 # Wait a little past the announced reset so that a request never lands in the old window.
 RESET_MARGIN_SECONDS = 0.05
+#: A 429 multiplies the pace by this (at most once per window, however many requests it refused).
+PACE_DECREASE_FACTOR = 0.5
+#: While the server has room, the pace grows by this many requests per window's worth of answers.
+PACE_INCREASE = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,18 @@ class RateLimitInfo:
     retry_after: float | None = None
 
     def seconds_until_allowed(self, now: float, fallback: float) -> float:
-        """How long to wait after a 429: ``Retry-After`` wins, then the reset time, then ``fallback``."""
+        """
+        How long to wait after a 429: ``Retry-After`` wins, then the reset time, then ``fallback``.
+
+        A ``Retry-After`` in whole seconds is often the reset rounded up: when the reset falls within the
+        second and a half before it, the reset is the precise form of the same moment and is used (waiting
+        a rounded-up second would land every retry at the same point of each window, after the rush).
+        """
         if self.retry_after is not None:
+            if self.reset_at is not None:
+                until_reset = self.reset_at - now
+                if self.retry_after - 1.5 < until_reset <= self.retry_after:
+                    return max(0.0, until_reset + RESET_MARGIN_SECONDS)
             return max(0.0, self.retry_after)
         if self.reset_at is not None:
             return max(0.0, self.reset_at - now + RESET_MARGIN_SECONDS)
@@ -59,7 +75,7 @@ def _to_int(value: str | None) -> int | None:
     return int(number) if math.isfinite(number) else None
 
 
-def _parse_retry_after(value: str | None, now: float) -> float | None:
+def _parse_retry_after(value: str | None, now: float, server_offset: float) -> float | None:
     if value is None:
         return None
     value = value.strip()
@@ -70,12 +86,14 @@ def _parse_retry_after(value: str | None, now: float) -> float | None:
     else:
         return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError, IndexError):
+        return max(0.0, parsedate_to_datetime(value).timestamp() - server_offset - now)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 
-def parse_rate_limit_headers(headers: Mapping[str, str], now: float | None = None) -> RateLimitInfo:
+def parse_rate_limit_headers(
+    headers: Mapping[str, str], now: float | None = None, *, server_offset: float = 0.0
+) -> RateLimitInfo:
     """
     Read ``X-RateLimit-Limit/Remaining/Reset`` and ``Retry-After`` from an answer's headers.
 
@@ -84,17 +102,19 @@ def parse_rate_limit_headers(headers: Mapping[str, str], now: float | None = Non
 
     :param headers: the answer's headers.
     :param now: the current epoch time (defaults to ``time.time()``), to resolve relative values.
+    :param server_offset: the server's clock minus this machine's, in seconds: an epoch ``X-RateLimit-Reset``
+        and an HTTP-date ``Retry-After`` are times of the server's clock, turned into this machine's.
     """
     now = time.time() if now is None else now
     reset = _to_int(headers.get("X-RateLimit-Reset"))
     reset_at: float | None = None
     if reset is not None:
-        reset_at = float(reset) if reset >= _EPOCH_THRESHOLD else now + reset
+        reset_at = float(reset) - server_offset if reset >= _EPOCH_THRESHOLD else now + reset
     return RateLimitInfo(
         limit=_to_int(headers.get("X-RateLimit-Limit")),
         remaining=_to_int(headers.get("X-RateLimit-Remaining")),
         reset_at=reset_at,
-        retry_after=_parse_retry_after(headers.get("Retry-After"), now),
+        retry_after=_parse_retry_after(headers.get("Retry-After"), now, server_offset),
     )
 
 
@@ -104,8 +124,11 @@ class RateLimiter:
 
     Two rules, both enforced before every request:
 
-    * a sliding window: at most ``limit`` requests in any ``period`` seconds (raised to the limit the server
-      announces in ``X-RateLimit-Limit`` when that is larger);
+    * a sliding window: at most ``pace`` requests in any ``period`` seconds. The pace starts at ``limit``
+      (raised to the limit the server announces in ``X-RateLimit-Limit`` when that is larger), is halved by a
+      429 (once per window), and grows back by one request per window's worth of answers that still had
+      ``X-RateLimit-Remaining`` above 0, up to ``limit``: a client alone on its account keeps its full pace;
+      clients that share one discover their share;
     * the server's budget: once an answer said ``Remaining: 0`` (counting the requests this client has in
       flight since), wait until the announced reset instead of sending a request that would be refused.
 
@@ -142,30 +165,73 @@ class RateLimiter:
         self._sent: deque[float] = deque()
         self._remaining: int | None = None
         self._reset_at: float | None = None
+        self._pace = float(limit)
+        self._last_decrease_at: float | None = None
         self.waited_seconds = 0.0
+        self.refusals = 0
+
+    @property
+    def pace(self) -> float:
+        """The requests per ``period`` this limiter currently allows (at most ``limit``, at least 1)."""
+        with self._lock:
+            return self._pace
 
     def acquire(self) -> float:
         """Block until a request may be sent, reserve it, and return the seconds waited."""
         waited = 0.0
         while True:
-            with self._lock:
-                delay = self._delay_locked(self._clock())
-                if delay <= 0:
-                    self._reserve_locked(self._clock())
+            delay = self.try_acquire()
+            if delay <= 0:
+                with self._lock:
                     self.waited_seconds += waited
-                    return waited
+                return waited
             self._sleep(delay)
             waited += delay
 
-    def _delay_locked(self, now: float) -> float:
+    def try_acquire(self) -> float:
+        """
+        Reserve a request if one may be sent now, without blocking.
+
+        :return: 0 when the request was reserved, else the seconds to wait before asking again.
+        """
+        with self._lock:
+            now = self._clock()
+            delay = self._delay_locked(now)
+            if delay <= 0:
+                self._reserve_locked(now)
+                return 0.0
+            return delay
+
+    def why_waiting(self) -> str:
+        """What a request waits for right now, in words (for log lines)."""
+        with self._lock:
+            now = self._clock()
+            if self._server_reset_locked(now) is not None:
+                return "the server said no requests are left in its window until its reset"
+            allowed = self._allowed_locked()
+            adapted = " (adapted to the server's refusals)" if allowed < self.limit else ""
+            return f"{len(self._sent)} requests in the last {self.period:g} s, pace {allowed}{adapted}"
+
+    def _allowed_locked(self) -> int:
+        return max(1, min(self.limit, math.floor(self._pace + 1e-9)))
+
+    def _server_reset_locked(self, now: float) -> float | None:
+        """The server's reset when its budget is spent (no request may leave before it), else None."""
         if self._reset_at is not None and now >= self._reset_at:
             self._remaining, self._reset_at = None, None  # a new server window: budget unknown until told
-        if self._remaining is not None and self._remaining <= 0 and self._reset_at is not None:
-            return self._reset_at - now + RESET_MARGIN_SECONDS
+        if self._remaining is not None and self._remaining <= 0:
+            return self._reset_at
+        return None
+
+    def _delay_locked(self, now: float) -> float:
+        reset_at = self._server_reset_locked(now)
+        if reset_at is not None:
+            return reset_at - now + RESET_MARGIN_SECONDS
         while self._sent and now - self._sent[0] >= self.period:
             self._sent.popleft()
-        if len(self._sent) >= self.limit:
-            return self._sent[0] + self.period - now
+        allowed = self._allowed_locked()
+        if len(self._sent) >= allowed:
+            return self._sent[len(self._sent) - allowed] + self.period - now
         return 0.0
 
     def _reserve_locked(self, now: float) -> None:
@@ -182,15 +248,25 @@ class RateLimiter:
         return info
 
     def update(self, info: RateLimitInfo) -> None:
-        """Take in what an answer said about the limit."""
+        """Take in what an accepted answer said about the limit."""
         with self._lock:
             info = self._bounded(info)
             if self.adopt_announced_limit and info.limit is not None and info.limit > self.limit:
                 # A larger announced limit lifts the client's pace; a smaller one is enforced through
                 # Remaining/Reset, so the configured pace is never slowed by a server with a shorter window.
+                if self._pace >= self.limit:
+                    self._pace = float(info.limit)
                 self.limit = info.limit
+            if info.remaining is None or info.remaining > 0:
+                # Additive increase: one more request per window, spread over a window's worth of answers.
+                self._pace = min(float(self.limit), self._pace + PACE_INCREASE / max(self._pace, 1.0))
             if info.remaining is None:
                 return
+            if self._pace < self.limit:
+                # Refusals showed that others spend this budget too: count on this client's share only.
+                info = dataclasses.replace(
+                    info, remaining=math.floor(info.remaining * self._pace / self.limit)
+                )
             if info.reset_at is None:
                 self._remaining = (
                     info.remaining if self._remaining is None else min(self._remaining, info.remaining)
@@ -204,12 +280,18 @@ class RateLimiter:
                 self._remaining, self._reset_at = info.remaining, info.reset_at
 
     def refused(self, info: RateLimitInfo) -> None:
-        """Record a 429: the server's budget is spent until its reset."""
+        """Record a 429: the server's budget is spent until its reset, and this client went too fast."""
         with self._lock:
+            now = self._clock()
+            self.refusals += 1
+            if self._last_decrease_at is None or now - self._last_decrease_at >= self.period:
+                # Multiplicative decrease, once per window: the refusals of one window are one signal.
+                self._pace = max(1.0, self._pace * PACE_DECREASE_FACTOR)
+                self._last_decrease_at = now
             info = self._bounded(info)
             if info.reset_at is not None:
                 self._reset_at = info.reset_at
             elif info.retry_after is not None:
-                self._reset_at = self._clock() + info.retry_after
+                self._reset_at = now + info.retry_after
             if self._reset_at is not None:
                 self._remaining = 0

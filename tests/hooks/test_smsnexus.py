@@ -337,7 +337,8 @@ def test_retry_after_http_date_wins_over_reset(hook, sleeps):
 
 
 @responses.activate
-def test_429_after_retries_raises_with_reset_at(hook, sleeps):
+def test_429s_are_retried_until_max_rate_limit_wait_is_spent_not_max_retries(monkeypatch, sleeps):
+    hook = make_hook(monkeypatch, max_rate_limit_wait=3, retry_backoff=0.2, retry_backoff_max=0.4)
     reset = int(time.time()) + 1
     responses.get(
         f"{BASE}/balance",
@@ -348,7 +349,8 @@ def test_429_after_retries_raises_with_reset_at(hook, sleeps):
     with pytest.raises(SMSNexusRateLimitError) as info:
         hook.get_balance()
     assert info.value.reset_at == reset
-    assert len(responses.calls) == 4
+    assert len(responses.calls) > hook.config.max_retries + 1  # a count of 429s did not end it
+    assert 2 < sum(sleeps) <= 3  # the time did
 
 
 @responses.activate

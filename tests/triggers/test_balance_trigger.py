@@ -30,10 +30,13 @@ def first_event(trigger: SMSNexusBalanceTrigger, limit: float = 30) -> TriggerEv
 
 @pytest.fixture
 def no_retry_conn(smsnexus_emulator, monkeypatch: pytest.MonkeyPatch) -> str:
-    """``smsnexus_default`` without hook retries: every 429 and 500 reaches the trigger."""
+    """``smsnexus_default`` without hook retries: every 429 and 500 reaches the trigger (no time to wait
+    out a 429 either, so the hook's limiter does not hold requests back for a reset)."""
     monkeypatch.setenv(
         "AIRFLOW_CONN_SMSNEXUS_DEFAULT",
-        smsnexus_emulator.connection_json(max_retries=0, retry_backoff=0.01, timeout=10),
+        smsnexus_emulator.connection_json(
+            max_retries=0, max_rate_limit_wait=0, retry_backoff=0.01, timeout=10
+        ),
     )
     return "smsnexus_default"
 

@@ -158,3 +158,100 @@ def test_limiter_is_safe_under_threads():
 def test_invalid_limits_are_refused():
     with pytest.raises(ValueError, match="limit"):
         RateLimiter(0, 60)
+
+
+# -- adaptive pace ---------------------------------------------------------------------------------
+
+
+def test_a_429_halves_the_pace_once_per_window():
+    clock = VirtualClock()
+    limiter = RateLimiter(8, 1.0, clock=clock.time, sleep=clock.sleep)
+    limiter.refused(RateLimitInfo(retry_after=0))
+    limiter.refused(RateLimitInfo(retry_after=0))  # the same window's refusals are one signal
+    assert limiter.pace == 4
+    clock.sleep(1.0)
+    limiter.refused(RateLimitInfo(retry_after=0))
+    assert limiter.pace == 2
+    for _ in range(5):
+        clock.sleep(1.0)
+        limiter.refused(RateLimitInfo(retry_after=0))
+    assert limiter.pace == 1  # never below one request per window
+
+
+def test_the_halved_pace_is_enforced_by_the_window():
+    clock = VirtualClock()
+    limiter = RateLimiter(8, 1.0, clock=clock.time, sleep=clock.sleep)
+    limiter.refused(RateLimitInfo(retry_after=0))
+    starts = []
+    for _ in range(8):
+        limiter.acquire()
+        starts.append(clock.now - NOW)
+    assert starts == [0, 0, 0, 0, 1, 1, 1, 1]
+
+
+def test_the_pace_grows_back_by_one_per_window_of_answers_while_the_server_has_room():
+    clock = VirtualClock()
+    limiter = RateLimiter(8, 1.0, clock=clock.time, sleep=clock.sleep)
+    limiter.refused(RateLimitInfo(retry_after=0))
+    for _ in range(4):  # a window's worth of answers at pace 4
+        limiter.update(RateLimitInfo(limit=8, remaining=3))
+    assert 4.9 < limiter.pace < 5.1
+    for _ in range(100):
+        limiter.update(RateLimitInfo(limit=8, remaining=3))
+    assert limiter.pace == 8  # up to the limit, not beyond
+
+
+def test_answers_from_a_full_window_do_not_raise_the_pace():
+    clock = VirtualClock()
+    limiter = RateLimiter(8, 1.0, clock=clock.time, sleep=clock.sleep)
+    limiter.refused(RateLimitInfo(retry_after=0))
+    for _ in range(20):
+        limiter.update(RateLimitInfo(limit=8, remaining=0))
+    assert limiter.pace == 4
+
+
+def test_after_refusals_only_a_share_of_the_servers_remaining_budget_is_counted_on():
+    clock = VirtualClock()
+    limiter = RateLimiter(8, 60, clock=clock.time, sleep=clock.sleep)
+    limiter.refused(RateLimitInfo(retry_after=0))  # pace 4 of 8: about half the account is ours
+    limiter.update(RateLimitInfo(limit=8, remaining=4, reset_at=NOW + 5))
+    limiter.acquire()
+    limiter.acquire()
+    assert clock.sleeps == []
+    limiter.acquire()  # a third would take the others' share
+    assert clock.now - NOW == pytest.approx(5.05)
+
+
+def test_try_acquire_never_blocks():
+    clock = VirtualClock()
+    limiter = RateLimiter(1, 1.0, clock=clock.time, sleep=clock.sleep)
+    assert limiter.try_acquire() == 0
+    assert limiter.try_acquire() == pytest.approx(1.0)
+    assert clock.sleeps == []
+    assert "1 requests in the last 1 s" in limiter.why_waiting()
+
+
+# -- the server's clock in the headers ---------------------------------------------------------------
+
+
+def test_an_epoch_reset_and_a_dated_retry_after_are_read_on_the_servers_clock():
+    server_ahead = 300.0
+    info = parse_rate_limit_headers(
+        headers(
+            X_RateLimit_Reset=str(int(NOW + server_ahead + 7)), Retry_After=formatdate(NOW + 310, usegmt=True)
+        ),
+        now=NOW,
+        server_offset=server_ahead,
+    )
+    assert info.reset_at == pytest.approx(NOW + 7)
+    assert info.retry_after == pytest.approx(10)
+    # A relative reset is a duration, not a time of the server's clock.
+    assert (
+        parse_rate_limit_headers(headers(X_RateLimit_Reset="12"), now=NOW, server_offset=300).reset_at
+        == NOW + 12
+    )
+
+
+def test_a_rounded_up_retry_after_gives_way_to_the_precise_reset_it_rounds():
+    info = RateLimitInfo(reset_at=NOW + 0.3, retry_after=1)
+    assert info.seconds_until_allowed(NOW, fallback=5) == pytest.approx(0.35)
