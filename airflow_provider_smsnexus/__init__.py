@@ -8,6 +8,8 @@ __version__ = "0.1.0"
 
 PACKAGE_NAME = "airflow-provider-smsnexus"
 DEFAULT_BASE_URL = "https://www.smsnexus.net/api"
+#: The connection id every hook, operator, sensor and trigger of this provider uses when none is given.
+DEFAULT_CONN_ID = "smsnexus_default"
 #: The connection type's display name (``SMSNexusHook.hook_name``).
 HOOK_NAME = "SMS Nexus"
 

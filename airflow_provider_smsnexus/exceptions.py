@@ -14,7 +14,11 @@ class SMSNexusError(AirflowException):
     """
     Base class of every SMS Nexus error.
 
-    :param message: what went wrong and what to do about it (never contains the API token).
+    ``str(error)`` is this provider's own explanation; the server's words are kept apart in
+    :attr:`server_message`, so that code can tell "what the server said" from "what to do".
+
+    :param message: what went wrong and what to do about it (never contains the API token); this is
+        the exception's text, ``str(error)``.
     :param status_code: the HTTP status of the answer, or None when no answer came.
     :param server_message: the ``message`` field of the server's JSON body, when it sent one.
     """
@@ -22,7 +26,17 @@ class SMSNexusError(AirflowException):
     def __init__(self, message: str, *, status_code: int | None = None, server_message: str | None = None):
         super().__init__(message)
         self.status_code = status_code
-        self.message = server_message
+        self.server_message = server_message
+
+    @property
+    def message(self) -> str | None:
+        """
+        Deprecated alias of :attr:`server_message` (the server's ``message``, *not* the exception text).
+
+        Kept so that code written against 0.x keeps working; it warns nothing yet (the next major
+        release removes it). Use :attr:`server_message`, or ``str(error)`` for the full explanation.
+        """
+        return self.server_message
 
     def __reduce__(self):
         # Keep keyword-only attributes across pickling (Airflow ships exceptions between processes).
@@ -91,6 +105,37 @@ class SMSNexusCampaignError(SMSNexusError, AirflowFailException):
     A campaign cannot run as configured: a missing column, a template error, a failed pre-flight check
     (an inactive sender, too little credit). Raised before the first send; retrying cannot help.
     """
+
+
+class SMSNexusCredentialsRejectedError(SMSNexusError, AirflowFailException):
+    """
+    SMS Nexus answered 401 (bad token) or 403 (account suspended / not yours) to the balance check.
+
+    Fails the balance sensor at once, without retries, even with ``soft_fail=True``: a sensor that
+    skips quietly because its token was revoked would silence the very alert it exists for.
+
+    :param status_code: 401 or 403.
+    :param smsnexus_conn_id: the connection whose credentials were rejected.
+    :param server_message: the server's ``message``, if it sent one.
+    """
+
+    def __init__(self, status_code: int | None, smsnexus_conn_id: str, server_message: str | None = None):
+        if status_code == 403:
+            what = (
+                "403 Forbidden: the account is suspended or the token has no permission for the balance; "
+                "check the account in the SMS Nexus dashboard"
+            )
+        else:
+            what = (
+                f"{status_code or 401} Unauthorized: the API token is missing or invalid; "
+                f"fix the password of connection {smsnexus_conn_id!r}"
+            )
+        detail = f" (server said: {server_message})" if server_message else ""
+        super().__init__(
+            f"SMS Nexus refused the balance check with {what}{detail}",
+            status_code=status_code,
+            server_message=server_message,
+        )
 
 
 class SMSNexusServerError(SMSNexusError):

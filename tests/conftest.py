@@ -145,3 +145,71 @@ def pytest_sessionfinish(session, exitstatus):
             if reporter:
                 reporter.write_line(f"SECRET LEAK: {line}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# -- example DAGs under dag.test() ------------------------------------------------------------------
+
+
+@pytest.fixture
+def dags_folder_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """
+    A factory: ``dags_folder_of(*dag_files, sources={name: text})`` makes a DAGs folder holding copies of
+    ``dag_files`` and files written from ``sources``, and makes it ``dag.test()``'s only bundle.
+
+    ``dag.test()`` in Airflow 3 syncs the DAG bundles before it runs: the bundle list is read anew by every
+    ``dag.test()``, while ``AIRFLOW__CORE__DAGS_FOLDER`` is read once when ``airflow.settings`` is imported.
+    """
+    import json
+    import shutil
+
+    def make(*dag_files: Path, sources: dict[str, str] | None = None) -> Path:
+        folder = tmp_path / "dags"
+        folder.mkdir(exist_ok=True)
+        for dag_file in dag_files:
+            shutil.copy(dag_file, folder / dag_file.name)
+        for name, text in (sources or {}).items():
+            (folder / name).write_text(text)
+        bundle = {
+            "name": "dags-folder",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(folder)},
+        }
+        monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
+        monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
+        return folder
+
+    return make
+
+
+@pytest.fixture
+def parse_dag():
+    """A function ``parse_dag(folder, dag_id, *, retries=None)``: the DAG parsed from ``folder`` (failing on any
+    import error), its tasks' retries set to ``retries`` when given (a failure then shows at once)."""
+
+    def load(folder: Path, dag_id: str, *, retries: int | None = None):
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(folder))
+        assert bag.import_errors == {}
+        dag = bag.get_dag(dag_id)
+        if retries is not None:
+            for task in dag.tasks:
+                task.retries = retries
+        return dag
+
+    return load
+
+
+@pytest.fixture
+def unreachable_conn_id(monkeypatch: pytest.MonkeyPatch) -> str:
+    """An SMS Nexus connection to a port nothing listens on (the discard port), without retries."""
+    import json
+
+    conn = {
+        "conn_type": "smsnexus",
+        "host": "http://127.0.0.1:9/api",
+        "password": "SMSNEXUS-TEST-TOKEN-unreachable",
+        "extra": {"max_retries": 0, "timeout": 2},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_DOWN", json.dumps(conn))
+    return "smsnexus_down"

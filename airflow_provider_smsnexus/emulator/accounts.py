@@ -164,6 +164,15 @@ class AccountsMixin(EmulatorCore):
             raise EmulatorHTTPError(404, f"Account {account_id} not found")
         return account
 
+    def account_at(self, account_id: str) -> Account:
+        """The account a URL path segment names (``/_emulator/accounts/<id>/...``); a 404 for any other text.
+
+        :param account_id: the path segment.
+        """
+        if not account_id.isdigit():
+            raise EmulatorHTTPError(404, f"Account {account_id} not found")
+        return self.account(int(account_id))
+
     def update_account(self, account_id: int, changes: dict[str, Any]) -> Account:
         """Change an account's ``credits``, ``plan``, ``suspended`` or ``credits_used_today``.
 

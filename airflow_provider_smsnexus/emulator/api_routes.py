@@ -129,17 +129,12 @@ def query_params(scope: Mapping[str, Any]) -> dict[str, str]:
 
 # -- the answers of the hot read paths: plain functions, so the ASGI layer can serve them without
 # FastAPI's per-request machinery (:data:`FAST_GET_ANSWERS`) and the routes below stay their one
-# definition.
+# definition. Each takes the state, the calling account and the query parameters, and raises
+# ValidationFailed for a bad parameter.
 
 
 def messages_answer(emulator: Emulator, account: Account, params: Mapping[str, str]) -> bytes:
-    """``GET /api/messages``.
-
-    :param emulator: the state.
-    :param account: the caller.
-    :param params: the query parameters.
-    :raises ValidationFailed: a bad parameter.
-    """
+    """``GET /api/messages``: a page of the caller's messages, filtered by the query."""
     errors: dict[str, list[str]] = {}
     page, per_page = _page_params(params, errors)
     status = choice_param(params, "status", STATUSES, errors)
@@ -152,26 +147,12 @@ def messages_answer(emulator: Emulator, account: Account, params: Mapping[str, s
         errors["end_date"] = ["The end date field must be a date after or equal to start date."]
     if errors:
         raise ValidationFailed(errors)
-    return emulator.message_page(
-        account,
-        message_page_body,
-        page=page,
-        per_page=per_page,
-        status=status,
-        direction=direction,
-        start=start,
-        end=end,
-    )
+    query = {"status": status, "direction": direction, "start": start, "end": end}
+    return emulator.message_page(account, message_page_body, page=page, per_page=per_page, **query)
 
 
 def conversations_answer(emulator: Emulator, account: Account, params: Mapping[str, str]) -> bytes:
-    """``GET /api/conversations``.
-
-    :param emulator: the state.
-    :param account: the caller.
-    :param params: the query parameters.
-    :raises ValidationFailed: a bad parameter.
-    """
+    """``GET /api/conversations``: a page of the caller's conversations."""
     errors: dict[str, list[str]] = {}
     page, per_page = _page_params(params, errors)
     if errors:

@@ -109,12 +109,4 @@ class EmulatorCore:
 
         def account(self, account_id: int) -> Account: ...
 
-        def seed(
-            self,
-            account_id: int,
-            count: int,
-            *,
-            random_seed: int = 0,
-            start: float | None = None,
-            end: float | None = None,
-        ) -> dict[str, Any]: ...
+        def seed(self, account_id: int, count: int, **options: Any) -> dict[str, Any]: ...

@@ -75,11 +75,6 @@ def add_inbox_routes(api: FastAPI, emulator: Emulator) -> None:
     :param emulator: the state they serve.
     """
 
-    def account_of(account_id: str) -> Any:
-        if not account_id.isdigit():
-            raise EmulatorHTTPError(404, f"Account {account_id} not found")
-        return emulator.account(int(account_id))
-
     @api.get("/", response_model=None)
     async def inbox_page(request: Request) -> HTMLResponse | JSONResponse:
         if not _is_loopback(request):  # "/" is outside /_emulator: check here, as the ASGI layer does there
@@ -88,7 +83,7 @@ def add_inbox_routes(api: FastAPI, emulator: Emulator) -> None:
 
     @api.get("/_emulator/inbox/{account_id}")
     async def inbox_state(account_id: str) -> JSONResponse:
-        account = account_of(account_id)
+        account = emulator.account_at(account_id)
         return ok(
             {
                 "account": {**account.summary(), "balance": emulator.balance(account)},
@@ -104,4 +99,4 @@ def add_inbox_routes(api: FastAPI, emulator: Emulator) -> None:
             raise EmulatorHTTPError(404, f"Message {message_id} not found")
         body = await read_json(request)
         status = body.get("status") if isinstance(body, dict) else None
-        return ok(set_final_status(emulator, account_of(account_id), int(message_id), status))
+        return ok(set_final_status(emulator, emulator.account_at(account_id), int(message_id), status))

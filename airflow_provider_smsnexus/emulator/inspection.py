@@ -5,14 +5,14 @@ It is how tests read the emulator's own record and change its behaviour at run t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations at run time
 from fastapi.responses import JSONResponse  # noqa: TC002
 
 from airflow_provider_smsnexus.emulator.api_routes import choice_param, ok, read_json
 from airflow_provider_smsnexus.emulator.store import DIRECTIONS, ORIGINS
-from airflow_provider_smsnexus.emulator.validation import EmulatorHTTPError, ValidationFailed, parse_moment
+from airflow_provider_smsnexus.emulator.validation import ValidationFailed, parse_moment
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -26,11 +26,6 @@ def add_inspection_routes(api: FastAPI, emulator: Emulator) -> None:
     :param api: the FastAPI application.
     :param emulator: the state they serve.
     """
-
-    def account_of(account_id: str) -> Any:
-        if not account_id.isdigit():
-            raise EmulatorHTTPError(404, f"Account {account_id} not found")
-        return emulator.account(int(account_id))
 
     @api.get("/_emulator/health")
     async def health() -> JSONResponse:
@@ -73,17 +68,19 @@ def add_inspection_routes(api: FastAPI, emulator: Emulator) -> None:
 
     @api.get("/_emulator/accounts/{account_id}")
     async def get_account(account_id: str) -> JSONResponse:
-        return ok(account_of(account_id).summary())
+        return ok(emulator.account_at(account_id).summary())
 
     @api.patch("/_emulator/accounts/{account_id}")
     async def update_account(account_id: str, request: Request) -> JSONResponse:
         body = await read_json(request)
-        account = emulator.update_account(account_of(account_id).id, body if isinstance(body, dict) else {})
+        account = emulator.update_account(
+            emulator.account_at(account_id).id, body if isinstance(body, dict) else {}
+        )
         return ok(account.summary())
 
     @api.get("/_emulator/accounts/{account_id}/messages")
     async def inspect_messages(account_id: str, request: Request) -> JSONResponse:
-        account = account_of(account_id)
+        account = emulator.account_at(account_id)
         errors: dict[str, list[str]] = {}
         origins = request.query_params.getlist("origin") or None
         if origins and any(origin not in ORIGINS for origin in origins):
@@ -97,7 +94,9 @@ def add_inspection_routes(api: FastAPI, emulator: Emulator) -> None:
     async def inbound(account_id: str, request: Request) -> JSONResponse:
         body = await read_json(request)
         body = body if isinstance(body, dict) else {}
-        message = emulator.receive(account_of(account_id), body.get("from"), body.get("to"), body.get("body"))
+        message = emulator.receive(
+            emulator.account_at(account_id), body.get("from"), body.get("to"), body.get("body")
+        )
         return ok(message)
 
     @api.post("/_emulator/accounts/{account_id}/seed")
@@ -117,7 +116,7 @@ def add_inspection_routes(api: FastAPI, emulator: Emulator) -> None:
             raise ValidationFailed(errors)
         return ok(
             emulator.seed(
-                account_of(account_id).id,
+                emulator.account_at(account_id).id,
                 count,
                 random_seed=int(body.get("random_seed") or 0),
                 start=bounds["start"],

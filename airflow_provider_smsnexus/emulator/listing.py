@@ -78,38 +78,6 @@ class ListingMixin(EmulatorCore):
         kept = array(index.typecode, (row for row in index[lo:hi] if row not in hidden))
         return kept, 0, len(kept)
 
-    def list_messages(
-        self,
-        account: Account,
-        *,
-        page: int,
-        per_page: int,
-        status: str | None = None,
-        direction: str | None = None,
-        start: float | None = None,
-        end: float | None = None,
-    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        """``GET /api/messages`` as dicts (the parameters of :meth:`message_page`).
-
-        :return: ``(data, meta)``.
-        """
-
-        def as_dicts(
-            store: MessageStore, rows: list[int], meta: dict[str, int]
-        ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-            return [store.message_dict(row) for row in rows], meta
-
-        return self.message_page(
-            account,
-            as_dicts,
-            page=page,
-            per_page=per_page,
-            status=status,
-            direction=direction,
-            start=start,
-            end=end,
-        )
-
     def message_page(
         self,
         account: Account,

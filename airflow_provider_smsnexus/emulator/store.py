@@ -62,13 +62,6 @@ class StringTable:
             self._codes[value] = code
         return code
 
-    def find(self, value: str) -> int | None:
-        """Return the code of ``value`` or None when it was never interned.
-
-        :param value: the string.
-        """
-        return self._codes.get(value)
-
     def __getitem__(self, code: int) -> str:
         return self.values[code]
 

@@ -11,6 +11,11 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
+def utcnow() -> datetime:
+    """The machine's time, aware UTC: the one clock the client side reads (the server's is in ``_clock``)."""
+    return datetime.now(timezone.utc)
+
+
 def as_utc(value: datetime | str | None, name: str) -> datetime | None:
     """Read a datetime or an ISO 8601 string as an aware UTC datetime (naive values are taken as UTC)."""
     if value is None or value == "":
@@ -33,6 +38,7 @@ def iso_utc(value: datetime) -> str:
 
 
 def created_at_of(row: Mapping[str, Any]) -> datetime | None:
+    """A row's ``created_at`` as an aware UTC datetime; None when it is missing or not ISO 8601."""
     value = row.get("created_at")
     if not isinstance(value, str):
         return None

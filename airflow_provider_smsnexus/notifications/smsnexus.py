@@ -15,19 +15,20 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusSendOutcomeUnknownError,
 )
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+from airflow_provider_smsnexus.utils.segments import MAX_MESSAGE_LENGTH
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from airflow.sdk import Context
 
-#: The longest text SMS Nexus accepts, in characters.
-MAX_MESSAGE_CHARS = 1600
+#: The old name of :data:`~airflow_provider_smsnexus.utils.segments.MAX_MESSAGE_LENGTH`.
+MAX_MESSAGE_CHARS = MAX_MESSAGE_LENGTH
 #: What replaces the end of a text that is too long (GSM-7, so it does not change the encoding).
 TRUNCATION_MARK = "..."
 
 
-def fit_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+def fit_message(text: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
     """
     Cut ``text`` to at most ``limit`` characters, ending in ``...`` when it was cut.
 

@@ -9,17 +9,16 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf, timezone
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_smsnexus.exceptions import (
     SMSNexusAuthError,
+    SMSNexusCredentialsRejectedError,
     SMSNexusError,
     SMSNexusForbiddenError,
-    SMSNexusRateLimitError,
-    SMSNexusResponseError,
-    SMSNexusServerError,
 )
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+from airflow_provider_smsnexus.triggers._polling import BALANCE_TRANSIENT_ERRORS
 from airflow_provider_smsnexus.triggers.balance import SMSNexusBalanceTrigger
 from airflow_provider_smsnexus.utils.balance import (
     balance_condition_met,
@@ -34,52 +33,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class _CredentialsRejectedError(AirflowFailException):
-    """
-    SMS Nexus answered 401 (bad token) or 403 (account suspended / not yours) to the balance check.
-
-    Fails the sensor at once, without retries, even with ``soft_fail=True``: a sensor that skips
-    quietly because its token was revoked would silence the very alert it exists for.
-
-    :param status_code: 401 or 403.
-    :param smsnexus_conn_id: the connection whose credentials were rejected.
-    :param server_message: the server's ``message``, if it sent one.
-    """
-
-    def __init__(self, status_code: int | None, smsnexus_conn_id: str, server_message: str | None = None):
-        if status_code == 403:
-            what = (
-                "403 Forbidden: the account is suspended or the token has no permission for the balance; "
-                "check the account in the SMS Nexus dashboard"
-            )
-        else:
-            what = (
-                f"{status_code or 401} Unauthorized: the API token is missing or invalid; "
-                f"fix the password of connection {smsnexus_conn_id!r}"
-            )
-        detail = f" (server said: {server_message})" if server_message else ""
-        super().__init__(f"SMS Nexus refused the balance check with {what}{detail}")
-        self.status_code = status_code
-
-    def __reduce__(self):
-        # The message is already built; rebuild as a plain instance of this class when unpickled.
-        return (_rebuild_credentials_rejected_error, (str(self), self.status_code))
-
-
-def _rebuild_credentials_rejected_error(text: str, status_code: int | None) -> _CredentialsRejectedError:
-    error = _CredentialsRejectedError.__new__(_CredentialsRejectedError)
-    Exception.__init__(error, text)
-    error.status_code = status_code
-    return error
-
-
-#: Errors after which the sensor logs and pokes again: 429 and 5xx / no answer after the hook's retries, and a
-#: 2xx that is not the API's JSON (a proxy's or the provider's maintenance page, answered 200).
-TRANSIENT_ERRORS: tuple[type[SMSNexusError], ...] = (
-    SMSNexusRateLimitError,
-    SMSNexusServerError,
-    SMSNexusResponseError,
-)
+#: The old, private name of :class:`~airflow_provider_smsnexus.exceptions.SMSNexusCredentialsRejectedError`.
+_CredentialsRejectedError = SMSNexusCredentialsRejectedError
 
 
 class SMSNexusBalanceSensor(BaseSensorOperator):
@@ -140,16 +95,16 @@ class SMSNexusBalanceSensor(BaseSensorOperator):
         Check the balance once.
 
         :return: done with the report as XCom value when the condition holds, else not done.
-        :raises _CredentialsRejectedError: on 401 or 403.
+        :raises SMSNexusCredentialsRejectedError: on 401 or 403.
         """
         threshold = coerce_threshold(self.threshold)
         try:
             balance = self.hook.get_balance()
         except (SMSNexusAuthError, SMSNexusForbiddenError) as error:
-            raise _CredentialsRejectedError(
-                error.status_code, self.smsnexus_conn_id, error.message
+            raise SMSNexusCredentialsRejectedError(
+                error.status_code, self.smsnexus_conn_id, error.server_message
             ) from error
-        except TRANSIENT_ERRORS as error:
+        except BALANCE_TRANSIENT_ERRORS as error:
             self.log.warning(
                 "Balance check failed for now (%s: %s); checking again in %.1f s",
                 type(error).__name__,
@@ -209,7 +164,9 @@ class SMSNexusBalanceSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(event.get("message") or "Balance sensor timed out")
         status_code = event.get("status_code")
         if status_code in (401, 403):
-            raise _CredentialsRejectedError(status_code, self.smsnexus_conn_id, event.get("server_message"))
+            raise SMSNexusCredentialsRejectedError(
+                status_code, self.smsnexus_conn_id, event.get("server_message")
+            )
         raise SMSNexusError(
             f"Balance trigger failed: {event.get('message') or event!r}", status_code=status_code
         )
@@ -226,6 +183,6 @@ class SMSNexusBalanceSensor(BaseSensorOperator):
             yield
         except AirflowSkipException as skip:
             cause = skip.__cause__
-            if isinstance(cause, _CredentialsRejectedError) and not self.never_fail:
+            if isinstance(cause, SMSNexusCredentialsRejectedError) and not self.never_fail:
                 raise cause from cause.__cause__
             raise

@@ -22,6 +22,7 @@ from airflow_provider_smsnexus.triggers.delivery import (
     read_statuses,
     window_from,
 )
+from airflow_provider_smsnexus.utils.paths import local_path
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,14 +43,13 @@ def write_delivery_statuses(report_path: str, statuses: dict[str, str | None]) -
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    local = None if "://" in report_path and not report_path.startswith("file://") else report_path
+    local = local_path(report_path)
     if local is None:
         from airflow.sdk import ObjectStoragePath
 
         with ObjectStoragePath(report_path).open("rb") as handle:
             table = pq.read_table(handle)
     else:
-        local = local.removeprefix("file://")
         table = pq.read_table(local)
     if "message_id" not in table.column_names:
         raise SMSNexusError(

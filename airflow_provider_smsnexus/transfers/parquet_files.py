@@ -26,6 +26,7 @@ from airflow_provider_smsnexus.exceptions import SMSNexusError
 from airflow_provider_smsnexus.transfers.records import write_file_records
 from airflow_provider_smsnexus.transfers.schema import arrow_schema
 from airflow_provider_smsnexus.transfers.stream import DEFAULT_BATCH_SIZE
+from airflow_provider_smsnexus.utils.paths import local_path
 
 if TYPE_CHECKING:
     import logging
@@ -47,17 +48,6 @@ STALE_STAGING_SECONDS = 3600.0
 #: part file, merged at commit. Pages come in created_at order on SMS Nexus, so few partitions are active at once.
 MAX_OPEN_WRITERS = 8
 _STAGING_MARK = ".smsnexus-staging-"
-
-
-def _is_local(url: str) -> bool:
-    return "://" not in url or url.startswith(("file://", "local://"))
-
-
-def _local_path(url: str) -> Path:
-    for prefix in ("file://", "local://"):
-        if url.startswith(prefix):
-            url = url[len(prefix) :]
-    return Path(os.path.abspath(os.path.expanduser(url)))
 
 
 @dataclass(frozen=True)
@@ -87,8 +77,9 @@ class ParquetTarget:
         else:
             conn_id, url = storage_conn_id, os.fspath(path)
         single_file = not partitioned and url.rstrip("/").endswith(".parquet")
-        if _is_local(url):
-            local = _local_path(url)
+        name = local_path(url)
+        if name is not None:
+            local = Path(os.path.abspath(os.path.expanduser(name)))
             return cls(local.as_uri(), local, None, single_file)
         return cls(url.rstrip("/"), None, ObjectStoragePath(url.rstrip("/"), conn_id=conn_id), single_file)
 
@@ -291,7 +282,13 @@ class ParquetExportWriter:
         writer = self._open.get(key)
         if writer is None:
             if len(self._open) >= self.max_open_writers:
-                _, oldest = self._open.popitem(last=False)
+                oldest_key, oldest = self._open.popitem(last=False)
+                # Its buffered rows go into its file before it closes: otherwise they would become a
+                # second part file, merged (read and written again) at commit.
+                rest = self._buffers.pop(oldest_key, [])
+                self._buffered.pop(oldest_key, None)
+                if rest:
+                    oldest.write(pa.concat_tables(rest).combine_chunks())
                 oldest.close()
             folder = self.staging / key if key else self.staging
             folder.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseHook
+from airflow.sdk import Asset, AssetAlias, BaseHook
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
 from airflow_provider_smsnexus.transfers.extraction import SMSNexusExportBaseOperator, is_templated
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import pyarrow as pa
-    from sqlalchemy.engine import Engine
+    from airflow.sdk import Context
+    from sqlalchemy.engine import URL, Engine
 
     from airflow_provider_smsnexus.transfers.window import ExportRun, ExportWindow
 
@@ -46,7 +47,9 @@ __all__ = [
     "SqlTableLoader",
     "dedup_last_wins",
     "default_warehouse_path",
+    "sql_asset_uri",
     "sqlite_engine",
+    "table_asset_uri",
 ]
 
 #: The file of the embedded SQLite warehouse, in AIRFLOW_HOME, used when no ``sql_conn_id`` is given.
@@ -95,9 +98,36 @@ class SqlExportWriter:
 
 
 def sql_asset_uri(sql_conn_id: str | None, schema: str | None, table: str) -> str:
-    """The asset URI of an exported table: ``smsnexus-sql://<conn id>/[<schema>/]<table>``."""
+    """
+    This provider's own name of an exported table: ``smsnexus-sql://<conn id>/[<schema>/]<table>``.
+
+    The fallback asset URI, for databases whose Airflow provider registers no asset scheme (SQLite,
+    the embedded warehouse), and the name of the :class:`~airflow.sdk.AssetAlias` a connection's
+    export declares at parse time.
+    """
     parts = [sql_conn_id or DEFAULT_WAREHOUSE_NAME, *([schema] if schema else []), table]
     return "smsnexus-sql://" + "/".join(parts)
+
+
+def table_asset_uri(url: URL, sql_conn_id: str | None, schema: str | None, table: str) -> str:
+    """
+    The asset URI of an exported table, in the form the database's own Airflow provider registers, so
+    that this task's asset events join those of other providers' tasks on the same table.
+
+    - PostgreSQL: ``postgres://<host>:<port>/<database>/<schema>/<table>`` (schema default ``public``),
+      the form ``apache-airflow-providers-postgres`` sanitises;
+    - MySQL / MariaDB: ``mysql://<host>:<port>/<database>/<table>``, the form of
+      ``apache-airflow-providers-mysql``;
+    - anything else (SQLite, ...): :func:`sql_asset_uri`, this provider's own scheme.
+
+    :param url: the engine's URL (its user and password are never used).
+    """
+    backend = url.get_backend_name()
+    if backend == "postgresql" and url.host and url.database:
+        return f"postgres://{url.host}:{url.port or 5432}/{url.database}/{schema or 'public'}/{table}"
+    if backend in ("mysql", "mariadb") and url.host and url.database:
+        return f"mysql://{url.host}:{url.port or 3306}/{url.database}/{table}"
+    return sql_asset_uri(sql_conn_id, schema, table)
 
 
 class SMSNexusToSqlOperator(SMSNexusExportBaseOperator):
@@ -116,8 +146,12 @@ class SMSNexusToSqlOperator(SMSNexusExportBaseOperator):
     :param kwargs: the export's parameters (resource, window, lookback, filters), see
         :class:`~airflow_provider_smsnexus.transfers.extraction.SMSNexusExportBaseOperator`.
 
-    The task's outlet is ``Asset("smsnexus-sql://<sql_conn_id>/[<schema>/]<table>")`` (``smsnexus_warehouse``
-    for the embedded warehouse) when the table and schema are not templated.
+    Outlets, when the table and schema are not templated (and no ``outlets`` are given): with a
+    ``sql_conn_id``, ``AssetAlias("smsnexus-sql://<sql_conn_id>/[<schema>/]<table>")``, to which each
+    successful run attaches the table's asset in its database provider's form (see
+    :func:`table_asset_uri`; e.g. ``postgres://host:5432/db/public/table``), known only once the
+    connection is read at run time; for the embedded warehouse,
+    ``Asset("smsnexus-sql://smsnexus_warehouse/<table>")``.
 
     .. seealso:: the "Exporting history: SQL" section of the README.
     """
@@ -138,12 +172,26 @@ class SMSNexusToSqlOperator(SMSNexusExportBaseOperator):
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         table = table or f"smsnexus_{kwargs.get('resource', 'messages')}"
         if "outlets" not in kwargs and not is_templated(table) and not is_templated(schema):
-            kwargs["outlets"] = [Asset(uri=sql_asset_uri(sql_conn_id, schema, table))]
+            name = sql_asset_uri(sql_conn_id, schema, table)
+            # The database behind a connection is known at run time only: reading it at parse time would
+            # cost a connection lookup on every parse.
+            kwargs["outlets"] = [AssetAlias(name=name) if sql_conn_id else Asset(uri=name)]
         super().__init__(**kwargs)
         self.sql_conn_id = sql_conn_id
         self.table = table
         self.schema = schema
         self.mode = mode
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Export (see the base class), then attach the table's asset to this task's alias."""
+        figures = super().execute(context)
+        alias_name = sql_asset_uri(self.sql_conn_id, self.schema or None, self.table)
+        aliases = [o for o in self.outlets if isinstance(o, AssetAlias) and o.name == alias_name]
+        if aliases and "outlet_events" in context:
+            uri = table_asset_uri(self.engine.url, self.sql_conn_id, self.schema or None, self.table)
+            context["outlet_events"][aliases[0]].add(Asset(uri=uri))
+            self.log.info("Asset event for %s (through alias %s)", uri, alias_name)
+        return figures
 
     @cached_property
     def engine(self) -> Engine:

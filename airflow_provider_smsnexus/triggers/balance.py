@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import timezone
-from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_smsnexus.exceptions import (
-    SMSNexusError,
-    SMSNexusRateLimitError,
-    SMSNexusResponseError,
-    SMSNexusServerError,
+from airflow_provider_smsnexus import DEFAULT_CONN_ID
+from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.triggers._polling import (
+    BALANCE_TRANSIENT_ERRORS,
+    PollingTrigger,
+    error_payload,
 )
-from airflow_provider_smsnexus.utils.balance import (
-    balance_condition_met,
-    balance_report,
-    coerce_threshold,
-    validate_condition,
-)
+from airflow_provider_smsnexus.utils import balance
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from airflow.triggers.base import TriggerEvent
 
-class SMSNexusBalanceTrigger(BaseTrigger):
+
+class SMSNexusBalanceTrigger(PollingTrigger):
     """
     Poll ``GET /api/balance`` with the async hook until the balance condition holds.
 
@@ -55,97 +50,44 @@ class SMSNexusBalanceTrigger(BaseTrigger):
         *,
         threshold: int,
         when: str = "below",
-        smsnexus_conn_id: str = "smsnexus_default",
+        smsnexus_conn_id: str = DEFAULT_CONN_ID,
         poke_interval: float = 60.0,
         deadline: float | None = None,
     ) -> None:
-        super().__init__()
-        self.threshold = coerce_threshold(threshold)
-        self.when = validate_condition(when)
-        self.smsnexus_conn_id = smsnexus_conn_id
-        self.poke_interval = float(poke_interval)
-        self.deadline = None if deadline is None else float(deadline)
+        super().__init__(smsnexus_conn_id=smsnexus_conn_id, poke_interval=poke_interval, deadline=deadline)
+        self.threshold = balance.coerce_threshold(threshold)
+        self.when = balance.validate_condition(when)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and the JSON-safe keyword arguments that rebuild this trigger."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "threshold": self.threshold,
-                "when": self.when,
-                "smsnexus_conn_id": self.smsnexus_conn_id,
-                "poke_interval": self.poke_interval,
-                "deadline": self.deadline,
-            },
-        )
+    def arguments(self) -> dict[str, Any]:
+        """The threshold and the condition."""
+        return {"threshold": self.threshold, "when": self.when}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Check the balance every ``poke_interval`` seconds; yield one event and return."""
-        import aiohttp
+        hook = self.async_hook()
 
-        from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook
-
-        hook = SMSNexusAsyncHook(smsnexus_conn_id=self.smsnexus_conn_id)
-        transient = (
-            SMSNexusRateLimitError,
-            SMSNexusServerError,
-            SMSNexusResponseError,  # e.g. a maintenance page answered 200
-            aiohttp.ClientError,
-            asyncio.TimeoutError,
-        )
-        while True:
-            try:
-                balance = await hook.get_balance()
-            except transient as error:
-                self._log_transient(error)
+        async def check() -> dict[str, Any] | None:
+            answer = await hook.get_balance()
+            try:  # a JSON balance without numeric credits: as the sensor, fail
+                report = balance.balance_report(answer, now=timezone.utcnow())
             except SMSNexusError as error:
-                # 401, 403, 404, another 4xx: waiting cannot fix these.
-                yield TriggerEvent(_error_payload(error))
-                return
-            else:
-                try:  # a JSON balance without numeric credits: as the sensor, fail
-                    report = balance_report(balance, now=timezone.utcnow())
-                except SMSNexusError as error:
-                    yield TriggerEvent(_error_payload(error))
-                    return
-                if balance_condition_met(report["credits"], self.threshold, self.when):
-                    self.log.info("Balance %s credits: condition %s %d met", *self._summary(report))
-                    yield TriggerEvent({"status": "success", "report": report})
-                    return
-                self.log.info("Balance %s credits: condition %s %d not met yet", *self._summary(report))
+                return error_payload(error)
+            met = balance.balance_condition_met(report["credits"], self.threshold, self.when)
+            self.log.info(
+                "Balance %s credits: condition %s %d %s",
+                report.get("credits"),
+                self.when,
+                self.threshold,
+                "met" if met else "not met yet",
+            )
+            return {"status": "success", "report": report} if met else None
 
-            wait = self.poke_interval
-            if self.deadline is not None:
-                remaining = self.deadline - time.time()
-                if remaining <= 0:
-                    yield TriggerEvent(
-                        {
-                            "status": "timeout",
-                            "message": f"Balance condition {self.when} {self.threshold} not met "
-                            f"before the sensor's timeout",
-                        }
-                    )
-                    return
-                wait = min(wait, remaining)
-            await asyncio.sleep(wait)
+        async def timed_out() -> dict[str, Any]:
+            return {
+                "status": "timeout",
+                "message": f"Balance condition {self.when} {self.threshold} not met before the sensor's timeout",
+            }
 
-    def _summary(self, report: dict[str, Any]) -> tuple[Any, str, int]:
-        return report.get("credits"), self.when, self.threshold
-
-    def _log_transient(self, error: BaseException) -> None:
-        self.log.warning(
-            "Balance check failed for now (%s: %s); checking again in %.1f s",
-            type(error).__name__,
-            error,
-            self.poke_interval,
+        yield await self.wait_for(
+            check, what="the balance", on_timeout=timed_out, transient=BALANCE_TRANSIENT_ERRORS
         )
-
-
-def _error_payload(error: SMSNexusError) -> dict[str, Any]:
-    """A JSON-safe description of an error that waiting cannot fix."""
-    return {
-        "status": "error",
-        "status_code": error.status_code,
-        "message": f"{type(error).__name__}: {error}",
-        "server_message": error.message,
-    }

@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
+from airflow_provider_smsnexus import DEFAULT_CONN_ID
 from airflow_provider_smsnexus.hooks._pagination import MAX_PER_PAGE, PageWalker
 from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
 from airflow_provider_smsnexus.triggers._inbox import DEFAULT_LOOKBACK_SECONDS, MESSAGES_PATH, message_id
-from airflow_provider_smsnexus.triggers._polling import poll_until
+from airflow_provider_smsnexus.triggers._polling import PollingTrigger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
+
+    from airflow.triggers.base import TriggerEvent
 
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook, SMSNexusHook
 
@@ -87,7 +88,7 @@ def read_statuses(hook: SMSNexusHook, ids: Iterable[int], start: datetime | None
         page += 1
 
 
-class SMSNexusDeliveryTrigger(BaseTrigger):
+class SMSNexusDeliveryTrigger(PollingTrigger):
     """
     Poll the outbound list until every given message is ``delivered`` or ``failed``, or the deadline.
 
@@ -108,37 +109,22 @@ class SMSNexusDeliveryTrigger(BaseTrigger):
         message_ids: list[int],
         campaign_id: str | None = None,
         oldest: str | None = None,
-        smsnexus_conn_id: str = "smsnexus_default",
+        smsnexus_conn_id: str = DEFAULT_CONN_ID,
         poke_interval: float = 60.0,
         deadline: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(smsnexus_conn_id=smsnexus_conn_id, poke_interval=poke_interval, deadline=deadline)
         self.message_ids = [int(value) for value in message_ids]
         self.campaign_id = campaign_id
         self.oldest = oldest
-        self.smsnexus_conn_id = smsnexus_conn_id
-        self.poke_interval = float(poke_interval)
-        self.deadline = None if deadline is None else float(deadline)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and the JSON-safe keyword arguments that rebuild this trigger."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "message_ids": self.message_ids,
-                "campaign_id": self.campaign_id,
-                "oldest": self.oldest,
-                "smsnexus_conn_id": self.smsnexus_conn_id,
-                "poke_interval": self.poke_interval,
-                "deadline": self.deadline,
-            },
-        )
+    def arguments(self) -> dict[str, Any]:
+        """The messages awaited, their campaign and the oldest send."""
+        return {"message_ids": self.message_ids, "campaign_id": self.campaign_id, "oldest": self.oldest}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Walk every ``poke_interval`` seconds; yield one event and return."""
-        from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook
-
-        hook = SMSNexusAsyncHook(smsnexus_conn_id=self.smsnexus_conn_id)
+        hook = self.async_hook()
         start = window_from(self.oldest)
         last: dict[int, str | None] = dict.fromkeys(self.message_ids)
 
@@ -154,13 +140,5 @@ class SMSNexusDeliveryTrigger(BaseTrigger):
         async def timed_out() -> dict[str, Any]:
             return payload("timeout")
 
-        yield TriggerEvent(
-            await poll_until(
-                check,
-                interval=self.poke_interval,
-                deadline=self.deadline,
-                log=self.log,
-                what=f"final statuses of {len(self.message_ids)} messages",
-                on_timeout=timed_out,
-            )
-        )
+        what = f"final statuses of {len(self.message_ids)} messages"
+        yield await self.wait_for(check, what=what, on_timeout=timed_out)

@@ -33,12 +33,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from airflow.triggers.shared_stream import SharedStreamProducer
 
-from airflow_provider_smsnexus.exceptions import (
-    SMSNexusError,
-    SMSNexusRateLimitError,
-    SMSNexusResponseError,
-    SMSNexusServerError,
-)
+from airflow_provider_smsnexus import DEFAULT_CONN_ID
+from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusResponseError
 from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of, iso_utc
 from airflow_provider_smsnexus.triggers._inbox import (
     DEFAULT_LOOKBACK_SECONDS,
@@ -48,6 +44,7 @@ from airflow_provider_smsnexus.triggers._inbox import (
     message_id,
     window_start,
 )
+from airflow_provider_smsnexus.triggers._polling import TRANSIENT_ERRORS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
@@ -254,7 +251,7 @@ class SMSNexusInboundMessageTrigger(BaseEventTrigger):
         self,
         *,
         asset_name: str,
-        smsnexus_conn_id: str = "smsnexus_default",
+        smsnexus_conn_id: str = DEFAULT_CONN_ID,
         from_numbers: Sequence[str] | str | None = None,
         to_number: str | None = None,
         pattern: str | None = None,
@@ -371,7 +368,7 @@ async def _walks(
     while True:
         try:
             batches = await cursor.next_batches(hook)
-        except (SMSNexusRateLimitError, SMSNexusServerError) as error:
+        except TRANSIENT_ERRORS as error:
             trigger.log.warning(
                 "Reading inbound messages failed for now (%s); again in %.1f s",
                 type(error).__name__,

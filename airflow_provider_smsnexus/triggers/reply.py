@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
+from airflow_provider_smsnexus import DEFAULT_CONN_ID
 from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
 from airflow_provider_smsnexus.triggers._inbox import ReplyFilter, aread_inbound_after
-from airflow_provider_smsnexus.triggers._polling import poll_until
+from airflow_provider_smsnexus.triggers._polling import PollingTrigger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from datetime import datetime
 
+    from airflow.triggers.base import TriggerEvent
 
-class SMSNexusReplyTrigger(BaseTrigger):
+
+class SMSNexusReplyTrigger(PollingTrigger):
     """
     Poll the inbound messages until one from ``from_number`` comes after ``after_id`` / ``after``.
 
@@ -42,40 +43,29 @@ class SMSNexusReplyTrigger(BaseTrigger):
         pattern: str | None = None,
         after_id: int | None = None,
         after: datetime | str | None = None,
-        smsnexus_conn_id: str = "smsnexus_default",
+        smsnexus_conn_id: str = DEFAULT_CONN_ID,
         poke_interval: float = 30.0,
         deadline: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(smsnexus_conn_id=smsnexus_conn_id, poke_interval=poke_interval, deadline=deadline)
         self.reply_filter = ReplyFilter(from_numbers=[from_number], to_number=to_number, pattern=pattern)
         self.after_id = None if after_id is None else int(after_id)
         self.after = as_utc(after, "after")
-        self.smsnexus_conn_id = smsnexus_conn_id
-        self.poke_interval = float(poke_interval)
-        self.deadline = None if deadline is None else float(deadline)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and the JSON-safe keyword arguments that rebuild this trigger."""
+    def arguments(self) -> dict[str, Any]:
+        """The awaited contact, the filter and the starting point."""
         kwargs = self.reply_filter.as_kwargs()
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "from_number": kwargs["from_numbers"][0],
-                "to_number": kwargs["to_number"],
-                "pattern": kwargs["pattern"],
-                "after_id": self.after_id,
-                "after": iso_utc(self.after) if self.after else None,
-                "smsnexus_conn_id": self.smsnexus_conn_id,
-                "poke_interval": self.poke_interval,
-                "deadline": self.deadline,
-            },
-        )
+        return {
+            "from_number": kwargs["from_numbers"][0],
+            "to_number": kwargs["to_number"],
+            "pattern": kwargs["pattern"],
+            "after_id": self.after_id,
+            "after": iso_utc(self.after) if self.after else None,
+        }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Check every ``poke_interval`` seconds; yield one event and return."""
-        from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook
-
-        hook = SMSNexusAsyncHook(smsnexus_conn_id=self.smsnexus_conn_id)
+        hook = self.async_hook()
 
         async def check() -> dict[str, Any] | None:
             reply = first_reply(
@@ -84,15 +74,7 @@ class SMSNexusReplyTrigger(BaseTrigger):
             )
             return None if reply is None else {"status": "success", "reply": reply}
 
-        yield TriggerEvent(
-            await poll_until(
-                check,
-                interval=self.poke_interval,
-                deadline=self.deadline,
-                log=self.log,
-                what=f"a reply from {self.reply_filter.from_numbers[0]}",
-            )
-        )
+        yield await self.wait_for(check, what=f"a reply from {self.reply_filter.from_numbers[0]}")
 
 
 def first_reply(rows: list[dict[str, Any]], reply_filter: ReplyFilter) -> dict[str, Any] | None:

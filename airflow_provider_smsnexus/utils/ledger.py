@@ -5,32 +5,5 @@ The ledger lives in :mod:`airflow_provider_smsnexus.campaign.ledger`.
 
 from __future__ import annotations
 
-from airflow_provider_smsnexus.campaign.ledger import (
-    DEFAULT_TABLE_NAME,
-    MAX_CAMPAIGN_LENGTH,
-    MAX_REASON_LENGTH,
-    STATE_CLAIMED,
-    STATE_FAILED,
-    STATE_PENDING,
-    STATE_SENT,
-    STATE_UNKNOWN,
-    LedgerEntry,
-    SendLedger,
-    campaign_key,
-    default_ledger_path,
-)
-
-__all__ = [
-    "DEFAULT_TABLE_NAME",
-    "MAX_CAMPAIGN_LENGTH",
-    "MAX_REASON_LENGTH",
-    "STATE_CLAIMED",
-    "STATE_FAILED",
-    "STATE_PENDING",
-    "STATE_SENT",
-    "STATE_UNKNOWN",
-    "LedgerEntry",
-    "SendLedger",
-    "campaign_key",
-    "default_ledger_path",
-]
+from airflow_provider_smsnexus.campaign.ledger import *  # noqa: F403 - the old path offers the same names
+from airflow_provider_smsnexus.campaign.ledger import __all__  # noqa: F401

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 #: Characters that may appear in a phone number written as text, besides (Unicode) digits.
 _PUNCTUATION = frozenset(" \u00a0\t+-().\u2010\u2011\u2012\u2013\u2212/")
 _FLOAT_TEXT = re.compile(r"^\+?\d+\.0+$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+#: A number in E.164 form: ``+``, a country code not starting with 0, 7 to 15 digits in all.
+E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}$")
 #: Longest text worth parsing (E.164 has at most 15 digits; allow generous punctuation).
 _MAX_TEXT_LENGTH = 64
 
@@ -151,7 +152,7 @@ def _normalise_text(text: str, region: str | None) -> PhoneResult:
         return PhoneResult(None, "empty phone number")
     if len(text) > _MAX_TEXT_LENGTH:
         return PhoneResult(None, "not a phone number: text too long")
-    if _E164.match(text):
+    if E164_PATTERN.match(text):
         return _parse(text, None)
     if _FLOAT_TEXT.match(text):
         # A float written out as text ("12125550100.0"), typically a CSV saved from a float column.

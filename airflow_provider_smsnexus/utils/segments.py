@@ -19,6 +19,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+#: The longest text SMS Nexus accepts, in characters (the client's one definition; the emulator keeps
+#: its own, as the server would).
+MAX_MESSAGE_LENGTH = 1600
+
 ENCODING_GSM7 = "GSM-7"
 ENCODING_UCS2 = "UCS-2"
 

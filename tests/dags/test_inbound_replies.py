@@ -11,8 +11,6 @@ state store exists only inside a triggerer: the trigger's position lives in memo
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,29 +25,17 @@ CUSTOMERS = ["+12125550131", "+12125550132", "+12125550133"]
 
 
 @pytest.fixture
-def dags_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A DAGs folder holding only this DAG, used by ``dag.test()``'s bundle sync."""
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    shutil.copy(DAG_FILE, folder / DAG_FILE.name)
-    bundle = {
-        "name": "dags-folder",
-        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-        "kwargs": {"path": str(folder)},
-    }
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
+def dags_folder(dags_folder_of, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DAGs folder holding only this DAG; the trigger's position kept in memory."""
     shared = MemoryPositionStore()
     monkeypatch.setattr(inbound, "open_position_store", lambda asset_name: shared)
-    return folder
+    return dags_folder_of(DAG_FILE)
 
 
-def load_dag(folder: Path):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(folder))
-    assert bag.import_errors == {}
-    return bag.get_dag("smsnexus_inbound_replies")
+@pytest.fixture
+def load_dag(dags_folder, parse_dag):
+    """The DAG, parsed from its folder."""
+    return lambda: parse_dag(dags_folder, "smsnexus_inbound_replies")
 
 
 def watcher_trigger(dag) -> SMSNexusInboundMessageTrigger:
@@ -103,11 +89,11 @@ def run_for_events(dag, asset_name: str, payloads: list[dict[str, Any]]):
 
 
 def test_each_reply_gets_one_answer_on_a_run_without_a_logical_date(
-    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
 ):
     admin = smsnexus_emulator.admin
     replies = [admin.add_inbound(number, OUR_NUMBER, f"hello from {number}") for number in CUSTOMERS]
-    dag = load_dag(dags_folder)
+    dag = load_dag()
     payloads = poll_events(watcher_trigger(dag), replies[-1]["id"])
 
     dag_run = run_for_events(dag, "smsnexus_inbound_replies", payloads)
@@ -123,17 +109,17 @@ def test_each_reply_gets_one_answer_on_a_run_without_a_logical_date(
 
 
 def test_an_event_handed_on_again_is_not_answered_twice(
-    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
 ):
     admin = smsnexus_emulator.admin
     reply = admin.add_inbound(CUSTOMERS[0], OUR_NUMBER, "STATUS?")
-    dag = load_dag(dags_folder)
+    dag = load_dag()
     payloads = poll_events(watcher_trigger(dag), reply["id"])
     first = run_for_events(dag, "smsnexus_inbound_replies", payloads)
     # After a triggerer restart the same reply comes again, flagged (see the trigger's guarantee).
     repeated = [{**payloads[0], "possibly_repeated": True}]
 
-    second = run_for_events(load_dag(dags_folder), "smsnexus_inbound_replies", repeated)
+    second = run_for_events(load_dag(), "smsnexus_inbound_replies", repeated)
 
     assert first.state == second.state == "success"
     assert [(m["to"], m["body"]) for m in admin.sent_messages()] == [
@@ -141,10 +127,12 @@ def test_an_event_handed_on_again_is_not_answered_twice(
     ]
 
 
-def test_a_run_triggered_by_hand_answers_nobody(airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn):
+def test_a_run_triggered_by_hand_answers_nobody(
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+):
     smsnexus_emulator.admin.add_inbound(CUSTOMERS[0], OUR_NUMBER, "hello")
 
-    dag_run = load_dag(dags_folder).test(logical_date=None)
+    dag_run = load_dag().test(logical_date=None)
 
     assert dag_run.state == "success"
     assert smsnexus_emulator.admin.sent_messages() == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,33 +12,15 @@ ON_CALL = ["+12125550150", "+12125550151"]
 
 
 @pytest.fixture
-def dags_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A DAGs folder holding only this DAG, used by ``dag.test()``'s bundle sync.
-
-    ``AIRFLOW__CORE__DAGS_FOLDER`` is read once, when ``airflow.settings`` is imported, so changing it
-    during the session has no effect; the bundle list is read anew by every ``dag.test()``.
-    """
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    shutil.copy(DAG_FILE, folder / DAG_FILE.name)
-    bundles = [
-        {
-            "name": "dags-folder",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder)},
-        }
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
-    return folder
+def dags_folder(dags_folder_of) -> Path:
+    """A DAGs folder holding only this DAG."""
+    return dags_folder_of(DAG_FILE)
 
 
-def load_dag(folder: Path):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(folder))
-    assert bag.import_errors == {}
-    return bag.get_dag("low_credit_alert")
+@pytest.fixture
+def load_dag(dags_folder, parse_dag):
+    """The DAG, parsed from its folder."""
+    return lambda: parse_dag(dags_folder, "low_credit_alert")
 
 
 def quick(dag, *, deferrable: bool = False):
@@ -55,8 +36,10 @@ def states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
 
-def test_dag_imports_cleanly_with_an_hourly_schedule_and_a_soft_failing_below_sensor(airflow_db, dags_folder):
-    dag = load_dag(dags_folder)
+def test_dag_imports_cleanly_with_an_hourly_schedule_and_a_soft_failing_below_sensor(
+    load_dag, airflow_db, dags_folder
+):
+    dag = load_dag()
 
     sensor = dag.get_task("check_balance")
     assert dag.schedule == "@hourly"
@@ -67,8 +50,8 @@ def test_dag_imports_cleanly_with_an_hourly_schedule_and_a_soft_failing_below_se
     assert dag.params["on_call_numbers"] == ON_CALL
 
 
-def test_the_hourly_check_defers_and_a_manual_run_need_not_wait_behind_it(airflow_db, dags_folder):
-    dag = load_dag(dags_folder)
+def test_the_hourly_check_defers_and_a_manual_run_need_not_wait_behind_it(load_dag, airflow_db, dags_folder):
+    dag = load_dag()
 
     sensor = dag.get_task("check_balance")
     assert sensor.deferrable is True
@@ -80,10 +63,10 @@ def test_the_hourly_check_defers_and_a_manual_run_need_not_wait_behind_it(airflo
 
 
 def test_a_run_without_a_logical_date_pages_the_on_call(
-    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
 ):
     smsnexus_emulator.admin.set_balance(300)
-    dag = quick(load_dag(dags_folder), deferrable=True)
+    dag = quick(load_dag(), deferrable=True)
 
     dag_run = dag.test(logical_date=None)
 
@@ -93,7 +76,7 @@ def test_a_run_without_a_logical_date_pages_the_on_call(
 
 
 def test_low_balance_texts_the_on_call_with_balance_and_hours_left(
-    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
 ):
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
@@ -102,7 +85,7 @@ def test_low_balance_texts_the_on_call_with_balance_and_hours_left(
     for _ in range(4):  # some usage today, so that there is a burn rate
         hook.send_sms(from_number="+12125550100", to="+12125550160", message="campaign")
     admin.set_balance(420)
-    dag = quick(load_dag(dags_folder))
+    dag = quick(load_dag())
 
     dag_run = dag.test()
 
@@ -118,9 +101,11 @@ def test_low_balance_texts_the_on_call_with_balance_and_hours_left(
         assert "hours left at today's pace of" in alert["body"]
 
 
-def test_healthy_balance_ends_the_run_quietly(airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn):
+def test_healthy_balance_ends_the_run_quietly(
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+):
     smsnexus_emulator.admin.set_balance(8000)
-    dag = quick(load_dag(dags_folder))
+    dag = quick(load_dag())
 
     dag_run = dag.test()
 
@@ -130,10 +115,10 @@ def test_healthy_balance_ends_the_run_quietly(airflow_db, dags_folder, smsnexus_
 
 
 def test_threshold_and_numbers_come_from_the_params(
-    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
 ):
     smsnexus_emulator.admin.set_balance(8000)
-    dag = quick(load_dag(dags_folder), deferrable=True)
+    dag = quick(load_dag(), deferrable=True)
 
     dag_run = dag.test(run_conf={"threshold": 9000, "on_call_numbers": ["+12125550170"]})
 
@@ -144,9 +129,9 @@ def test_threshold_and_numbers_come_from_the_params(
 
 
 def test_healthy_balance_in_deferrable_mode_times_out_quietly(
-    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
 ):
-    dag = quick(load_dag(dags_folder), deferrable=True)
+    dag = quick(load_dag(), deferrable=True)
 
     dag_run = dag.test()
 
@@ -156,12 +141,12 @@ def test_healthy_balance_in_deferrable_mode_times_out_quietly(
 
 
 def test_revoked_token_fails_the_run_instead_of_skipping(
-    airflow_db, dags_folder, smsnexus_emulator, monkeypatch: pytest.MonkeyPatch
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, monkeypatch: pytest.MonkeyPatch
 ):
     connection = json.loads(smsnexus_emulator.connection_json())
     connection["password"] = "SMSNEXUS-TEST-TOKEN-revoked-3333"
     monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_DEFAULT", json.dumps(connection))
-    dag = quick(load_dag(dags_folder))
+    dag = quick(load_dag())
 
     dag_run = dag.test()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,40 +13,19 @@ TASKS = {"messages_to_parquet", "messages_to_sql", "conversations_to_parquet", "
 
 
 @pytest.fixture
-def dags_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A DAGs folder holding only this DAG, and an export folder of its own.
-
-    ``dag.test()`` in Airflow 3 syncs the DAG bundles before it runs: the bundle list is read anew by every
-    ``dag.test()``, while ``AIRFLOW__CORE__DAGS_FOLDER`` is read once when ``airflow.settings`` is imported.
-    """
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    shutil.copy(DAG_FILE, folder / DAG_FILE.name)
-    bundles = [
-        {
-            "name": "dags-folder",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder)},
-        }
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
+def dags_folder(dags_folder_of, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DAGs folder holding only this DAG, and an export folder of its own."""
     monkeypatch.setenv("SMSNEXUS_EXPORT_DIR", str(tmp_path / "exports"))
     # Airflow 3's real default (a cron schedule is a CronTriggerTimetable); Airflow's unit_tests.cfg,
     # loaded in unit-test mode, turns data intervals on.
     monkeypatch.setenv("AIRFLOW__SCHEDULER__CREATE_CRON_DATA_INTERVALS", "False")
-    return folder
+    return dags_folder_of(DAG_FILE)
 
 
-def load_dag(folder: Path):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(folder))
-    assert bag.import_errors == {}
-    dag = bag.get_dag("nightly_export")
-    for task in dag.tasks:  # a failure shows at once instead of after the retries' five-minute delays
-        task.retries = 0
-    return dag
+@pytest.fixture
+def load_dag(dags_folder, parse_dag):
+    """The DAG, parsed from its folder, without retries (a failure shows at once, not after five minutes)."""
+    return lambda: parse_dag(dags_folder, "nightly_export", retries=0)
 
 
 def drop_tables(engine) -> None:
@@ -64,10 +41,10 @@ def ids_created_in(admin, start: datetime, end: datetime) -> list[int]:
     return sorted(m["id"] for m in admin.messages() if start <= created(m) < end)
 
 
-def test_dag_imports_cleanly_with_a_daily_schedule_and_a_two_day_lookback(airflow_db, dags_folder):
+def test_dag_imports_cleanly_with_a_daily_schedule_and_a_two_day_lookback(load_dag, airflow_db, dags_folder):
     from airflow.sdk import Asset
 
-    dag = load_dag(dags_folder)
+    dag = load_dag()
 
     assert dag.schedule == "@daily"
     assert set(dag.task_ids) == TASKS
@@ -83,7 +60,7 @@ def test_dag_imports_cleanly_with_a_daily_schedule_and_a_two_day_lookback(airflo
 
 
 def test_a_night_exports_the_window_and_its_lookback_to_parquet_and_the_embedded_warehouse(
-    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
 ):
     import pyarrow.dataset as ds
 
@@ -94,7 +71,7 @@ def test_a_night_exports_the_window_and_its_lookback_to_parquet_and_the_embedded
     admin.seed_messages(900, start=now - timedelta(days=6), end=now - timedelta(minutes=1))
     engine = sqlite_engine(default_warehouse_path())
     drop_tables(engine)
-    dag = load_dag(dags_folder)
+    dag = load_dag()
 
     dag_run = dag.test()
 
@@ -123,7 +100,14 @@ def test_a_night_exports_the_window_and_its_lookback_to_parquet_and_the_embedded
 
 @pytest.mark.postgres
 def test_a_night_loads_into_a_postgres_warehouse(
-    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn, postgres_url, postgres_conn_id, monkeypatch
+    load_dag,
+    airflow_db,
+    dags_folder,
+    smsnexus_emulator,
+    smsnexus_conn,
+    postgres_url,
+    postgres_conn_id,
+    monkeypatch,
 ):
     pg_engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
     admin = smsnexus_emulator.admin
@@ -131,7 +115,7 @@ def test_a_night_loads_into_a_postgres_warehouse(
     admin.seed_messages(500, start=now - timedelta(days=4), end=now - timedelta(minutes=1))
     monkeypatch.setenv("SMSNEXUS_WAREHOUSE_CONN_ID", postgres_conn_id)
     drop_tables(pg_engine)
-    dag = load_dag(dags_folder)
+    dag = load_dag()
 
     dag_run = dag.test()
 

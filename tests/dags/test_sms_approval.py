@@ -7,8 +7,6 @@ question sent, then adds the answer as an inbound message (or, for "no answer", 
 
 from __future__ import annotations
 
-import json
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -21,31 +19,23 @@ OUR_NUMBER = "+12125550100"
 
 
 @pytest.fixture
-def dags_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A DAGs folder holding only this DAG, used by ``dag.test()``'s bundle sync."""
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    shutil.copy(DAG_FILE, folder / DAG_FILE.name)
-    bundle = {
-        "name": "dags-folder",
-        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-        "kwargs": {"path": str(folder)},
-    }
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
-    return folder
+def dags_folder(dags_folder_of) -> Path:
+    """A DAGs folder holding only this DAG."""
+    return dags_folder_of(DAG_FILE)
 
 
-def load_dag(folder: Path, *, timeout: float = 30):
-    from airflow.dag_processing.dagbag import DagBag
+@pytest.fixture
+def load_dag(dags_folder, parse_dag):
+    """The DAG, parsed from its folder, its reply sensor quick (``timeout`` seconds, default 30)."""
 
-    bag = DagBag(dag_folder=str(folder))
-    assert bag.import_errors == {}
-    dag = bag.get_dag("smsnexus_sms_approval")
-    sensor = dag.get_task("wait_for_answer")
-    sensor.poke_interval = 0.05
-    sensor.timeout = timeout
-    return dag
+    def load(*, timeout: float = 30):
+        dag = parse_dag(dags_folder, "smsnexus_sms_approval")
+        sensor = dag.get_task("wait_for_answer")
+        sensor.poke_interval = 0.05
+        sensor.timeout = timeout
+        return dag
+
+    return load
 
 
 def answer_once_asked(admin, body: str | None) -> threading.Thread:
@@ -81,13 +71,18 @@ def the_question(admin) -> dict:
     return question
 
 
-def test_yes_deploys_on_a_run_without_a_logical_date(
-    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+@pytest.mark.parametrize(
+    ("answer", "taken", "skipped"),
+    [("yes", "deploy", "stand_down"), ("No.", "stand_down", "deploy")],
+    ids=["yes_deploys", "no_stands_down"],
+)
+def test_the_answer_picks_the_branch_on_a_run_without_a_logical_date_and_the_question_is_sent_once(
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn, answer, taken, skipped
 ):
     admin = smsnexus_emulator.admin
-    engineer = answer_once_asked(admin, "yes")
+    engineer = answer_once_asked(admin, answer)
 
-    dag_run = load_dag(dags_folder).test(logical_date=None)
+    dag_run = load_dag().test(logical_date=None)
     engineer.join(5)
 
     assert dag_run.logical_date is None
@@ -95,40 +90,20 @@ def test_yes_deploys_on_a_run_without_a_logical_date(
         "ask": "success",
         "wait_for_answer": "success",
         "decide": "success",
-        "deploy": "success",
-        "stand_down": "skipped",
-    }
-    the_question(admin)
-    assert dag_run.state == "success"
-
-
-def test_no_stands_down_and_the_question_is_sent_once(
-    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
-):
-    admin = smsnexus_emulator.admin
-    engineer = answer_once_asked(admin, "No.")
-
-    dag_run = load_dag(dags_folder).test(logical_date=None)
-    engineer.join(5)
-
-    assert states(dag_run) == {
-        "ask": "success",
-        "wait_for_answer": "success",
-        "decide": "success",
-        "deploy": "skipped",
-        "stand_down": "success",
+        taken: "success",
+        skipped: "skipped",
     }
     the_question(admin)
     assert dag_run.state == "success"
 
 
 def test_no_answer_fails_the_run_and_deploys_nothing(
-    airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
 ):
     admin = smsnexus_emulator.admin
     engineer = answer_once_asked(admin, None)
 
-    dag_run = load_dag(dags_folder, timeout=1).test(logical_date=None)
+    dag_run = load_dag(timeout=1).test(logical_date=None)
     engineer.join(5)
 
     assert dag_run.state == "failed"

@@ -58,7 +58,9 @@ def encodings(token: str) -> dict[str, str]:
 
 
 def texts_of(error: SMSNexusError) -> str:
-    return " ".join([str(error), repr(error), str(error.message), json.dumps(getattr(error, "errors", None))])
+    return " ".join(
+        [str(error), repr(error), str(error.server_message), json.dumps(getattr(error, "errors", None))]
+    )
 
 
 @pytest.mark.parametrize("how", list(encodings(TOKEN)))

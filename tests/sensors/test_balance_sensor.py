@@ -227,16 +227,8 @@ def test_finishes_with_the_right_result_while_the_server_answers_429_and_500_bet
     assert server_errors(admin.stats()) >= 3
 
 
-def test_connection_errors_are_logged_and_the_sensor_pokes_again(monkeypatch: pytest.MonkeyPatch):
-    conn = {
-        "conn_type": "smsnexus",
-        "host": "http://127.0.0.1:9/api",  # the discard port: nothing listens
-        "password": "SMSNEXUS-TEST-TOKEN-unreachable",
-        "extra": {"max_retries": 0, "timeout": 2},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_DOWN", json.dumps(conn))
-
-    assert not make_sensor(smsnexus_conn_id="smsnexus_down").poke({})
+def test_connection_errors_are_logged_and_the_sensor_pokes_again(unreachable_conn_id):
+    assert not make_sensor(smsnexus_conn_id=unreachable_conn_id).poke({})
 
 
 # -- credentials ---------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ record of the span the test computes itself."""
 
 from __future__ import annotations
 
-import json
 import textwrap
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -45,35 +44,20 @@ DAG_SOURCE = textwrap.dedent(
 
 
 @pytest.fixture
-def daily_dag_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table_name: str) -> Path:
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    (folder / "daily_export.py").write_text(DAG_SOURCE)
-    bundles = [
-        {
-            "name": "dags-folder",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder)},
-        }
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
+def daily_dag_folder(
+    dags_folder_of, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table_name: str
+) -> Path:
     # Airflow 3's real default; its unit_tests.cfg (loaded in unit-test mode) turns cron data intervals on.
     monkeypatch.setenv("AIRFLOW__SCHEDULER__CREATE_CRON_DATA_INTERVALS", "False")
     monkeypatch.setenv("EXPORT_DIR", str(tmp_path / "messages"))
     monkeypatch.setenv("EXPORT_TABLE", table_name)
-    return folder
+    return dags_folder_of(sources={"daily_export.py": DAG_SOURCE})
 
 
-def load_dag(folder: Path):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(folder))
-    assert bag.import_errors == {}
-    dag = bag.get_dag("daily_export")
-    for task in dag.tasks:
-        task.retries = 0
-    return dag
+@pytest.fixture
+def load_dag(daily_dag_folder, parse_dag):
+    """The DAG, parsed from its folder, without retries."""
+    return lambda: parse_dag(daily_dag_folder, "daily_export", retries=0)
 
 
 def scheduled_runs(dag, count: int, last: datetime) -> list[tuple[datetime, datetime, datetime]]:
@@ -96,6 +80,7 @@ def scheduled_runs(dag, count: int, last: datetime) -> list[tuple[datetime, date
 
 @pytest.mark.parametrize("sql", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_three_daily_runs_and_manual_runs_export_every_message_exactly_once(
+    load_dag,
     airflow_db,
     daily_dag_folder,
     smsnexus_emulator,
@@ -120,7 +105,7 @@ def test_three_daily_runs_and_manual_runs_export_every_message_exactly_once(
     first = today - timedelta(days=3)
     monkeypatch.setenv("EXPORT_FIRST_WINDOW_START", first.isoformat())
     admin.seed_messages(3_000, random_seed=7, start=first - timedelta(days=2), end=now - timedelta(minutes=1))
-    dag = load_dag(daily_dag_folder)
+    dag = load_dag()
     assert type(dag.timetable).__name__ == "CronTriggerTimetable"  # the SDK's or the core's class
     runs = scheduled_runs(dag, 3, today)
     assert [r[0] for r in runs] == [today - timedelta(days=2), today - timedelta(days=1), today]

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
+from airflow.sdk.execution_time.context import OutletEventAccessors
 from export_helpers import fail_after_pages, ids_created_in, run_export, seed_days, table_ids
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusServerError
@@ -16,6 +17,7 @@ from airflow_provider_smsnexus.transfers.smsnexus_to_sql import (
     SqlExportWriter,
     default_warehouse_path,
     sqlite_engine,
+    table_asset_uri,
 )
 
 
@@ -174,14 +176,47 @@ def test_conversations_and_phone_numbers_are_loaded_whole(smsnexus_emulator, sms
 def test_outlets_and_lineage_name_the_table(smsnexus_emulator, smsnexus_conn, warehouse):
     conn_id, _, table = warehouse
     op = SMSNexusToSqlOperator(task_id="export", sql_conn_id=conn_id, table=table)
-    expected_uri = f"smsnexus-sql://{conn_id or 'smsnexus_warehouse'}/{table}"
-    assert op.outlets == [Asset(uri=expected_uri)]
-    run_export(op)
+    events = OutletEventAccessors()
+    op.execute({"data_interval_start": None, "data_interval_end": None, "outlet_events": events})
     namespace, name = op.lineage_datasets()["output"]
     if conn_id:
+        # The alias is declared at parse time; the run attaches the table's asset in the postgres provider's
+        # form (the address of the test database, written out by hand).
+        alias = AssetAlias(name=f"smsnexus-sql://{conn_id}/{table}")
+        assert op.outlets == [alias]
+        attached = [event.dest_asset_key.uri for event in events[alias].asset_alias_events]
+        assert attached == [f"postgres://127.0.0.1:5432/test/public/{table}"]
         assert (namespace, name) == ("postgres://127.0.0.1:5432", f"test.public.{table}")
     else:
+        assert op.outlets == [Asset(uri=f"smsnexus-sql://smsnexus_warehouse/{table}")]
+        assert list(events) == []
         assert (namespace, name) == (f"sqlite://{default_warehouse_path()}", table)
+
+
+def test_the_postgres_asset_is_the_one_another_providers_task_names():
+    url = sa.engine.make_url("postgresql+psycopg2://user:secret@db.example:5432/shop")
+    ours = Asset(uri=table_asset_uri(url, "warehouse", None, "smsnexus_messages"))
+    # How a task of another provider may spell the same table: Airflow's postgres handler normalises both.
+    theirs = Asset(uri="postgresql://db.example/shop/public/smsnexus_messages")
+    assert ours.uri == theirs.uri == "postgres://db.example:5432/shop/public/smsnexus_messages"
+
+
+@pytest.mark.parametrize(
+    ("url", "schema", "expected"),
+    [
+        ("postgresql://h:6543/db", "sales", "postgres://h:6543/db/sales/t"),
+        ("mysql+pymysql://u:p@h/db", None, "mysql://h:3306/db/t"),
+        ("mariadb://h:3307/db", None, "mysql://h:3307/db/t"),
+        ("sqlite:////tmp/x.db", None, "smsnexus-sql://conn/t"),
+        ("sqlite:////tmp/x.db", "main", "smsnexus-sql://conn/main/t"),
+    ],
+)
+def test_a_database_without_a_registered_scheme_keeps_the_providers_own_uri(url, schema, expected):
+    assert table_asset_uri(sa.engine.make_url(url), "conn", schema, "t") == expected
+
+
+def test_a_templated_table_gets_no_outlet():
+    assert SMSNexusToSqlOperator(task_id="t", sql_conn_id="pg", table="t_{{ ds_nodash }}").outlets == []
 
 
 def test_the_embedded_warehouse_lives_in_airflow_home(airflow_home):

@@ -189,16 +189,8 @@ def test_suspended_account_yields_an_error_event_with_403(smsnexus_emulator, mon
     assert "suspended-5555" not in json.dumps(event.payload)
 
 
-def test_unreachable_server_is_retried_until_the_deadline(monkeypatch: pytest.MonkeyPatch):
-    conn = {
-        "conn_type": "smsnexus",
-        "host": "http://127.0.0.1:9/api",  # the discard port: nothing listens
-        "password": "SMSNEXUS-TEST-TOKEN-unreachable",
-        "extra": {"max_retries": 0, "timeout": 2},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_DOWN", json.dumps(conn))
-
-    event = first_event(make_trigger(smsnexus_conn_id="smsnexus_down", deadline=time.time() + 0.3))
+def test_unreachable_server_is_retried_until_the_deadline(unreachable_conn_id):
+    event = first_event(make_trigger(smsnexus_conn_id=unreachable_conn_id, deadline=time.time() + 0.3))
 
     assert event.payload["status"] == "timeout"
 
