@@ -1,19 +1,8 @@
 """The send ledger: a durable record of every message a campaign sends, with leased claims, so that none is
 sent twice.
 
-One row per (campaign, normalised recipient, message hash), in one of these states:
-
-``claimed``
-    leased by one attempt; no request has left for it yet (a dead owner's claimed row is simply sent again);
-``pending``
-    the request may have left: written by the owner right before it does (``pending_at``, and its estimate
-    in the server's time); a pending row whose owner died is settled by looking it up in ``/api/messages``;
-``sent``
-    SMS Nexus holds the message (from its answer, or found by a lookup): id and credits kept;
-``failed``
-    SMS Nexus refused it, or it provably did not arrive: may be claimed and sent again;
-``unknown``
-    the evidence is ambiguous (two messages could be this row's): never resent automatically.
+One row per (campaign, normalised recipient, message hash), in one of the states ``claimed``, ``pending``,
+``sent``, ``failed``, ``unknown`` (see :mod:`~airflow_provider_smsnexus.campaign.ledger_schema`).
 
 A claim is a lease (``lease_owner``, ``lease_expires_at``): while it is live nobody else sends, looks up or
 claims the row, and every write of the owner is fenced (``WHERE lease_owner = me AND lease_expires_at > now``)
@@ -26,143 +15,58 @@ Lease times are the workers' clocks: they are assumed to agree to within a third
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import threading
 from contextlib import nullcontext
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smsnexus.campaign.ledger_schema import (
+    DEFAULT_TABLE_NAME,
+    MAX_CAMPAIGN_LENGTH,
+    MAX_REASON_LENGTH,
+    STATE_CLAIMED,
+    STATE_FAILED,
+    STATE_PENDING,
+    STATE_SENT,
+    STATE_UNKNOWN,
+    UPGRADE_COLUMNS,
+    LedgerEntry,
+    campaign_key,
+    connection_engine,
+    create_or_upgrade,
+    default_ledger_path,
+    entry_of,
+    ledger_table,
+    sqlite_engine,
+    table_exists,
+)
 from airflow_provider_smsnexus.campaign.model import utcnow
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable, Iterable
 
-    from sqlalchemy import Table
     from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
-STATE_CLAIMED = "claimed"
-STATE_PENDING = "pending"
-STATE_SENT = "sent"
-STATE_FAILED = "failed"
-STATE_UNKNOWN = "unknown"
-
-#: The ledger table's default name.
-DEFAULT_TABLE_NAME = "smsnexus_send_ledger"
-#: Longest reason kept in the ledger (server messages can be long).
-MAX_REASON_LENGTH = 1000
-#: Longest campaign id stored as is (see :func:`campaign_key`).
-MAX_CAMPAIGN_LENGTH = 250
-#: Columns added after the first release: an older table gets them by ``ALTER TABLE ... ADD COLUMN``.
-UPGRADE_COLUMNS = (
-    "account",
-    "lease_owner",
-    "lease_expires_at",
-    "pending_server_at",
-    "pending_uncertainty",
-    "foreign_ids",
-)
-
-
-def campaign_key(campaign_id: str) -> str:
-    """The campaign as stored: itself when it fits the column, else its start and a hash of the whole."""
-    if len(campaign_id) <= MAX_CAMPAIGN_LENGTH:
-        return campaign_id
-    digest = hashlib.sha256(campaign_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f"{campaign_id[: MAX_CAMPAIGN_LENGTH - 33]}~{digest}"
-
-
-def default_ledger_path() -> Path:
-    """The embedded ledger's file: ``$AIRFLOW_HOME/smsnexus/send_ledger.db`` (``~/airflow`` by default)."""
-    home = os.environ.get("AIRFLOW_HOME") or os.path.join("~", "airflow")
-    return Path(home).expanduser() / "smsnexus" / "send_ledger.db"
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: everything the ledger writes is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """One ledger row (see the module documentation for the states and the lease).
-
-    :param attempts: how many times the row was marked pending (each mark may precede one request).
-    :param pending_at: when the row was last marked pending (the owner's clock, UTC).
-    :param pending_server_at: the same moment estimated in the server's clock.
-    :param pending_uncertainty: that estimate's half-width, in seconds.
-    :param foreign_ids: ids of messages with this text to this recipient that existed before the send.
-    """
-
-    campaign_id: str
-    recipient: str
-    message_hash: str
-    state: str
-    from_number: str | None = None
-    message_id: str | None = None
-    credits: int | None = None
-    reason: str | None = None
-    attempts: int = 0
-    pending_at: datetime | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    account: str | None = None
-    lease_owner: str | None = None
-    lease_expires_at: datetime | None = None
-    pending_server_at: datetime | None = None
-    pending_uncertainty: float | None = None
-    foreign_ids: frozenset[str] = frozenset()
-
-    def leased_by_other(self, owner: str, now: datetime) -> bool:
-        """Whether another owner holds a live lease on this row."""
-        return (
-            self.lease_owner not in (None, owner)
-            and self.lease_expires_at is not None
-            and self.lease_expires_at > now
-        )
-
-
-def _ledger_table(name: str, schema: str | None) -> Table:
-    import sqlalchemy as sa
-
-    return sa.Table(
-        name,
-        sa.MetaData(schema=schema),
-        sa.Column("campaign_id", sa.String(MAX_CAMPAIGN_LENGTH), primary_key=True),
-        sa.Column("recipient", sa.String(32), primary_key=True),
-        sa.Column("message_hash", sa.String(64), primary_key=True),
-        sa.Column("state", sa.String(16), nullable=False),
-        sa.Column("from_number", sa.String(32)),
-        sa.Column("message_id", sa.String(64), index=True),
-        sa.Column("credits", sa.Integer),
-        sa.Column("reason", sa.Text),
-        sa.Column("attempts", sa.Integer, nullable=False, default=0),
-        sa.Column("pending_at", sa.DateTime(timezone=True)),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("account", sa.String(64)),
-        sa.Column("lease_owner", sa.String(255)),
-        sa.Column("lease_expires_at", sa.DateTime(timezone=True)),
-        sa.Column("pending_server_at", sa.DateTime(timezone=True)),
-        sa.Column("pending_uncertainty", sa.Float),
-        sa.Column("foreign_ids", sa.Text),
-    )
-
-
-def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers and one writer work at once; FULL sync makes each commit durable; wait when busy."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=60000")
-    cursor.close()
+__all__ = [
+    "DEFAULT_TABLE_NAME",
+    "MAX_CAMPAIGN_LENGTH",
+    "MAX_REASON_LENGTH",
+    "STATE_CLAIMED",
+    "STATE_FAILED",
+    "STATE_PENDING",
+    "STATE_SENT",
+    "STATE_UNKNOWN",
+    "UPGRADE_COLUMNS",
+    "LedgerEntry",
+    "SendLedger",
+    "campaign_key",
+    "default_ledger_path",
+]
 
 
 class SendLedger:
@@ -190,7 +94,7 @@ class SendLedger:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
-        self.table = _ledger_table(table_name, schema)
+        self.table = ledger_table(table_name, schema)
         self.clock = clock
         self._owns_engine = owns_engine
         # SQLite allows one writer: serialise this process' writers instead of meeting "database is locked".
@@ -217,12 +121,8 @@ class SendLedger:
         :param path: the file; :func:`default_ledger_path` when None.
         :param kwargs: passed to :class:`SendLedger` (``table_name``).
         """
-        import sqlalchemy as sa
-
         file = Path(path) if path is not None else default_ledger_path()
-        file.parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(f"sqlite:///{file}", connect_args={"timeout": 60})
-        sa.event.listen(engine, "connect", _tune_sqlite)
+        engine = sqlite_engine(file)
         return cls(engine, owns_engine=True, **kwargs)
 
     @classmethod
@@ -236,22 +136,7 @@ class SendLedger:
         """
         if not conn_id:
             return cls.sqlite(**kwargs)
-        from airflow.sdk import BaseHook
-
-        from airflow_provider_smsnexus.exceptions import SMSNexusError
-
-        hook = BaseHook.get_connection(conn_id).get_hook()
-        get_engine = getattr(hook, "get_sqlalchemy_engine", None)
-        if get_engine is None:
-            raise SMSNexusError(
-                f"ledger_conn_id={conn_id!r} is a {type(hook).__name__} connection, which gives no SQLAlchemy "
-                "engine: use a SQL database connection (PostgreSQL, MySQL, ...)."
-            )
-        engine = get_engine(engine_kwargs={"pool_pre_ping": True})
-        if engine.dialect.name == "sqlite":
-            import sqlalchemy as sa
-
-            sa.event.listen(engine, "connect", _tune_sqlite)
+        engine = connection_engine(conn_id)
         return cls(engine, owns_engine=True, **kwargs)
 
     def close(self) -> None:
@@ -263,46 +148,17 @@ class SendLedger:
 
     def create_table(self) -> None:
         """Create the table when missing, add the columns an older version lacked; safe when racing."""
-        if self._table_ready:
-            return
-        import sqlalchemy as sa
+        if not self._table_ready:
+            create_or_upgrade(self.engine, self.table, self._writing)
+            self._table_ready = True
 
-        try:
-            self.table.metadata.create_all(self.engine, checkfirst=True)
-        except sa.exc.DBAPIError:
-            # Another process created it between our check and our CREATE: fine when it is there now.
-            if not self._table_exists():
-                raise
-        self._upgrade()
-        self._table_ready = True
-
-    def _upgrade(self) -> None:
-        import sqlalchemy as sa
-
-        present = {c["name"] for c in sa.inspect(self.engine).get_columns(self.table.name, self.table.schema)}
-        preparer = self.engine.dialect.identifier_preparer
-        for name in UPGRADE_COLUMNS:
-            if name in present:
-                continue
-            column = self.table.c[name]
-            kind = column.type.compile(dialect=self.engine.dialect)
-            statement = (
-                f"ALTER TABLE {preparer.format_table(self.table)} ADD COLUMN {preparer.quote(name)} {kind}"
-            )
-            log.info("Upgrading the send ledger %s: adding column %s", self.table.fullname, name)
-            try:
-                with self._writing(), self.engine.begin() as conn:
-                    conn.execute(sa.text(statement))
-            except sa.exc.DBAPIError:
-                # Another process added it at the same moment: fine when it is there now.
-                columns = sa.inspect(self.engine).get_columns(self.table.name, self.table.schema)
-                if name not in {c["name"] for c in columns}:
-                    raise
-
-    def _table_exists(self) -> bool:
-        import sqlalchemy as sa
-
-        return sa.inspect(self.engine).has_table(self.table.name, schema=self.table.schema)
+    def _readable(self) -> bool:
+        """Whether there is a table to read (a read never creates it: a dry run writes nothing)."""
+        if not self._table_ready:
+            if not table_exists(self.engine, self.table):
+                return False
+            self.create_table()
+        return True
 
     # -- reads ----------------------------------------------------------------------------------------
 
@@ -317,32 +173,28 @@ class SendLedger:
         """
         import sqlalchemy as sa
 
-        if not self._table_ready:
-            if not self._table_exists():
-                return []
-            self.create_table()
+        if not self._readable():
+            return []
         wanted = set(recipients) if recipients is not None else None
         query = sa.select(self.table).where(self.table.c.campaign_id == campaign_key(campaign_id))
         found = []
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=2000).execute(query):
                 if wanted is None or row.recipient in wanted:
-                    found.append(self._entry(row))
+                    found.append(entry_of(row))
         return found
 
     def get(self, campaign_id: str, recipient: str, message_hash: str) -> LedgerEntry | None:
         """One ledger row, or None."""
         import sqlalchemy as sa
 
-        if not self._table_ready:
-            if not self._table_exists():
-                return None
-            self.create_table()
+        if not self._readable():
+            return None
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(self.table).where(*self._key(campaign_id, recipient, message_hash))
             ).first()
-        return self._entry(row) if row is not None else None
+        return entry_of(row) if row is not None else None
 
     def known_message_ids(self, message_ids: Iterable[str], *, account: str | None) -> set[str]:
         """Which of these message ids the ledger already holds for a row of this account (any campaign)."""
@@ -605,27 +457,4 @@ class SendLedger:
             columns.campaign_id == campaign_key(campaign_id),
             columns.recipient == recipient,
             columns.message_hash == message_hash,
-        )
-
-    @staticmethod
-    def _entry(row: Any) -> LedgerEntry:
-        return LedgerEntry(
-            campaign_id=row.campaign_id,
-            recipient=row.recipient,
-            message_hash=row.message_hash,
-            state=row.state,
-            from_number=row.from_number,
-            message_id=row.message_id,
-            credits=row.credits,
-            reason=row.reason,
-            attempts=row.attempts,
-            pending_at=_aware(row.pending_at),
-            created_at=_aware(row.created_at),
-            updated_at=_aware(row.updated_at),
-            account=row.account,
-            lease_owner=row.lease_owner,
-            lease_expires_at=_aware(row.lease_expires_at),
-            pending_server_at=_aware(row.pending_server_at),
-            pending_uncertainty=row.pending_uncertainty,
-            foreign_ids=frozenset(filter(None, (row.foreign_ids or "").split(","))),
         )

@@ -83,10 +83,10 @@ class Reconciler:
     def server_time(self, local: datetime | None = None) -> tuple[datetime, float]:
         """A local moment (default now) in the server's time, with the estimate's half-width in seconds."""
         local = local or utcnow()
-        clock = getattr(self.hook, "server_clock", None)
-        if clock is not None and getattr(clock, "samples", 1):  # no Date header seen yet: clock_skew
+        clock = self.hook.server_clock
+        if clock.samples:  # no Date header seen yet: clock_skew
             estimate, uncertainty = clock.to_server(local)
-            if estimate is not None and uncertainty is not None and math.isfinite(uncertainty):
+            if math.isfinite(uncertainty):
                 return estimate, float(uncertainty)
         return local, self.clock_skew.total_seconds()
 

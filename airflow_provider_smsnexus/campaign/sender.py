@@ -11,11 +11,8 @@ holds are waited for, never touched.
 
 from __future__ import annotations
 
-import inspect
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.campaign.lease import Heartbeat, account_fingerprint, lease_owner
@@ -32,12 +29,12 @@ from airflow_provider_smsnexus.campaign.model import (
     SENT,
     SETTLE_SECONDS,
     UNKNOWN,
-    as_int,
     reason_of,
     utcnow,
 )
-from airflow_provider_smsnexus.campaign.reconcile import ABSENT, FOUND, Reconciler
+from airflow_provider_smsnexus.campaign.reconcile import Reconciler
 from airflow_provider_smsnexus.campaign.report import Progress
+from airflow_provider_smsnexus.campaign.settle import RowSettling
 from airflow_provider_smsnexus.exceptions import (
     SMSNexusCampaignError,
     SMSNexusError,
@@ -48,11 +45,11 @@ from airflow_provider_smsnexus.exceptions import (
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
+    from datetime import timedelta
 
     from airflow_provider_smsnexus.campaign.ledger import LedgerEntry, SendLedger
     from airflow_provider_smsnexus.campaign.model import CampaignRow
-    from airflow_provider_smsnexus.campaign.reconcile import Window
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
 
@@ -60,7 +57,7 @@ class LeaseLost(SMSNexusCampaignError):
     """This attempt's lease on a row was taken over before its request left: nothing was sent."""
 
 
-class CampaignSender:
+class CampaignSender(RowSettling):
     """
     Sends the rows of one campaign exactly once (see the module documentation); shared by both operators.
 
@@ -315,13 +312,14 @@ class CampaignSender:
             row.reason = "sent by this attempt, but its lease had been taken over: the new owner records it"
             self.log.warning("Campaign %s: sent %s after losing its lease", self.campaign_id, row.recipient)
 
-    def _call_send(self, row: CampaignRow, before_send: Any) -> dict[str, Any]:
-        send = self.hook.send_sms
-        args = (row.from_number or "", row.recipient or "", row.body or "", row.media_url)
-        if _takes_before_send(getattr(type(self.hook), "send_sms", send)):  # wrappers pass it on
-            return send(*args, before_send=before_send)
-        before_send()  # a hook without the callback: mark right before handing the request over
-        return send(*args)
+    def _call_send(self, row: CampaignRow, before_send: Callable[[], None]) -> dict[str, Any]:
+        return self.hook.send_sms(
+            row.from_number or "",
+            row.recipient or "",
+            row.body or "",
+            row.media_url,
+            before_send=before_send,
+        )
 
     def _record_error(self, row: CampaignRow, exc: Exception) -> None:
         row.error = exc
@@ -356,187 +354,3 @@ class CampaignSender:
                 self.fatal = exc
                 self.log.error("Campaign %s stops: %s", self.campaign_id, reason_of(exc))
         self._stop.set()
-
-    # -- rows an earlier attempt left pending ------------------------------------------------------------
-
-    def settle_stale(self, rows: Sequence[CampaignRow]) -> None:
-        """Look up rows an earlier (dead) attempt left pending, once their requests can no longer be in
-        flight; resend those the server provably does not hold; never resend on ambiguous evidence."""
-        if not rows or self._stop.is_set():
-            return
-        self.log.info(
-            "Campaign %s: %d messages were left pending by an earlier attempt; looking them up",
-            self.campaign_id,
-            len(rows),
-        )
-        timeout = float(self.hook.config.timeout)
-        marks = [row.stale.pending_at for row in rows if row.stale and row.stale.pending_at]
-        if marks:
-            self._sleep_until(
-                max(marks) + timedelta(seconds=timeout + self.settle_seconds), "the earlier attempt"
-            )
-        windows = []
-        for row in rows:
-            entry = row.stale
-            assert entry is not None
-            server_at, uncertainty = entry.pending_server_at, entry.pending_uncertainty
-            if server_at is None or uncertainty is None:  # written by an older version: local time only
-                server_at = self.reconciler.server_time(entry.pending_at or utcnow())[0]
-                uncertainty = self.reconciler.clock_skew.total_seconds()
-            until = server_at + timedelta(seconds=timeout + self.no_answer_settle_seconds)
-            windows.append(
-                self.reconciler.window(
-                    row.key, server_at, uncertainty, until=until, foreign_ids=entry.foreign_ids
-                )
-            )
-        self._settle(rows, windows, found_outcome=ALREADY_SENT, last_round=False, stale=True)
-
-    # -- answers lost during this run ----------------------------------------------------------------------
-
-    def settle_unknown(self, rows: Sequence[CampaignRow]) -> None:
-        """Settle the rows whose answer was lost in this run: found, resent, or (absent at last) failed."""
-        for round_number in range(self.resend_rounds + 1):
-            unknown = [row for row in rows if row.outcome == UNKNOWN and row.error_at is not None]
-            if not unknown or self._stop.is_set():
-                return
-            wait_for = max(row.error_at + timedelta(seconds=self._settle_seconds(row)) for row in unknown)
-            self._sleep_until(wait_for, "lost answers")
-            self.log.info(
-                "Campaign %s: looking up %d messages whose answer was lost", self.campaign_id, len(unknown)
-            )
-            windows = []
-            for row in unknown:
-                # An unknown outcome always follows a pending mark (see _record_error).
-                mark, server_at = row.pending_at or utcnow(), row.pending_server_at or utcnow()
-                flight = ((row.error_at or mark) - mark).total_seconds() + self._settle_seconds(row)
-                until = server_at + timedelta(seconds=max(flight, 0.0))
-                windows.append(
-                    self.reconciler.window(
-                        row.key,
-                        server_at,
-                        row.pending_uncertainty or 0.0,
-                        until=until,
-                        foreign_ids=row.foreign_ids,
-                    )
-                )
-            for row in unknown:
-                row.error_at = None
-            self._settle(unknown, windows, found_outcome=SENT, last_round=round_number == self.resend_rounds)
-
-    def _settle(
-        self,
-        rows: Sequence[CampaignRow],
-        windows: Sequence[Window],
-        *,
-        found_outcome: str,
-        last_round: bool,
-        stale: bool = False,
-    ) -> None:
-        try:
-            verdicts = self.reconciler.lookup(windows)
-        except Exception as exc:
-            self.log.warning(
-                "Campaign %s: the lookup failed (%s); not resending", self.campaign_id, reason_of(exc)
-            )
-            for row in rows:
-                before = "left pending by an earlier attempt" if stale else row.reason
-                row.settle(UNKNOWN, f"{before}; the lookup failed: {reason_of(exc)}; a rerun settles it")
-                self._write(self.ledger.note_unknown, row, reason=row.reason or "")
-            return
-        resend = []
-        for row, verdict in zip(rows, verdicts):
-            if verdict.kind == FOUND:
-                message = verdict.message or {}
-                row.found(
-                    found_outcome, message, message_id=message.get("id"), credits=message.get("credits_used")
-                )
-                if stale:
-                    row.reason = "sent by an earlier attempt (found in /api/messages)"
-                self._write(self.ledger.mark_sent, row, message_id=row.message_id, credits=row.credits)
-            elif verdict.kind == ABSENT and not last_round:
-                row.settle(None)
-                row.stale = None
-                self._cleared.add(id(row))
-                resend.append(row)
-            elif verdict.kind == ABSENT:
-                row.settle(
-                    FAILED,
-                    f"not sent: the requests got no answer and SMS Nexus holds no such message (last: {row.reason})",
-                )
-                self._write(self.ledger.mark_failed, row, reason=row.reason or "")
-            else:
-                row.settle(UNKNOWN, verdict.reason)
-                self._write(self.ledger.note_unknown, row, reason=row.reason or "", ambiguous=True)
-        if resend:
-            self.log.info(
-                "Campaign %s: %d messages provably did not arrive; sending them",
-                self.campaign_id,
-                len(resend),
-            )
-            self.send(resend)
-
-    def _write(self, method: Any, row: CampaignRow, **values: Any) -> None:
-        try:
-            method(self.campaign_id, *row.key, owner=self.owner, **values)
-        except Exception as exc:
-            self._abort(exc)
-
-    def _settle_seconds(self, row: CampaignRow) -> float:
-        answered = isinstance(row.error, SMSNexusError) and row.error.status_code is not None
-        return self.settle_seconds if answered else self.no_answer_settle_seconds
-
-    # -- rows another live attempt holds -----------------------------------------------------------------
-
-    def _wait_for_deferred(self, rows: Sequence[CampaignRow]) -> None:
-        deadline = time.monotonic() + self.lease_wait_seconds
-        while not self._stop.is_set():
-            deferred = [row for row in rows if row.deferred and row.outcome is None]
-            if not deferred:
-                return
-            retry = []
-            entries = {
-                (e.recipient, e.message_hash): e
-                for e in self.ledger.entries(self.campaign_id, {row.recipient for row in deferred})
-            }
-            now = self.ledger.clock()
-            for row in deferred:
-                entry = entries.get(row.key)
-                if entry is None or not entry.leased_by_other(self.owner, now):
-                    row.deferred = False
-                    retry.append(row)
-            if retry:
-                self._process(retry)
-                continue
-            if time.monotonic() > deadline:
-                for row in deferred:
-                    holder = entries[row.key].lease_owner
-                    row.settle(UNKNOWN, f"not sent by this attempt: another live attempt ({holder}) holds it")
-                return
-            self._stop.wait(min(1.0, self.lease_seconds / 3))
-        for row in rows:
-            if row.deferred and row.outcome is None:
-                row.settle(NOT_ATTEMPTED, f"not sent: the campaign stopped ({reason_of(self.fatal)})")
-
-    def _sleep_until(self, moment: Any, what: str) -> None:
-        pause = (moment - utcnow()).total_seconds()
-        if pause > 0:
-            self.log.info("Campaign %s: waiting %.1fs for %s", self.campaign_id, pause, what)
-            time.sleep(pause)
-
-
-def _takes_before_send(send: Any) -> bool:
-    try:
-        return "before_send" in inspect.signature(send).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def as_message(row: CampaignRow) -> dict[str, Any]:
-    """The message of a row already sent by an earlier attempt, as far as the ledger knows it."""
-    return row.message or {
-        "id": as_int(row.message_id) if (row.message_id or "").isdigit() else row.message_id,
-        "from": row.from_number,
-        "to": row.recipient,
-        "body": row.body,
-        "credits_used": row.credits,
-    }

@@ -8,45 +8,21 @@ leased send ledger, the sender and its lookups, the report).
 
 from __future__ import annotations
 
-from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator
-
-from airflow_provider_smsnexus.campaign.lease import lease_owner
-from airflow_provider_smsnexus.campaign.ledger import DEFAULT_TABLE_NAME, SendLedger
-from airflow_provider_smsnexus.campaign.model import (
-    ALREADY_SENT,
-    CLOCK_SKEW,
-    DRY_RUN,
-    LEASE_SECONDS,
-    SENT,
-    UNKNOWN,
-    CampaignRow,
-    default_campaign_id,
-)
-from airflow_provider_smsnexus.campaign.render import (
-    media_url_problem,
-    message_hash,
-    message_problem,
-    raw_text,
-)
-from airflow_provider_smsnexus.campaign.sender import CampaignSender, as_message
-from airflow_provider_smsnexus.campaign.sources import is_storage_path
-from airflow_provider_smsnexus.exceptions import (
-    SMSNexusCampaignError,
-    SMSNexusError,
-    SMSNexusResponseError,
-    SMSNexusSendOutcomeUnknownError,
-)
-from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
-from airflow_provider_smsnexus.utils.phone import normalise_phone
+from airflow_provider_smsnexus.campaign.bulk import keep_callable
+from airflow_provider_smsnexus.campaign.model import CampaignRow, default_campaign_id
+from airflow_provider_smsnexus.campaign.sender import CampaignSender
+from airflow_provider_smsnexus.campaign.single import message_result, message_row
+from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
+from airflow_provider_smsnexus.operators._send_base import SHARED_PARAMS, SendOperatorBase
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from airflow.sdk import Context
+
+    from airflow_provider_smsnexus.campaign.plan import RowSpec
 
 __all__ = [
     "CampaignRow",
@@ -58,112 +34,7 @@ __all__ = [
 ]
 
 
-class _Verbatim:
-    """Holds a callable for a templated field: Airflow would otherwise call it with the Jinja context."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Callable[[], Any]) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return f"<callable {getattr(self.value, '__name__', type(self.value).__name__)}>"
-
-
-def _unwrap(value: Any) -> Any:
-    return value.value() if isinstance(value, _Verbatim) else value
-
-
-def _keep_callable(value: Any) -> Any:
-    if callable(value) and not callable(getattr(type(value), "resolve", None)):
-        return _Verbatim(value)
-    return value
-
-
-class _SMSNexusSendBase(BaseOperator):
-    """What both operators share: the hook, the ledger, the sender, and templating that leaves data alone."""
-
-    ui_color = "#d8f3dc"
-
-    def __init__(
-        self,
-        *,
-        smsnexus_conn_id: str = SMSNexusHook.default_conn_name,
-        campaign_id: str | None = None,
-        ledger_conn_id: str | None = None,
-        ledger_table: str = DEFAULT_TABLE_NAME,
-        clock_skew: timedelta | float = CLOCK_SKEW,
-        lease_seconds: float = LEASE_SECONDS,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.smsnexus_conn_id = smsnexus_conn_id
-        self.campaign_id = campaign_id
-        self.ledger_conn_id = ledger_conn_id
-        self.ledger_table = ledger_table
-        self.clock_skew = clock_skew if isinstance(clock_skew, timedelta) else timedelta(seconds=clock_skew)
-        if self.clock_skew < timedelta(0) or float(lease_seconds) <= 0:
-            raise ValueError("clock_skew must not be negative, and lease_seconds must be positive")
-        self.lease_seconds = float(lease_seconds)
-
-    @cached_property
-    def hook(self) -> SMSNexusHook:
-        """The SMS Nexus hook."""
-        return SMSNexusHook(smsnexus_conn_id=self.smsnexus_conn_id)
-
-    def open_ledger(self) -> SendLedger:
-        """The send ledger: in ``ledger_conn_id``'s database, or the SQLite file under AIRFLOW_HOME."""
-        return SendLedger.for_connection(self.ledger_conn_id, table_name=self.ledger_table)
-
-    def make_sender(
-        self, ledger: SendLedger, campaign_id: str, context: Context, **kwargs: Any
-    ) -> CampaignSender:
-        """The campaign engine for this attempt, its leases owned by this task instance's try."""
-        return CampaignSender(
-            self.hook,
-            ledger,
-            campaign_id,
-            log=self.log,
-            owner=lease_owner(context),
-            clock_skew=self.clock_skew,
-            lease_seconds=self.lease_seconds,
-            **kwargs,
-        )
-
-    def render_template(
-        self,
-        content: Any,
-        context: Context,
-        jinja_env: Any = None,
-        seen_oids: set[int] | None = None,
-    ) -> Any:
-        """Render strings, storage paths and XCom references; keep data (DataFrames, rows, numbers) as is.
-
-        Recipient data is never a template: a ``{{`` in a customer's name must reach the text unchanged.
-        """
-        if (
-            isinstance(content, str)
-            or callable(getattr(type(content), "resolve", None))  # XComArg and friends
-            or is_storage_path(content)
-        ):
-            return super().render_template(content, context, jinja_env, seen_oids)
-        return content
-
-
-_SHARED_PARAMS = """
-    :param smsnexus_conn_id: the SMS Nexus connection.
-    :param campaign_id: the ledger's campaign. Templated.
-    :param ledger_conn_id: an Airflow SQL connection (PostgreSQL...) holding the ledger; shared by workers
-        that run one campaign. Default: an SQLite file under AIRFLOW_HOME (one machine only).
-    :param ledger_table: the ledger's table name.
-    :param clock_skew: the lookup's uncertainty about the server's clock while no ``Date`` header of the
-        server was seen (once one was, the measured uncertainty is used). Default 60 s.
-    :param lease_seconds: how long a claim on a ledger row lives unless renewed (renewed every third of it
-        while the task runs); a dead attempt's rows are taken over after it. Default 30 s.
-"""
-
-
-class SMSNexusSendSmsOperator(_SMSNexusSendBase):
+class SMSNexusSendSmsOperator(SendOperatorBase):
     """
     Send one SMS (or an MMS with ``media_url``) and return the message SMS Nexus created.
 
@@ -179,7 +50,7 @@ class SMSNexusSendSmsOperator(_SMSNexusSendBase):
     :param default_region: region code for national numbers in ``to`` (``"US"``); None accepts E.164 only.
     """
 
-    __doc__ = (__doc__ or "") + _SHARED_PARAMS
+    __doc__ = (__doc__ or "") + SHARED_PARAMS
     template_fields: Sequence[str] = ("from_number", "to", "message", "media_url", "campaign_id")
     template_fields_renderers: ClassVar[dict[str, str]] = {"message": "txt"}
 
@@ -201,62 +72,22 @@ class SMSNexusSendSmsOperator(_SMSNexusSendBase):
         self.default_region = default_region
 
     def execute(self, context: Context) -> dict[str, Any]:
-        row = self.make_row()
+        row = message_row(
+            to=self.to,
+            from_number=self.from_number,
+            message=self.message,
+            media_url=self.media_url,
+            default_region=self.default_region,
+        )
         campaign_id = self.campaign_id or default_campaign_id(context, self)
         with self.open_ledger() as ledger:
             sender = self.make_sender(ledger, campaign_id, context)
             sender.load_ledger([row])
             sender.send_all([row])
-        return self.result(row)
-
-    def make_row(self) -> CampaignRow:
-        """The message as a campaign row; raises :class:`SMSNexusCampaignError` for bad input."""
-        to = normalise_phone(self.to, self.default_region)
-        if to.number is None:
-            raise SMSNexusCampaignError(f"to={raw_text(self.to)!r} is not a usable phone number: {to.reason}")
-        sender = normalise_phone(self.from_number, self.default_region)
-        if sender.number is None:
-            raise SMSNexusCampaignError(
-                f"from_number={raw_text(self.from_number)!r} is not a usable phone number: {sender.reason}"
-            )
-        body = "" if self.message is None else str(self.message).strip()
-        problem = message_problem(body) or (media_url_problem(self.media_url) if self.media_url else None)
-        if problem:
-            raise SMSNexusCampaignError(f"The message cannot be sent: {problem}")
-        return CampaignRow(
-            1,
-            raw_to=self.to,
-            recipient=to.number,
-            from_number=sender.number,
-            media_url=self.media_url or None,
-            body=body,
-            message_hash=message_hash(sender.number, body),
-        )
-
-    def result(self, row: CampaignRow) -> dict[str, Any]:
-        """The created message, or the error that says why there is none."""
-        if row.outcome == SENT:
-            self.log.info("Sent message %s to %s (%s credits)", row.message_id, row.recipient, row.credits)
-            return row.message or {}
-        if row.outcome == ALREADY_SENT:
-            self.log.info(
-                "Message %s to %s was already sent by an earlier attempt", row.message_id, row.recipient
-            )
-            return as_message(row)
-        if row.outcome == UNKNOWN:
-            raise SMSNexusSendOutcomeUnknownError(
-                f"The message to {row.recipient} may or may not have been sent ({row.reason}). It is left "
-                "pending in the send ledger: a retry looks it up before sending again.",
-                from_number=row.from_number,
-                to=row.recipient,
-            )
-        lost = isinstance(row.error, (SMSNexusSendOutcomeUnknownError, SMSNexusResponseError))
-        if isinstance(row.error, SMSNexusError) and not lost:
-            raise row.error  # the server's own refusal (422, 401...), with its class
-        raise SMSNexusError(f"The message to {row.recipient} was not sent: {row.reason}")
+        return message_result(row, self.log)
 
 
-class SMSNexusBulkSendOperator(_SMSNexusSendBase):
+class SMSNexusBulkSendOperator(SendOperatorBase):
     """
     Send one personalised text per row of a recipient table, each exactly once, and report every row.
 
@@ -298,7 +129,7 @@ class SMSNexusBulkSendOperator(_SMSNexusSendBase):
     is not partitioned.
     """
 
-    __doc__ = (__doc__ or "") + _SHARED_PARAMS
+    __doc__ = (__doc__ or "") + SHARED_PARAMS
     template_fields: Sequence[str] = (
         "recipients",
         "from_number",
@@ -337,14 +168,14 @@ class SMSNexusBulkSendOperator(_SMSNexusSendBase):
             raise ValueError("max_concurrency must be 1 or more")
         if not 0 <= float(max_failure_rate) <= 1:
             raise ValueError("max_failure_rate is a share between 0 and 1")
-        self.recipients = _keep_callable(recipients)
+        self.recipients = keep_callable(recipients)
         self.message_template = message_template
         self.from_number = from_number
         self.from_column = from_column
         self.to_column = to_column
         self.media_url_column = media_url_column
         self.default_region = default_region
-        self.suppression_list = _keep_callable(suppression_list)
+        self.suppression_list = keep_callable(suppression_list)
         self.honor_opt_outs = honor_opt_outs
         self.dry_run = dry_run
         self.max_concurrency = int(max_concurrency)
@@ -355,6 +186,7 @@ class SMSNexusBulkSendOperator(_SMSNexusSendBase):
         self.mms_credits = mms_credits
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_smsnexus.campaign import bulk
         from airflow_provider_smsnexus.campaign.report import raise_for_outcome, summarise
 
         self.row_spec().check()
@@ -373,20 +205,19 @@ class SMSNexusBulkSendOperator(_SMSNexusSendBase):
                 if to_send:
                     self.preflight(to_send, credits_estimated)
                 if self.dry_run:
-                    for row in to_send:
-                        row.settle(DRY_RUN, "left pending by an earlier attempt" if row.stale else None)
+                    bulk.settle_dry_run(to_send)
                 else:
                     sender.send_all(to_send)
         except BaseException:
-            self._write_report(rows, quiet=True)
+            bulk.write_campaign_report(rows, self.report_path, self.log, quiet=True)
             raise
-        self._write_report(rows)
+        bulk.write_campaign_report(rows, self.report_path, self.log)
         summary = summarise(campaign_id, rows, credits_estimated, dry_run=self.dry_run)
         self.log.info("Campaign %s finished: %s", campaign_id, summary)
         raise_for_outcome(sender.fatal if sender else None, summary, self.max_failure_rate)
         return summary
 
-    def row_spec(self) -> Any:
+    def row_spec(self) -> RowSpec:
         """How this task reads its rows (see :class:`~airflow_provider_smsnexus.campaign.plan.RowSpec`)."""
         from airflow_provider_smsnexus.campaign.plan import RowSpec
 
@@ -403,56 +234,34 @@ class SMSNexusBulkSendOperator(_SMSNexusSendBase):
 
     def plan_rows(self, context: Context) -> list[CampaignRow]:
         """Read, validate, render and deduplicate the rows of this partition; nothing is sent."""
-        from airflow_provider_smsnexus.campaign.plan import plan_rows
-        from airflow_provider_smsnexus.campaign.render import MessageTemplate
-        from airflow_provider_smsnexus.campaign.sources import load_table
+        from airflow_provider_smsnexus.campaign.bulk import plan_table
 
-        text_columns = [c for c in (self.to_column, self.from_column, self.media_url_column) if c]
-        frame = load_table(_unwrap(self.recipients), text_columns=text_columns)
-        template = MessageTemplate(
+        dag = self.dag if self.has_dag() else None
+        return plan_table(
+            self.recipients,
             self.message_template,
-            macros=getattr(self.dag, "user_defined_macros", None) if self.has_dag() else None,
-            filters=getattr(self.dag, "user_defined_filters", None) if self.has_dag() else None,
+            self.row_spec(),
+            context,
+            macros=getattr(dag, "user_defined_macros", None),
+            filters=getattr(dag, "user_defined_filters", None),
+            log=self.log,
         )
-        rows = plan_rows(frame, self.row_spec(), template, context)
-        if not rows and frame.empty:
-            self.log.info("The recipient table is empty: nothing to send")
-        return rows
 
     def suppress(self, rows: Sequence[CampaignRow]) -> None:
         """Mark rows whose number is on the suppression list or opted out by texting STOP."""
-        from airflow_provider_smsnexus.campaign.plan import opted_out_numbers, suppress
-        from airflow_provider_smsnexus.campaign.sources import load_numbers
+        from airflow_provider_smsnexus.campaign.bulk import suppress_rows
 
-        if all(row.outcome is not None for row in rows):
-            return
-        reasons: dict[str, str] = {}
-        if self.honor_opt_outs:
-            reasons.update(opted_out_numbers(self.hook.iter_messages(direction="inbound")))
-        if self.suppression_list is not None:
-            listed = load_numbers(
-                _unwrap(self.suppression_list), column=self.to_column, default_region=self.default_region
-            )
-            reasons.update(dict.fromkeys(listed, "on the suppression list"))
-        suppress(rows, reasons)
+        suppress_rows(
+            self.hook,
+            rows,
+            honor_opt_outs=self.honor_opt_outs,
+            suppression_list=self.suppression_list,
+            column=self.to_column,
+            default_region=self.default_region,
+        )
 
     def preflight(self, rows: Sequence[CampaignRow], credits_estimated: int) -> None:
         """Check senders, capabilities and credits before the first send (raises; nothing is sent)."""
         from airflow_provider_smsnexus.campaign.preflight import preflight
 
         preflight(self.hook, rows, credits_estimated, self.log)
-
-    def _write_report(self, rows: Sequence[CampaignRow], *, quiet: bool = False) -> None:
-        """Write the report when ``report_path`` is set; ``quiet`` logs a failure instead of raising it."""
-        from airflow_provider_smsnexus.campaign.report import write_report
-
-        if not self.report_path:
-            return
-        try:
-            where = write_report([row.report_row() for row in rows], self.report_path)
-        except Exception:
-            self.log.exception("Could not write the campaign report to %s", self.report_path)
-            if not quiet:
-                raise
-            return
-        self.log.info("Wrote the report of %d rows to %s", len(rows), where)

@@ -15,16 +15,9 @@ import pandas as pd
 import pytest
 
 from airflow_provider_smsnexus.campaign.ledger import SendLedger
-from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator, SMSNexusSendSmsOperator
 
 SENDER = "+12125550100"
-HAS_BEFORE_SEND = "before_send" in SMSNexusHook.send_sms.__code__.co_varnames
-HAS_SERVER_CLOCK = hasattr(SMSNexusHook, "server_clock")
-needs_before_send = pytest.mark.skipif(
-    not HAS_BEFORE_SEND, reason="needs SMSNexusHook.send_sms(before_send=)"
-)
-needs_server_clock = pytest.mark.skipif(not HAS_SERVER_CLOCK, reason="needs SMSNexusHook.server_clock")
 
 
 def numbers(count: int, start: int = 110) -> list[str]:
@@ -143,7 +136,6 @@ def test_hole3_a_same_text_from_the_notifier_just_before_is_never_taken_for_this
     assert [m["body"] for m in sent] == [text, text]
 
 
-@needs_before_send
 def test_a_zombie_whose_lease_was_taken_over_sends_nothing(smsnexus_conn, smsnexus_emulator, ledger_home):
     admin = smsnexus_emulator.admin
     path = ledger_home / "smsnexus" / "send_ledger.db"
@@ -238,7 +230,6 @@ def test_four_partitions_each_told_the_whole_account_limit_all_finish(smsnexus_e
     assert admin.stats()["max_in_window"]["send"] <= 8
 
 
-@needs_server_clock
 @pytest.mark.parametrize("offset", [-300, 300], ids=["server-5-min-behind", "server-5-min-ahead"])
 def test_a_skewed_server_clock_with_lost_answers_texts_each_recipient_once(
     smsnexus_conn, smsnexus_emulator, offset

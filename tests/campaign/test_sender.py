@@ -17,6 +17,7 @@ from airflow_provider_smsnexus.campaign.model import ALREADY_SENT, FAILED, SENT,
 from airflow_provider_smsnexus.campaign.render import message_hash
 from airflow_provider_smsnexus.campaign.sender import CampaignSender
 from airflow_provider_smsnexus.exceptions import SMSNexusSendOutcomeUnknownError, SMSNexusServerError
+from airflow_provider_smsnexus.hooks._clock import ServerClock
 
 SENDER = "+12125550100"
 LOG = logging.getLogger("test-sender")
@@ -31,6 +32,7 @@ class FakeTransport:
         )
         self.session = object()
         self.limiters: dict[str, Any] = {}
+        self.server_clock = ServerClock()  # never fed: the sender falls back on clock_skew
         self.server: list[dict[str, Any]] = []
         self.left: list[str] = []  # recipients whose request left the machine, in order
         self.plan: dict[str, list[str]] = {}  # recipient -> what the next sends do: ok, lost, refused

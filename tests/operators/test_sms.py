@@ -501,7 +501,7 @@ def test_a_suspended_account_stops_the_campaign_and_the_report_says_who_got_it(
 
 def test_a_wrong_token_fails_without_sending(smsnexus_emulator, monkeypatch, make_context, texted):
     connection = smsnexus_emulator.connection_json(retry_backoff=0.01).replace(
-        smsnexus_emulator.token, "wrong-token"
+        smsnexus_emulator.token, "SMSNEXUS-TEST-TOKEN-wrong"
     )
     monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_DEFAULT", connection)
     with pytest.raises(SMSNexusError) as caught:

@@ -1,0 +1,249 @@
+"""The send ledger's table: its states, columns and rows as :class:`LedgerEntry`, and creating or upgrading it.
+
+One row per (campaign, normalised recipient, message hash), in one of these states:
+
+``claimed``
+    leased by one attempt; no request has left for it yet (a dead owner's claimed row is simply sent again);
+``pending``
+    the request may have left: written by the owner right before it does (``pending_at``, and its estimate
+    in the server's time); a pending row whose owner died is settled by looking it up in ``/api/messages``;
+``sent``
+    SMS Nexus holds the message (from its answer, or found by a lookup): id and credits kept;
+``failed``
+    SMS Nexus refused it, or it provably did not arrive: may be claimed and sent again;
+``unknown``
+    the evidence is ambiguous (two messages could be this row's): never resent automatically.
+
+.. seealso:: :mod:`airflow_provider_smsnexus.campaign.ledger`, the ledger itself (leases, reads, fenced writes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
+
+STATE_CLAIMED = "claimed"
+STATE_PENDING = "pending"
+STATE_SENT = "sent"
+STATE_FAILED = "failed"
+STATE_UNKNOWN = "unknown"
+
+#: The ledger table's default name.
+DEFAULT_TABLE_NAME = "smsnexus_send_ledger"
+#: Longest reason kept in the ledger (server messages can be long).
+MAX_REASON_LENGTH = 1000
+#: Longest campaign id stored as is (see :func:`campaign_key`).
+MAX_CAMPAIGN_LENGTH = 250
+#: Columns added after the first release: an older table gets them by ``ALTER TABLE ... ADD COLUMN``.
+UPGRADE_COLUMNS = (
+    "account",
+    "lease_owner",
+    "lease_expires_at",
+    "pending_server_at",
+    "pending_uncertainty",
+    "foreign_ids",
+)
+
+
+def campaign_key(campaign_id: str) -> str:
+    """The campaign as stored: itself when it fits the column, else its start and a hash of the whole."""
+    if len(campaign_id) <= MAX_CAMPAIGN_LENGTH:
+        return campaign_id
+    digest = hashlib.sha256(campaign_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{campaign_id[: MAX_CAMPAIGN_LENGTH - 33]}~{digest}"
+
+
+def default_ledger_path() -> Path:
+    """The embedded ledger's file: ``$AIRFLOW_HOME/smsnexus/send_ledger.db`` (``~/airflow`` by default)."""
+    home = os.environ.get("AIRFLOW_HOME") or os.path.join("~", "airflow")
+    return Path(home).expanduser() / "smsnexus" / "send_ledger.db"
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A datetime read back from the table, aware: SQLite hands back naive datetimes: everything the ledger writes is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One ledger row (see the module documentation for the states and the lease).
+
+    :param attempts: how many times the row was marked pending (each mark may precede one request).
+    :param pending_at: when the row was last marked pending (the owner's clock, UTC).
+    :param pending_server_at: the same moment estimated in the server's clock.
+    :param pending_uncertainty: that estimate's half-width, in seconds.
+    :param foreign_ids: ids of messages with this text to this recipient that existed before the send.
+    """
+
+    campaign_id: str
+    recipient: str
+    message_hash: str
+    state: str
+    from_number: str | None = None
+    message_id: str | None = None
+    credits: int | None = None
+    reason: str | None = None
+    attempts: int = 0
+    pending_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    account: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    pending_server_at: datetime | None = None
+    pending_uncertainty: float | None = None
+    foreign_ids: frozenset[str] = frozenset()
+
+    def leased_by_other(self, owner: str, now: datetime) -> bool:
+        """Whether another owner holds a live lease on this row."""
+        return (
+            self.lease_owner not in (None, owner)
+            and self.lease_expires_at is not None
+            and self.lease_expires_at > now
+        )
+
+
+def ledger_table(name: str, schema: str | None) -> Table:
+    import sqlalchemy as sa
+
+    return sa.Table(
+        name,
+        sa.MetaData(schema=schema),
+        sa.Column("campaign_id", sa.String(MAX_CAMPAIGN_LENGTH), primary_key=True),
+        sa.Column("recipient", sa.String(32), primary_key=True),
+        sa.Column("message_hash", sa.String(64), primary_key=True),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("from_number", sa.String(32)),
+        sa.Column("message_id", sa.String(64), index=True),
+        sa.Column("credits", sa.Integer),
+        sa.Column("reason", sa.Text),
+        sa.Column("attempts", sa.Integer, nullable=False, default=0),
+        sa.Column("pending_at", sa.DateTime(timezone=True)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("account", sa.String(64)),
+        sa.Column("lease_owner", sa.String(255)),
+        sa.Column("lease_expires_at", sa.DateTime(timezone=True)),
+        sa.Column("pending_server_at", sa.DateTime(timezone=True)),
+        sa.Column("pending_uncertainty", sa.Float),
+        sa.Column("foreign_ids", sa.Text),
+    )
+
+
+def tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers and one writer work at once; FULL sync makes each commit durable; wait when busy."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def entry_of(row: Any) -> LedgerEntry:
+    """A row of the table as a :class:`LedgerEntry`."""
+    return LedgerEntry(
+        campaign_id=row.campaign_id,
+        recipient=row.recipient,
+        message_hash=row.message_hash,
+        state=row.state,
+        from_number=row.from_number,
+        message_id=row.message_id,
+        credits=row.credits,
+        reason=row.reason,
+        attempts=row.attempts,
+        pending_at=aware(row.pending_at),
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+        account=row.account,
+        lease_owner=row.lease_owner,
+        lease_expires_at=aware(row.lease_expires_at),
+        pending_server_at=aware(row.pending_server_at),
+        pending_uncertainty=row.pending_uncertainty,
+        foreign_ids=frozenset(filter(None, (row.foreign_ids or "").split(","))),
+    )
+
+
+def create_or_upgrade(
+    engine: Engine, table: Table, writing: Callable[[], AbstractContextManager[Any]]
+) -> None:
+    """Create the table when missing, add the columns an older version lacked; safe when racing.
+
+    :param writing: the ledger's write lock (SQLite allows one writer at a time).
+    """
+    import sqlalchemy as sa
+
+    try:
+        table.metadata.create_all(engine, checkfirst=True)
+    except sa.exc.DBAPIError:
+        # Another process created it between our check and our CREATE: fine when it is there now.
+        if not table_exists(engine, table):
+            raise
+    present = {c["name"] for c in sa.inspect(engine).get_columns(table.name, table.schema)}
+    preparer = engine.dialect.identifier_preparer
+    for name in UPGRADE_COLUMNS:
+        if name in present:
+            continue
+        kind = table.c[name].type.compile(dialect=engine.dialect)
+        statement = f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.quote(name)} {kind}"
+        log.info("Upgrading the send ledger %s: adding column %s", table.fullname, name)
+        try:
+            with writing(), engine.begin() as conn:
+                conn.execute(sa.text(statement))
+        except sa.exc.DBAPIError:
+            # Another process added it at the same moment: fine when it is there now.
+            if name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name, table.schema)}:
+                raise
+
+
+def table_exists(engine: Engine, table: Table) -> bool:
+    """Whether the table exists (nothing is created)."""
+    import sqlalchemy as sa
+
+    return sa.inspect(engine).has_table(table.name, schema=table.schema)
+
+
+def sqlite_engine(file: Path) -> Engine:
+    """An engine on an SQLite file, created with its directory when missing, tuned by :func:`tune_sqlite`."""
+    import sqlalchemy as sa
+
+    file.parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(f"sqlite:///{file}", connect_args={"timeout": 60})
+    sa.event.listen(engine, "connect", tune_sqlite)
+    return engine
+
+
+def connection_engine(conn_id: str) -> Engine:
+    """The engine of an Airflow SQL connection (its hook's ``get_sqlalchemy_engine()``)."""
+    from airflow.sdk import BaseHook
+
+    from airflow_provider_smsnexus.exceptions import SMSNexusError
+
+    hook = BaseHook.get_connection(conn_id).get_hook()
+    get_engine = getattr(hook, "get_sqlalchemy_engine", None)
+    if get_engine is None:
+        raise SMSNexusError(
+            f"ledger_conn_id={conn_id!r} is a {type(hook).__name__} connection, which gives no SQLAlchemy "
+            "engine: use a SQL database connection (PostgreSQL, MySQL, ...)."
+        )
+    engine = get_engine(engine_kwargs={"pool_pre_ping": True})
+    if engine.dialect.name == "sqlite":
+        import sqlalchemy as sa
+
+        sa.event.listen(engine, "connect", tune_sqlite)
+    return engine

@@ -1,0 +1,87 @@
+"""One message as a campaign of one row: the row built from the operator's arguments, and the task's result.
+
+:class:`~airflow_provider_smsnexus.operators.sms.SMSNexusSendSmsOperator` sends its message through the same
+leased ledger and sender as a campaign; this module turns its arguments into that row (or a typed error
+naming the bad argument) and the settled row into the created message (or the error that says why none).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smsnexus.campaign.model import ALREADY_SENT, SENT, UNKNOWN, CampaignRow, as_int
+from airflow_provider_smsnexus.campaign.render import (
+    media_url_problem,
+    message_hash,
+    message_problem,
+    raw_text,
+)
+from airflow_provider_smsnexus.exceptions import (
+    SMSNexusCampaignError,
+    SMSNexusError,
+    SMSNexusResponseError,
+    SMSNexusSendOutcomeUnknownError,
+)
+from airflow_provider_smsnexus.utils.phone import normalise_phone
+
+if TYPE_CHECKING:
+    import logging
+
+
+def message_row(
+    *, to: Any, from_number: Any, message: Any, media_url: str | None, default_region: str | None
+) -> CampaignRow:
+    """The message as a campaign row; raises :class:`SMSNexusCampaignError` naming the bad argument."""
+    recipient = normalise_phone(to, default_region)
+    if recipient.number is None:
+        raise SMSNexusCampaignError(f"to={raw_text(to)!r} is not a usable phone number: {recipient.reason}")
+    sender = normalise_phone(from_number, default_region)
+    if sender.number is None:
+        raise SMSNexusCampaignError(
+            f"from_number={raw_text(from_number)!r} is not a usable phone number: {sender.reason}"
+        )
+    body = "" if message is None else str(message).strip()
+    problem = message_problem(body) or (media_url_problem(media_url) if media_url else None)
+    if problem:
+        raise SMSNexusCampaignError(f"The message cannot be sent: {problem}")
+    return CampaignRow(
+        1,
+        raw_to=to,
+        recipient=recipient.number,
+        from_number=sender.number,
+        media_url=media_url or None,
+        body=body,
+        message_hash=message_hash(sender.number, body),
+    )
+
+
+def as_message(row: CampaignRow) -> dict[str, Any]:
+    """The message of a row already sent by an earlier attempt, as far as the ledger knows it."""
+    return row.message or {
+        "id": as_int(row.message_id) if (row.message_id or "").isdigit() else row.message_id,
+        "from": row.from_number,
+        "to": row.recipient,
+        "body": row.body,
+        "credits_used": row.credits,
+    }
+
+
+def message_result(row: CampaignRow, log: logging.Logger) -> dict[str, Any]:
+    """The created message of a settled row, or the error that says why there is none."""
+    if row.outcome == SENT:
+        log.info("Sent message %s to %s (%s credits)", row.message_id, row.recipient, row.credits)
+        return row.message or {}
+    if row.outcome == ALREADY_SENT:
+        log.info("Message %s to %s was already sent by an earlier attempt", row.message_id, row.recipient)
+        return as_message(row)
+    if row.outcome == UNKNOWN:
+        raise SMSNexusSendOutcomeUnknownError(
+            f"The message to {row.recipient} may or may not have been sent ({row.reason}). It is left "
+            "pending in the send ledger: a retry looks it up before sending again.",
+            from_number=row.from_number,
+            to=row.recipient,
+        )
+    lost = isinstance(row.error, (SMSNexusSendOutcomeUnknownError, SMSNexusResponseError))
+    if isinstance(row.error, SMSNexusError) and not lost:
+        raise row.error  # the server's own refusal (422, 401...), with its class
+    raise SMSNexusError(f"The message to {row.recipient} was not sent: {row.reason}")
