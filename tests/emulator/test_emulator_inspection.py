@@ -147,5 +147,5 @@ def test_update_account_checks_types(smsnexus_emulator):
     with pytest.raises(EmulatorAdminError, match="credits"):
         smsnexus_emulator.admin.set_balance("lots")
     with pytest.raises(EmulatorAdminError, match="token"):
-        smsnexus_emulator.admin.update_account(token="new")
+        smsnexus_emulator.admin.update_account(token="SMSNEXUS-TEST-TOKEN-new")
     assert smsnexus_emulator.admin.account()["credits"] == 10000

@@ -548,7 +548,8 @@ def test_token_never_appears_in_repr_errors_or_logs(hook, caplog, capfd, sleeps)
 
 
 def test_config_repr_hides_token():
-    assert "secret" not in repr(SMSNexusConnectionConfig(token="secret"))
+    token = "SMSNEXUS-TEST-TOKEN-repr"
+    assert token not in repr(SMSNexusConnectionConfig(token=token))
 
 
 # -- provider metadata -----------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def test_too_little_credit_is_a_validation_error_on_credits(hook, smsnexus_emula
 
 def test_wrong_token_is_an_auth_error(monkeypatch, smsnexus_emulator):
     conn = json.loads(smsnexus_emulator.connection_json())
-    conn["password"] = "not-the-token"
+    conn["password"] = "SMSNEXUS-TEST-TOKEN-not-the-token"
     monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_BAD", json.dumps(conn))
     with pytest.raises(SMSNexusAuthError):
         SMSNexusHook(smsnexus_conn_id="smsnexus_bad").get_balance()
@@ -241,7 +241,7 @@ def test_async_hook_reads_balance_and_messages(smsnexus_conn, smsnexus_emulator)
 
 def test_async_hook_maps_errors_like_the_sync_hook(monkeypatch, smsnexus_emulator):
     conn = json.loads(smsnexus_emulator.connection_json())
-    conn["password"] = "wrong"
+    conn["password"] = "SMSNEXUS-TEST-TOKEN-wrong"
     monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_BAD", json.dumps(conn))
     with pytest.raises(SMSNexusAuthError):
         asyncio.run(SMSNexusAsyncHook(smsnexus_conn_id="smsnexus_bad").get_balance())

@@ -17,7 +17,7 @@ def point_at(monkeypatch: pytest.MonkeyPatch, port: int, **extras) -> SMSNexusHo
     connection = {
         "conn_type": "smsnexus",
         "host": f"http://127.0.0.1:{port}/api",
-        "password": "x",
+        "password": "SMSNEXUS-TEST-TOKEN-unreachable",
         "extra": extras,
     }
     monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_PROBE", json.dumps(connection))

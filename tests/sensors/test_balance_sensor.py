@@ -286,7 +286,11 @@ def test_403_fails_at_once_and_says_the_account_is_refused(
 @responses.activate
 def test_a_malformed_balance_answer_fails_the_sensor(monkeypatch: pytest.MonkeyPatch):
     # A 200 without credits (e.g. from a misconfigured proxy) cannot be produced by the emulator: mocked.
-    conn = {"conn_type": "smsnexus", "host": "http://smsnexus.test/api", "password": "SMSNEXUS-MOCK-tok"}
+    conn = {
+        "conn_type": "smsnexus",
+        "host": "http://smsnexus.test/api",
+        "password": "SMSNEXUS-MOCK-SECRET-tok",
+    }
     monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_MOCK", json.dumps(conn))
     responses.get("http://smsnexus.test/api/balance", json={"success": True, "data": {"plan": "Pro"}})
 

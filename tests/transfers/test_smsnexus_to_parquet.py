@@ -319,7 +319,14 @@ def test_an_id_that_is_not_a_number_is_a_typed_error_that_leaves_the_destination
     base = "https://smsnexus.invalid/api"
     monkeypatch.setenv(
         "AIRFLOW_CONN_SMSNEXUS_DEFAULT",
-        json.dumps({"conn_type": "smsnexus", "host": base, "password": "x", "extra": {"max_retries": 0}}),
+        json.dumps(
+            {
+                "conn_type": "smsnexus",
+                "host": base,
+                "password": "SMSNEXUS-TEST-TOKEN-x",
+                "extra": {"max_retries": 0},
+            }
+        ),
     )
     rows = [{"id": [1], "created_at": "2026-03-08T12:00:00Z"}]  # no real server answers this
     with responses.RequestsMock() as mock:
