@@ -42,7 +42,7 @@ from airflow_provider_smsnexus.campaign.ledger_schema import (
     sqlite_engine,
     table_exists,
 )
-from airflow_provider_smsnexus.campaign.model import utcnow
+from airflow_provider_smsnexus.hooks._times import utcnow
 
 if TYPE_CHECKING:
     import os

@@ -9,10 +9,11 @@ defaults from here, so the package has no import circle and every fact is define
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError, SMSNexusError, SMSNexusValidationError
+from airflow_provider_smsnexus.hooks._times import utcnow as utcnow  # the engine's one clock, re-exported
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -46,11 +47,6 @@ LEASE_SECONDS = 30.0
 LEASE_WAIT_SECONDS = 600.0
 #: The resolution of the API's ``created_at`` (whole seconds, truncated).
 CREATED_AT_RESOLUTION = timedelta(seconds=1)
-
-
-def utcnow() -> datetime:
-    """The machine's time, aware UTC (the one clock of the campaign engine and its ledger)."""
-    return datetime.now(timezone.utc)
 
 
 def as_int(value: Any) -> int | None:

@@ -3,12 +3,11 @@ capability its rows need, and the estimated credits fit the balance."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
-from airflow_provider_smsnexus.utils.phone import normalise_phone
+from airflow_provider_smsnexus.utils.phone import E164_PATTERN, normalise_phone
 
 if TYPE_CHECKING:
     import logging
@@ -17,12 +16,10 @@ if TYPE_CHECKING:
     from airflow_provider_smsnexus.campaign.model import CampaignRow
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-
 
 def e164(value: Any) -> str | None:
     """A number from an answer as E.164 (as is when it already is), or None."""
-    if isinstance(value, str) and _E164.match(value):
+    if isinstance(value, str) and E164_PATTERN.match(value):
         return value
     return normalise_phone(value).number
 

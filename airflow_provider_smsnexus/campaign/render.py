@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
 from airflow_provider_smsnexus.utils.phone import is_missing
+from airflow_provider_smsnexus.utils.segments import MAX_MESSAGE_LENGTH
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
-#: The longest text SMS Nexus accepts, in characters.
-MAX_MESSAGE_LENGTH = 1600
 #: Longest raw value copied into a report (a phone cell could hold anything).
 MAX_RAW_LENGTH = 100
 #: Control characters allowed in a text: line feed, carriage return, tab, and form feed (a GSM-7 character).

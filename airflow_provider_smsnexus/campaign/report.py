@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus.campaign.sources import local_path
+from airflow_provider_smsnexus.utils.paths import local_path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
+from airflow_provider_smsnexus.utils.paths import local_path
 from airflow_provider_smsnexus.utils.phone import normalise_phone
 
 if TYPE_CHECKING:
@@ -144,10 +145,3 @@ def open_binary(name: str) -> Any:
     from airflow.sdk import ObjectStoragePath
 
     return ObjectStoragePath(name).open("rb")
-
-
-def local_path(name: str) -> str | None:
-    """The local file a path or ``file://`` URL names, or None for an object-storage URL (``s3://...``)."""
-    if name.lower().startswith("file://"):
-        return name[len("file://") :]
-    return None if "://" in name else name

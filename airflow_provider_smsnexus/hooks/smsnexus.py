@@ -17,7 +17,7 @@ import requests
 from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
-from airflow_provider_smsnexus import UI_FIELD_BEHAVIOUR
+from airflow_provider_smsnexus import DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_smsnexus.exceptions import SMSNexusSendOutcomeUnknownError
 from airflow_provider_smsnexus.hooks._answers import extract_data
 from airflow_provider_smsnexus.hooks._clock import ServerClock
@@ -74,7 +74,7 @@ class _SMSNexusBaseHook(BaseHook):
     """What the sync and async hooks share: the connection's identity, its form, and a token-free repr."""
 
     conn_name_attr = "smsnexus_conn_id"
-    default_conn_name = "smsnexus_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "smsnexus"
     hook_name = "SMS Nexus"
 

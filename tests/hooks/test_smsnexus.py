@@ -157,7 +157,7 @@ def test_each_error_status_maps_to_its_class(hook, status, error_class):
     with pytest.raises(error_class, match=f"status {status}") as info:
         hook.get_balance()
     assert info.value.status_code == status
-    assert info.value.message == f"status {status}"
+    assert info.value.server_message == f"status {status}"
     assert len(responses.calls) == 1  # 4xx is never retried
 
 
@@ -209,7 +209,7 @@ def test_errors_survive_pickling_with_their_attributes():
 
     error = SMSNexusValidationError("bad", server_message="Validation failed", errors={"to": ["x"]})
     clone = pickle.loads(pickle.dumps(error))
-    assert (clone.errors, clone.status_code, clone.message, str(clone)) == (
+    assert (clone.errors, clone.status_code, clone.server_message, str(clone)) == (
         {"to": ["x"]},
         422,
         "Validation failed",

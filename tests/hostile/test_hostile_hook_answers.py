@@ -162,7 +162,7 @@ def check_outcome(name: str, status: int, call: Callable[[SMSNexusHook], Any], e
     # Anything else than an SMSNexusError propagates: a bare traceback fails the test with its example.
     result, error = attempt(lambda: call(hook))
     if error is not None:
-        assert no_token(figures, str(error), repr(error), error.message, repr(hook))
+        assert no_token(figures, str(error), repr(error), error.server_message, repr(hook))
         if 200 <= status < 300:
             expected: type = SMSNexusResponseError
         elif name == "send_sms" and status >= 500:
