@@ -38,7 +38,8 @@ setup(
         "fastapi>=0.110",
         "uvicorn>=0.29",
         # The emulator's speed (bench/README.md, "Emulator at export scale"): uvicorn's C HTTP parser
-        # and a fast JSON encoder for its answers.
+        # and a fast JSON encoder for its answers. msgspec also decodes the hooks' answers and re-encodes
+        # export pages for Arrow's JSON reader (bench/README.md, "History export").
         "httptools>=0.6",
         "msgspec>=0.18",
     ],
@@ -47,10 +48,11 @@ setup(
         "openlineage": ["apache-airflow-providers-openlineage>=2"],
         # CeleryExecutor with Redis: a campaign's mapped partitions on several workers (docker/, the celery
         # profile). Pair it with "postgres" for a send ledger the workers share (ledger_conn_id).
-        "celery": ["apache-airflow-providers-celery[redis]>=3.10"],
+        "celery": ["apache-airflow-providers-celery>=3.10", "redis>=5"],
         "docs": DOCS_REQUIRES,
         "dev": [
             *DOCS_REQUIRES,
+            "apache-airflow-providers-celery>=3.10", "redis>=5",  # the Celery deployment test
             "apache-airflow-providers-http>=5",
             "apache-airflow-providers-openlineage>=2",
             "apache-airflow-providers-postgres>=6",
