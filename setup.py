@@ -52,7 +52,8 @@ setup(
         "docs": DOCS_REQUIRES,
         "dev": [
             *DOCS_REQUIRES,
-            "apache-airflow-providers-celery>=3.10", "redis>=5",  # the Celery deployment test
+            "apache-airflow-providers-celery>=3.10",
+            "redis>=5",  # the Celery deployment test
             "apache-airflow-providers-http>=5",
             "apache-airflow-providers-openlineage>=2",
             "apache-airflow-providers-postgres>=6",
