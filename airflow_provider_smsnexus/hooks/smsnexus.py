@@ -2,7 +2,8 @@
 
 Both hooks share one core, in the private modules beside this one: the connection configuration
 (``_config``), answer interpretation and error mapping (``_answers``), retry decisions (``_retry``), pagination
-(``_pagination``) and times (``_times``); only the transport differs.
+(``_pagination``, with the message list's query in ``_endpoints``) and times (``_times``); only the
+transport differs (``_transport``).
 
 .. seealso:: the "SMSNexusHook" section of the README.
 """
@@ -13,15 +14,14 @@ import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import requests
 from airflow.sdk import BaseHook
-from requests.adapters import HTTPAdapter
 
 from airflow_provider_smsnexus import DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_smsnexus.exceptions import SMSNexusSendOutcomeUnknownError
 from airflow_provider_smsnexus.hooks._answers import extract_data
 from airflow_provider_smsnexus.hooks._clock import ServerClock
 from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
+from airflow_provider_smsnexus.hooks._endpoints import message_page, message_page_query
 from airflow_provider_smsnexus.hooks._pagination import (
     MAX_PER_PAGE,
     IdSet,
@@ -33,21 +33,25 @@ from airflow_provider_smsnexus.hooks._retry import (
     NOT_SENT,
     SEND_PATH,
     UNKNOWN,
-    Answer,
-    NoAnswer,
     RetryDriver,
-    aiohttp_failure,
     new_stats,
-    requests_failure,
     run_async,
     run_blocking,
     send_outcome,
 )
 from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
+from airflow_provider_smsnexus.hooks._transport import (
+    aiohttp_options,
+    aiohttp_send,
+    requests_send,
+    requests_session,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
     from datetime import datetime
+
+    import requests
 
     from airflow_provider_smsnexus.utils.rate_limit import RateLimiter
 
@@ -122,15 +126,7 @@ class SMSNexusHook(_SMSNexusBaseHook):
     @cached_property
     def session(self) -> requests.Session:
         """One pooled HTTP session, reused by every request of this hook."""
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.headers.update(self.config.headers())
-        session.verify = self.config.verify
-        if self.config.proxies:
-            session.proxies.update(self.config.proxies)
-        return session
+        return requests_session(self.config)
 
     @cached_property
     def _driver(self) -> RetryDriver:
@@ -172,25 +168,11 @@ class SMSNexusHook(_SMSNexusBaseHook):
         before_send: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         """Send one API request through the retry driver; return the decoded JSON body."""
-        config = self.config
-
-        def send() -> Answer | NoAnswer:
-            try:
-                # verify per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the session's.
-                response = self.session.request(
-                    method,
-                    config.url(path),
-                    params=params,
-                    json=json_body,
-                    timeout=config.timeout,
-                    verify=config.verify,
-                )
-            except requests.RequestException as exc:
-                # Only the class travels on: the exception's text may carry the URL (never the headers).
-                return requests_failure(exc)
-            return Answer(response.status_code, response.headers, response.text)
-
-        return run_blocking(self._driver.steps(method, path, before_send=before_send), send)
+        session, config = self.session, self.config
+        return run_blocking(
+            self._driver.steps(method, path, before_send=before_send),
+            lambda: requests_send(session, config, method, path, params=params, json_body=json_body),
+        )
 
     # -- endpoints ---------------------------------------------------------------------------------
 
@@ -255,15 +237,9 @@ class SMSNexusHook(_SMSNexusBaseHook):
         :param start_date: the window's start on created_at, sent as the connection's ``date_from_param``.
         :param end_date: the window's end on created_at, sent as the connection's ``date_to_param``.
         """
-        params = message_query(
-            self.config,
-            status=status,
-            direction=direction,
-            start=as_utc(start_date, "start_date"),
-            end=as_utc(end_date, "end_date"),
-        )
-        body = self._request("GET", "/api/messages", params={**params, **page_params(per_page, page)})
-        return {"data": extract_data(body, "/api/messages", list), "meta": body.get("meta") or {}}
+        filters = {"status": status, "direction": direction, "start_date": start_date, "end_date": end_date}
+        params = message_page_query(self.config, page=page, per_page=per_page, **filters)
+        return message_page(self._request("GET", "/api/messages", params=params))
 
     def _iter_pages(
         self, path: str, params: Mapping[str, Any], per_page: int, walker: PageWalker
@@ -388,26 +364,6 @@ class SMSNexusHook(_SMSNexusBaseHook):
         return True, f"Connected: {balance.get('credits')} credits on plan {balance.get('plan')!s}"
 
 
-# --------------------------------------------------------------------------------------------------
-# The asynchronous hook, for triggers.
-# --------------------------------------------------------------------------------------------------
-
-
-def _aiohttp_transport_options(config: SMSNexusConnectionConfig) -> dict[str, Any]:
-    """The ``verify`` and ``proxies`` extras in aiohttp's terms."""
-    options: dict[str, Any] = {}
-    if isinstance(config.verify, str):
-        import ssl
-
-        options["ssl"] = ssl.create_default_context(cafile=config.verify)
-    elif config.verify is False:
-        options["ssl"] = False
-    scheme = config.base_url.split("://", 1)[0]
-    if config.proxies and config.proxies.get(scheme):
-        options["proxy"] = config.proxies[scheme]
-    return options
-
-
 class SMSNexusAsyncHook(_SMSNexusBaseHook):
     """
     The read side of the SMS Nexus API for triggers, on aiohttp; never blocks the event loop.
@@ -442,7 +398,7 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
         if self._driver is None:
             config = await self.get_config()
             self.server_clock.default_uncertainty = config.server_clock_uncertainty
-            self._transport_options = _aiohttp_transport_options(config)
+            self._transport_options = aiohttp_options(config)
             self._driver = RetryDriver(
                 config,
                 stats=self.stats,
@@ -466,18 +422,11 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
         config = driver.config
         timeout = aiohttp.ClientTimeout(total=config.timeout)
         async with aiohttp.ClientSession(headers=config.headers(), timeout=timeout) as session:
-
-            async def send() -> Answer | NoAnswer:
-                try:
-                    async with session.request(
-                        method, config.url(path), params=params, **self._transport_options
-                    ) as response:
-                        text = await response.text(errors="replace")
-                        return Answer(response.status, response.headers, text)
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    return aiohttp_failure(exc)
-
-            return await run_async(driver.steps(method, path), send)
+            options = self._transport_options
+            return await run_async(
+                driver.steps(method, path),
+                lambda: aiohttp_send(session, config, options, method, path, params=params),
+            )
 
     async def get_balance(self) -> dict[str, Any]:
         """The account's credit balance (see :meth:`SMSNexusHook.get_balance`)."""
@@ -493,13 +442,6 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
         end_date: datetime | str | None = None,
     ) -> dict[str, Any]:
         """One page of the message list (see :meth:`SMSNexusHook.get_messages`)."""
-        config = await self.get_config()
-        params = message_query(
-            config,
-            status=status,
-            direction=direction,
-            start=as_utc(start_date, "start_date"),
-            end=as_utc(end_date, "end_date"),
-        )
-        body = await self._request("GET", "/api/messages", params={**params, **page_params(per_page, page)})
-        return {"data": extract_data(body, "/api/messages", list), "meta": body.get("meta") or {}}
+        filters = {"status": status, "direction": direction, "start_date": start_date, "end_date": end_date}
+        params = message_page_query(await self.get_config(), page=page, per_page=per_page, **filters)
+        return message_page(await self._request("GET", "/api/messages", params=params))

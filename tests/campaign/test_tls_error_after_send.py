@@ -14,12 +14,12 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from hooks.tls_servers import self_signed_certificate
-from tls_proxy import CorruptingTLSProxy, is_send
 
 from airflow_provider_smsnexus.campaign.ledger import STATE_PENDING, SendLedger
 from airflow_provider_smsnexus.exceptions import SMSNexusSendOutcomeUnknownError
 from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator, SMSNexusSendSmsOperator
+from tests.campaign.tls_proxy import CorruptingTLSProxy, is_send
+from tests.hooks.tls_servers import self_signed_certificate
 
 SENDER = "+12125550100"
 RECIPIENTS = ["+12125550111", "+12125550112", "+12125550113", "+12125550114"]

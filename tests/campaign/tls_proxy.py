@@ -18,13 +18,13 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from hooks.tls_servers import corrupt_tls_record, read_request
+from tests.hooks.tls_servers import corrupt_tls_record, read_request
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
 
-    from hooks.tls_servers import Certificate
+    from tests.hooks.tls_servers import Certificate
 
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"content-length"}
 

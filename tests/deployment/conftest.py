@@ -11,7 +11,8 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-from deployment_support import PostgresDatabase, ProcessGroup, postgres_unavailable, require
+
+from tests.deployment.deployment_support import PostgresDatabase, ProcessGroup, postgres_unavailable, require
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -13,8 +13,9 @@ import os
 from collections import Counter
 
 import pytest
-from conftest import REQUIRED
-from deployment_support import (
+
+from tests.deployment.conftest import REQUIRED
+from tests.deployment.deployment_support import (
     AIRFLOW,
     QUICK_LIFECYCLE,
     Airflow,

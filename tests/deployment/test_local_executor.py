@@ -16,7 +16,14 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from deployment_support import QUICK_LIFECYCLE, Airflow, EmulatorProcess, task_process, wait_for
+
+from tests.deployment.deployment_support import (
+    QUICK_LIFECYCLE,
+    Airflow,
+    EmulatorProcess,
+    task_process,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.timeout(600)]
 

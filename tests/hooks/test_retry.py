@@ -13,14 +13,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 import responses
-from tls_servers import (
-    CorruptAfterRequestTLSServer,
-    GarbageHandshakeServer,
-    SilentServer,
-    TLSHandshakeServer,
-    refused_port,
-    self_signed_certificate,
-)
 
 from airflow_provider_smsnexus.exceptions import (
     SMSNexusError,
@@ -37,6 +29,14 @@ from airflow_provider_smsnexus.hooks.smsnexus import (
     SMSNexusAsyncHook,
     SMSNexusHook,
     send_outcome,
+)
+from tests.hooks.tls_servers import (
+    CorruptAfterRequestTLSServer,
+    GarbageHandshakeServer,
+    SilentServer,
+    TLSHandshakeServer,
+    refused_port,
+    self_signed_certificate,
 )
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusValidationError,
 )
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook, SMSNexusHook
+from tests.hooks.held_send import held_send_connection, run_with_held_answer
 
 SENDER = "+12125550100"
 SMS_ONLY_SENDER = "+12125550101"
@@ -252,3 +253,18 @@ def test_async_hook_retries_500s(smsnexus_conn, smsnexus_emulator):
     hook = SMSNexusAsyncHook(smsnexus_conn_id=smsnexus_conn)
     for _ in range(5):
         assert asyncio.run(hook.get_balance())["credits"] == 10000
+
+
+def test_a_send_whose_answer_outlasts_the_read_timeout_is_unknown_and_made_once(
+    smsnexus_emulator, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_HELD", held_send_connection(smsnexus_emulator))
+    hook = SMSNexusHook(smsnexus_conn_id="smsnexus_held")
+    admin = smsnexus_emulator.admin
+
+    outcome = run_with_held_answer(admin, lambda: hook.send_sms(SENDER, "+12125550150", "Once only"))
+
+    assert isinstance(outcome.get("error"), SMSNexusSendOutcomeUnknownError), outcome
+    assert (outcome["error"].from_number, outcome["error"].to) == (SENDER, "+12125550150")
+    assert admin.stats()["requests"]["send"] == 1
+    assert [(m["to"], m["body"]) for m in admin.sent_messages()] == [("+12125550150", "Once only")]

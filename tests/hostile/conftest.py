@@ -8,9 +8,9 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-from hostile_support import Figures
 
 from airflow_provider_smsnexus.campaign import ledger as ledger_module
+from tests.hostile.hostile_support import Figures
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pytest
-from _hypothesis import deep_examples
-from hostile_support import SENDER, attempt, no_token, task_context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from operators.recipient_oracle import POOL_B, Phone, canonical, expected_sends, expected_text, phones
 
 from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
 from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator
+from tests._hypothesis import deep_examples
+from tests.hostile.hostile_support import SENDER, attempt, no_token, task_context
+from tests.operators.recipient_oracle import POOL_B, Phone, canonical, expected_sends, expected_text, phones
 
 OUTCOMES = {"sent", "failed", "invalid", "duplicate", "suppressed", "already_sent", "unknown"}
 names = st.one_of(

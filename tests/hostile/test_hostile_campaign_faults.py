@@ -9,7 +9,9 @@ from functools import partial
 
 import pandas as pd
 import pytest
-from hostile_support import (
+
+from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator
+from tests.hostile.hostile_support import (
     SENDER,
     attempt,
     campaign_table,
@@ -18,8 +20,6 @@ from hostile_support import (
     task_context,
     valid_numbers,
 )
-
-from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator
 
 RECIPIENTS = 2_000
 INVALID_ROWS = 100

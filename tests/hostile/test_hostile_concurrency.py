@@ -8,7 +8,8 @@ import uuid
 
 import pandas as pd
 import pytest
-from hostile_support import SENDER, Worker, exactly_once, national, no_token, valid_numbers
+
+from tests.hostile.hostile_support import SENDER, Worker, exactly_once, national, no_token, valid_numbers
 
 PARTITIONS = 4
 RECIPIENTS = 300

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from hostile_support import no_token
 
 from airflow_provider_smsnexus.emulator.app import create_app
 from airflow_provider_smsnexus.emulator.settings import EmulatorSettings
@@ -20,6 +19,7 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusNotFoundError,
 )
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+from tests.hostile.hostile_support import no_token
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

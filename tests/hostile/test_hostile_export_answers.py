@@ -12,14 +12,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from hostile_strategies import export_rows
-from hostile_support import attempt, no_token
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_smsnexus.transfers import smsnexus_to_sql
 from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import SMSNexusToParquetOperator
 from airflow_provider_smsnexus.transfers.smsnexus_to_sql import SMSNexusToSqlOperator
+from tests.hostile.hostile_strategies import export_rows
+from tests.hostile.hostile_support import attempt, no_token
 
 if TYPE_CHECKING:
     from pathlib import Path

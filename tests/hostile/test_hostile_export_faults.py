@@ -11,10 +11,10 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import pytest
-from hostile_support import no_token
 
 from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import SMSNexusToParquetOperator
 from airflow_provider_smsnexus.transfers.smsnexus_to_sql import SMSNexusToSqlOperator
+from tests.hostile.hostile_support import no_token
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -13,8 +13,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from hostile_strategies import envelopes, json_values
-from hostile_support import attempt, no_token
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +28,8 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusValidationError,
 )
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+from tests.hostile.hostile_strategies import envelopes, json_values
+from tests.hostile.hostile_support import attempt, no_token
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
-from hostile_support import (
+
+from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator
+from tests.hostile.hostile_support import (
     SENDER,
     Worker,
     attempt,
@@ -24,8 +26,6 @@ from hostile_support import (
     wait_for,
     wait_for_file,
 )
-
-from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator
 
 if TYPE_CHECKING:
     from pathlib import Path

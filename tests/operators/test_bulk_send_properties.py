@@ -11,12 +11,12 @@ from collections import Counter
 
 import pandas as pd
 import pytest
-from _hypothesis import deep_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from recipient_oracle import POOL_B, canonical, expected_sends, phones
 
 from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator, SMSNexusCampaignError
+from tests._hypothesis import deep_examples
+from tests.operators.recipient_oracle import POOL_B, canonical, expected_sends, phones
 
 OUTCOMES = {"sent", "failed", "invalid", "duplicate", "suppressed", "already_sent", "unknown"}
 SENDER = "+12125550100"

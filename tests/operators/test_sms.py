@@ -21,6 +21,7 @@ from airflow_provider_smsnexus.operators.sms import (
     SMSNexusSendSmsOperator,
 )
 from airflow_provider_smsnexus.utils.ledger import SendLedger
+from tests.hooks.held_send import held_send_connection, run_with_held_answer
 
 SENDER = "+12125550100"  # the emulator's sms+mms number
 SMS_ONLY = "+12125550101"
@@ -107,6 +108,38 @@ def test_send_sms_is_sent_once_when_the_answer_is_a_500_after_processing(
     message = operator.execute(make_context())
     assert message["to"] == "+12125550110"
     assert texted() == ["+12125550110"]
+
+
+def test_a_send_whose_answer_outlasts_the_read_timeout_is_settled_as_sent_by_lookup(
+    smsnexus_emulator, make_context, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_HELD", held_send_connection(smsnexus_emulator))
+    admin = smsnexus_emulator.admin
+    operator = SMSNexusSendSmsOperator(
+        task_id="one", smsnexus_conn_id="smsnexus_held", from_number=SENDER, to="+12125550110", message="Hi"
+    )
+
+    outcome = run_with_held_answer(admin, lambda: operator.execute(make_context()))
+
+    assert "error" not in outcome, outcome
+    [stored] = admin.sent_messages()
+    assert (outcome["result"]["id"], outcome["result"]["to"]) == (stored["id"], "+12125550110")
+    assert admin.stats()["requests"]["send"] == 1
+
+
+def test_a_bulk_send_whose_answer_outlasts_the_read_timeout_is_settled_as_sent_by_lookup(
+    smsnexus_emulator, make_context, texted, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_HELD", held_send_connection(smsnexus_emulator))
+    admin = smsnexus_emulator.admin
+    operator = bulk(frame(1), smsnexus_conn_id="smsnexus_held")
+
+    outcome = run_with_held_answer(admin, lambda: operator.execute(make_context()))
+
+    assert "error" not in outcome, outcome
+    assert (outcome["result"]["sent"], outcome["result"]["unknown"]) == (1, 0)
+    assert texted() == ["+12125550110"]
+    assert admin.stats()["requests"]["send"] == 1
 
 
 # -- the bulk operator: personalisation and the result --------------------------------------------------

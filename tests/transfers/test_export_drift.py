@@ -7,8 +7,6 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-from export_helpers import read_dataset, run_export, table_ids
-
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import SMSNexusToParquetOperator
 from airflow_provider_smsnexus.transfers.smsnexus_to_sql import (
@@ -16,6 +14,7 @@ from airflow_provider_smsnexus.transfers.smsnexus_to_sql import (
     default_warehouse_path,
     sqlite_engine,
 )
+from tests.transfers.export_helpers import read_dataset, run_export, table_ids
 
 
 def test_conversations_moving_to_the_top_while_exported_are_all_in_the_table(

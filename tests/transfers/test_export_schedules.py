@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
-from export_helpers import ids_created_in, read_dataset
+
+from tests.transfers.export_helpers import ids_created_in, read_dataset
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -9,7 +9,6 @@ from datetime import date, datetime, timedelta, timezone
 
 import pyarrow.parquet as pq
 import pytest
-from export_helpers import message_rows, read_dataset
 
 from airflow_provider_smsnexus.transfers.parquet_files import (
     ParquetExportWriter,
@@ -17,6 +16,7 @@ from airflow_provider_smsnexus.transfers.parquet_files import (
     sweep_stale_staging,
 )
 from airflow_provider_smsnexus.transfers.schema import arrow_schema, rows_to_table
+from tests.transfers.export_helpers import message_rows, read_dataset
 
 LOG = logging.getLogger(__name__)
 DAYS = [date(2026, 3, 1) + timedelta(days=n) for n in range(5)]

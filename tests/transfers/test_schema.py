@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 import pytest
-from export_helpers import message_rows
 
 from airflow_provider_smsnexus.exceptions import SMSNexusResponseError
 from airflow_provider_smsnexus.transfers.schema import COLUMNS, arrow_schema, rows_to_table
+from tests.transfers.export_helpers import message_rows
 
 
 def test_schemas_use_int64_ids_utc_microsecond_timestamps_and_string_lists():

@@ -10,13 +10,19 @@ from datetime import datetime, timedelta, timezone
 import pyarrow.parquet as pq
 import pytest
 from airflow.sdk import Asset
-from export_helpers import fail_after_pages, ids_created_in, read_dataset, run_export, seed_days
 
 from airflow_provider_smsnexus.exceptions import SMSNexusResponseError, SMSNexusServerError
 from airflow_provider_smsnexus.transfers.schema import arrow_schema
 from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import (
     ParquetExportWriter,
     SMSNexusToParquetOperator,
+)
+from tests.transfers.export_helpers import (
+    fail_after_pages,
+    ids_created_in,
+    read_dataset,
+    run_export,
+    seed_days,
 )
 
 

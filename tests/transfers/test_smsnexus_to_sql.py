@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
-from export_helpers import fail_after_pages, ids_created_in, run_export, seed_days, table_ids
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusServerError
 from airflow_provider_smsnexus.transfers.smsnexus_to_sql import (
@@ -19,6 +18,7 @@ from airflow_provider_smsnexus.transfers.smsnexus_to_sql import (
     sqlite_engine,
     table_asset_uri,
 )
+from tests.transfers.export_helpers import fail_after_pages, ids_created_in, run_export, seed_days, table_ids
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

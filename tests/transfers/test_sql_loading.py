@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-from export_helpers import message_rows, table_ids
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
 from airflow_provider_smsnexus.transfers.schema import arrow_schema, rows_to_table
@@ -19,6 +18,7 @@ from airflow_provider_smsnexus.transfers.sql_loading import (
     dedup_last_wins,
     sqlite_engine,
 )
+from tests.transfers.export_helpers import message_rows, table_ids
 
 LOG = logging.getLogger(__name__)
 
@@ -95,6 +95,23 @@ def test_duplicate_ids_within_a_batch_never_break_an_upsert_and_the_last_row_win
     load(engine, table, [batch], use_copy=use_copy)
     load(engine, table, [batch], use_copy=use_copy)
     assert statuses(engine, table) == {1: "queued", 2: "queued", **{i: "failed" for i in range(3, 8)}}
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new table", "existing table"])
+@pytest.mark.parametrize("use_copy", [True, False])
+def test_an_id_repeated_in_a_later_batch_of_one_run_is_upserted_and_the_last_row_wins(
+    engine, table, use_copy, existing
+):
+    # COPY goes straight into a table the run created, and through one merge of the stage into an existing
+    # one: either way a repeat across batches must end as its last row.
+    if existing:
+        load(engine, table, [messages(20, 2, status="sent")], use_copy=use_copy)
+    load(engine, table, [messages(1, 5), messages(10, 3), messages(4, 3, status="failed")], use_copy=use_copy)
+    assert statuses(engine, table) == {
+        **{i: "queued" for i in (1, 2, 3, 10, 11, 12)},
+        **{i: "failed" for i in (4, 5, 6)},
+        **({20: "sent", 21: "sent"} if existing else {}),
+    }
 
 
 def test_append_inserts_rows_and_an_id_already_there_fails_the_run_leaving_the_table_unchanged(engine, table):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from export_helpers import message_rows
-
 from airflow_provider_smsnexus.transfers.stream import ExportStats, iter_export_batches
 from airflow_provider_smsnexus.transfers.window import ExportWindow
+from tests.transfers.export_helpers import message_rows
 
 NOW = datetime(2026, 3, 10, 15, 30, tzinfo=timezone.utc)
 

@@ -164,13 +164,20 @@ def test_unknown_condition_is_rejected_when_the_dag_is_parsed():
 # -- transient errors --------------------------------------------------------------------------------
 
 
-def test_server_errors_are_logged_and_the_sensor_pokes_again(smsnexus_emulator, no_retry_conn):
+def test_server_errors_are_logged_and_the_sensor_pokes_again(
+    smsnexus_emulator, no_retry_conn, capfd: pytest.CaptureFixture[str]
+):
     admin = smsnexus_emulator.admin
     admin.set_balance(200)
     admin.set_faults(fail_before_share=1.0)
     sensor = make_sensor(threshold=500)
 
+    capfd.readouterr()
     assert not sensor.poke({})
+    assert server_errors(admin.stats()) == 1  # the emulator did answer 500
+    lines = retry_lines(capfd)
+    assert len(lines) == 1
+    assert lines[0].startswith("SMSNexusServerError: GET /api/balance")
     admin.set_faults()
     assert sensor.poke({}).xcom_value["credits"] == 200
 
@@ -189,7 +196,9 @@ def test_a_run_of_500s_then_a_good_answer_succeeds(smsnexus_emulator, no_retry_c
     assert server_errors(admin.stats()) >= errors_before + 3
 
 
-def test_429s_are_logged_and_the_sensor_pokes_again(smsnexus_emulator, no_retry_conn):
+def test_429s_are_logged_and_the_sensor_waits_for_the_reset(
+    smsnexus_emulator, no_retry_conn, capfd: pytest.CaptureFixture[str]
+):
     # The hook obeys X-RateLimit-* and would not run into the limit by itself: another client of the
     # same account uses up each one-request window, so the sensor's checks meet 429s.
     admin = smsnexus_emulator.admin
@@ -201,13 +210,22 @@ def test_429s_are_logged_and_the_sensor_pokes_again(smsnexus_emulator, no_retry_
         neighbour.stop()
         admin.set_balance(400)
 
+    # The sensor's 429s by the emulator's count: the account's, less those the neighbour saw (the neighbour may
+    # not have counted its last answer yet, so the watcher waits for one more).
+    def sensors_429s() -> int:
+        return rate_limited(admin.stats()) - neighbour.rate_limited
+
+    capfd.readouterr()
     with neighbour:
-        watcher = when_seen(lambda: sensor.hook.stats["rate_limited"] >= 2, calm_down)
+        watcher = when_seen(lambda: sensors_429s() >= 3, calm_down)
         report = sensor.execute({})
 
     watcher.join()
     assert report["credits"] == 400
-    assert sensor.hook.stats["rate_limited"] >= 2
+    assert sensors_429s() >= 2
+    out, err = capfd.readouterr()
+    logged = [line for line in (out + err).splitlines() if "GET /api/balance answered 429" in line]
+    assert len(logged) == sensors_429s()  # every 429 the emulator gave the sensor, logged once
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
@@ -227,8 +245,15 @@ def test_finishes_with_the_right_result_while_the_server_answers_429_and_500_bet
     assert server_errors(admin.stats()) >= 3
 
 
-def test_connection_errors_are_logged_and_the_sensor_pokes_again(unreachable_conn_id):
+def test_connection_errors_are_logged_and_the_sensor_pokes_again(
+    unreachable_conn_id, capfd: pytest.CaptureFixture[str]
+):
+    capfd.readouterr()
     assert not make_sensor(smsnexus_conn_id=unreachable_conn_id).poke({})
+    lines = retry_lines(capfd)
+    assert len(lines) == 1
+    assert "no answer from http://127.0.0.1:9/api" in lines[0]
+    assert "(ConnectionError)" in lines[0]
 
 
 # -- credentials ---------------------------------------------------------------------------------------
@@ -428,6 +453,8 @@ class NoisyNeighbour:
     def __init__(self, emulator) -> None:
         self.url = f"{emulator.base_url}/balance"
         self.headers = {"Authorization": f"Bearer {emulator.token}", "Accept": "application/json"}
+        #: The 429s this client was answered, by its own count.
+        self.rate_limited = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -435,7 +462,8 @@ class NoisyNeighbour:
         with requests.Session() as session:
             session.trust_env = False
             while not self._stop.is_set():
-                session.get(self.url, headers=self.headers, timeout=5)
+                if session.get(self.url, headers=self.headers, timeout=5).status_code == 429:
+                    self.rate_limited += 1
                 time.sleep(0.005)
 
     def stop(self) -> None:
@@ -459,3 +487,10 @@ def server_errors(stats: dict) -> int:
 
 def rate_limited(stats: dict) -> int:
     return int(sum(stats.get("rate_limited", {}).values()))
+
+
+def retry_lines(capfd: pytest.CaptureFixture[str]) -> list[str]:
+    """The error of each "checking again" warning the sensor logged (Airflow's task logs go to the output)."""
+    out, err = capfd.readouterr()
+    marker = "Balance check failed for now ("
+    return [line.split(marker, 1)[1] for line in (out + err).splitlines() if marker in line]

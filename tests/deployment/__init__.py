@@ -1,0 +1,1 @@
+"""Tests that run the provider under real Airflow executors (LocalExecutor, CeleryExecutor)."""

@@ -1,0 +1,1 @@
+"""Tests of the SMS Nexus emulator (``airflow_provider_smsnexus.emulator``)."""

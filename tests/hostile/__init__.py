@@ -1,0 +1,1 @@
+"""Hostile tests: faults, kills, races and adversarial input against the emulator."""

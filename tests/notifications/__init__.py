@@ -1,0 +1,1 @@
+"""Tests of the notifiers (``airflow_provider_smsnexus.notifications``)."""

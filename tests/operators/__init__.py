@@ -1,0 +1,1 @@
+"""Tests of the send operators (``airflow_provider_smsnexus.operators``)."""

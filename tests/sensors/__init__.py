@@ -1,0 +1,1 @@
+"""Tests of the sensors (``airflow_provider_smsnexus.sensors``)."""

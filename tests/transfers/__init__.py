@@ -1,0 +1,1 @@
+"""Tests of the export transfers (``airflow_provider_smsnexus.transfers``)."""

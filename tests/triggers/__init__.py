@@ -1,0 +1,1 @@
+"""Tests of the deferrable triggers (``airflow_provider_smsnexus.triggers``)."""

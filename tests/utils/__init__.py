@@ -1,0 +1,1 @@
+"""Tests of the pure utilities (``airflow_provider_smsnexus.utils``)."""
