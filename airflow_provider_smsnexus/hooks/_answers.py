@@ -29,8 +29,18 @@ if TYPE_CHECKING:
 
 
 def _decode_body(text: str) -> Any:
+    if not text:
+        return None
+    import msgspec  # a C decoder: 4x faster than json on list pages (bench/README.md)
+
     try:
-        return json.loads(text) if text else None
+        return msgspec.json.decode(text)
+    except msgspec.MsgspecError:  # what msgspec refuses (NaN, 1e400, ...) json.loads judges, as before
+        pass
+    except RecursionError:  # absurdly nested JSON
+        return None
+    try:
+        return json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return None
 

@@ -158,7 +158,6 @@ class PageWalker:
         self.reread_rows = 0
         self.total: int | None = None
         self._previous: datetime | None = None
-        self._last_of_previous_page: datetime | None = None
         self._rose = False
         self._fell_across_pages = False
         self._reached_start = False
@@ -174,41 +173,56 @@ class PageWalker:
         rows = extract_data(body, self.path, list)
         self.pages += 1
         self._read_total(body)
-        seen_before = self.seen.size
+        seen = self.seen
+        seen_before = seen.size
         fresh: list[dict[str, Any]] = []
-        windowed = self.start is not None or self.end is not None
-        for index, row in enumerate(rows):
+        # Locals, and the order tracking inlined: this loop runs once per exported row (bench/README.md).
+        path, read_id, add, where = self.path, self.read_id, seen.add, self.where
+        start, end, rereading = self.start, self.end, self.passes > 1
+        windowed = start is not None or end is not None
+        # A fall across pages: a row of this page older than the last row of the page before (drift may
+        # repeat that last row at this page's head, so any row of the page counts, not only its first).
+        previous = self._previous
+        last_of_previous_page = previous
+        for row in rows:
             if "id" not in row:
-                raise SMSNexusResponseError(f"{self.path} page {self.pages} holds a row without an id")
+                raise SMSNexusResponseError(f"{path} page {self.pages} holds a row without an id")
             try:
-                row_id = self.read_id(row["id"])
+                row_id = read_id(row["id"])
             except (ValueError, TypeError) as exc:
                 raise SMSNexusResponseError(
-                    f"{self.path} page {self.pages} holds a row whose id is not a number ({exc})"
+                    f"{path} page {self.pages} holds a row whose id is not a number ({exc})"
                 ) from None
             created = created_at_of(row)
-            self._track_order(created, new_page=index == 0)
-            if not self.seen.add(row_id):
+            if created is not None:
+                if previous is not None and created > previous:
+                    self._rose = True
+                if last_of_previous_page is not None and created < last_of_previous_page:
+                    self._fell_across_pages = True
+                previous = created
+            if not add(row_id):
                 self.duplicates += 1
                 continue
-            if self.passes > 1:
+            if rereading:
                 self.reread_rows += 1
             if windowed and created is None:
                 raise SMSNexusResponseError(
-                    f"{self.path}: the row with id {row_id} has no readable created_at to place it in the window"
+                    f"{path}: the row with id {row_id} has no readable created_at to place it in the window"
                 )
-            if created is not None and self.start is not None and created < self.start:
+            if created is not None and start is not None and created < start:
                 self.outside_window += 1
                 self._reached_start = True
                 continue
-            if created is not None and self.end is not None and created >= self.end:
+            if created is not None and end is not None and created >= end:
                 self.outside_window += 1
                 continue
-            if any(row.get(name) != value for name, value in self.where.items()):
+            if where and any(row.get(name) != value for name, value in where.items()):
                 self.filtered_out += 1
                 continue
             fresh.append(row)
-        self._check_progress(bool(rows) and self.seen.size == seen_before)
+        if rows:
+            self._previous = previous
+        self._check_progress(bool(rows) and seen.size == seen_before)
         return fresh
 
     def _read_total(self, body: dict[str, Any]) -> None:
@@ -227,19 +241,6 @@ class PageWalker:
                 f"{self.path}: {MAX_PAGES_WITHOUT_NEW_IDS} pages in a row up to page {self.pages} held only "
                 "rows already read: the server seems to ignore the page parameter"
             )
-
-    def _track_order(self, created: datetime | None, *, new_page: bool) -> None:
-        # A fall across pages: a row of this page older than the last row of the page before (drift may
-        # repeat that last row at this page's head, so any row of the page counts, not only its first).
-        if new_page:
-            self._last_of_previous_page = self._previous
-        if created is None:
-            return
-        if self._previous is not None and created > self._previous:
-            self._rose = True
-        if self._last_of_previous_page is not None and created < self._last_of_previous_page:
-            self._fell_across_pages = True
-        self._previous = created
 
     def complete_by_total(self) -> bool:
         """

@@ -11,12 +11,15 @@ task's lineage. The destinations only implement :class:`ExportWriter`.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_smsnexus import DEFAULT_CONN_ID
+from airflow_provider_smsnexus.hooks._pagination import MAX_PER_PAGE
+from airflow_provider_smsnexus.hooks._times import utcnow
 from airflow_provider_smsnexus.transfers.schema import (
     MESSAGE_DIRECTIONS,
     MESSAGE_STATUSES,
@@ -24,7 +27,12 @@ from airflow_provider_smsnexus.transfers.schema import (
     arrow_schema,
     check_resource,
 )
-from airflow_provider_smsnexus.transfers.stream import DEFAULT_BATCH_SIZE, ExportStats, iter_export_batches
+from airflow_provider_smsnexus.transfers.stream import (
+    DEFAULT_BATCH_SIZE,
+    ExportStats,
+    iter_export_batches,
+    system_memory_pool,
+)
 from airflow_provider_smsnexus.transfers.window import (
     ExportRun,
     ExportWindow,
@@ -98,14 +106,14 @@ class SMSNexusExportBaseOperator(BaseOperator):
         self,
         *,
         resource: str = "messages",
-        smsnexus_conn_id: str = "smsnexus_default",
+        smsnexus_conn_id: str = DEFAULT_CONN_ID,
         window_start: datetime | date | str | None = None,
         window_end: datetime | date | str | None = None,
         initial_window_start: datetime | date | str | None = None,
         lookback: timedelta | None = None,
         status: str | None = None,
         direction: str | None = None,
-        per_page: int = 100,
+        per_page: int = MAX_PER_PAGE,
         batch_size: int = DEFAULT_BATCH_SIZE,
         **kwargs: Any,
     ) -> None:
@@ -135,8 +143,8 @@ class SMSNexusExportBaseOperator(BaseOperator):
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         if lookback is not None and not isinstance(lookback, timedelta):
             raise TypeError(f"lookback must be a datetime.timedelta, not {type(lookback).__name__}")
-        if not 1 <= per_page <= 100:
-            raise ValueError(f"per_page must be between 1 and 100, not {per_page}")
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}, not {per_page}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self._stats: ExportStats | None = None
@@ -210,7 +218,7 @@ class SMSNexusExportBaseOperator(BaseOperator):
         """Fix the window, stream the pages into the destination's writer, commit, return the figures."""
         # The API's timestamps have whole seconds: rows created in the current second are left to a later
         # run, so that every row of the window exists before the first page is read.
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = utcnow().replace(microsecond=0)
         window, record, rule = self.export_window(context, now)
         stats = ExportStats(
             resource=self.resource,
@@ -230,24 +238,25 @@ class SMSNexusExportBaseOperator(BaseOperator):
         )
         writer = self._open_writer(window)
         try:
-            for batch in iter_export_batches(
-                self.hook,
-                self.resource,
-                stats,
-                window=window,
-                status=self.status or None,
-                direction=self.direction or None,
-                per_page=self.per_page,
-                batch_size=self.batch_size,
-                on_page=writer.heartbeat,
-            ):
-                writer.write(batch)
-                self.log.info(
-                    "%d rows so far (%d pages, %d requests)", stats.rows, stats.pages, stats.requests
-                )
-            if record is not None:
-                record = ExportRun(record.key, record.run_id, record.start, record.end, stats.rows, now)
-            writer.commit(record)
+            with system_memory_pool():
+                for batch in iter_export_batches(
+                    self.hook,
+                    self.resource,
+                    stats,
+                    window=window,
+                    status=self.status or None,
+                    direction=self.direction or None,
+                    per_page=self.per_page,
+                    batch_size=self.batch_size,
+                    on_page=writer.heartbeat,
+                ):
+                    writer.write(batch)
+                    self.log.info(
+                        "%d rows so far (%d pages, %d requests)", stats.rows, stats.pages, stats.requests
+                    )
+                if record is not None:
+                    record = ExportRun(record.key, record.run_id, record.start, record.end, stats.rows, now)
+                writer.commit(record)
         except BaseException:
             writer.abort()
             raise

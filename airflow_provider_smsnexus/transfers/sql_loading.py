@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.hooks._pagination import IdSet
 from airflow_provider_smsnexus.transfers.records import write_sql_record
 from airflow_provider_smsnexus.transfers.schema import COLUMNS
 
@@ -239,6 +240,7 @@ class SqlTableLoader:
         self.log = log
         self.use_copy = use_copy
         self.created = False
+        self._finish_load: Callable[[], None] | None = None
 
     def load(self, batches: Iterable[pa.Table], record: ExportRun | None = None) -> int:
         """
@@ -257,12 +259,15 @@ class SqlTableLoader:
                 self._prepare(conn)
                 if self.mode == "replace":
                     conn.execute(self.table.delete())
+                self._finish_load = None
                 write = self._batch_writer(conn)
                 for batch in batches:
                     batch = dedup_last_wins(batch)
                     if batch.num_rows:
                         write(batch)
                         rows += batch.num_rows
+                if self._finish_load is not None:  # the writer's last step (the COPY path's one merge)
+                    self._finish_load()
                 if record is not None:
                     write_sql_record(conn, self.table.schema, self.table.name, record)
         except integrity_errors as exc:
@@ -279,6 +284,7 @@ class SqlTableLoader:
 
         inspector = sa.inspect(conn)
         name, schema = self.table.name, self.table.schema
+        self.created = False  # of this load's transaction (a loader may load again)
         if not inspector.has_table(name, schema=schema):
             self.table.create(conn)
             self.created = True
@@ -361,7 +367,7 @@ class SqlTableLoader:
             return None  # a driver without COPY: use inserts
         names = [c.name for c in self.table.columns]
         preparer = conn.dialect.identifier_preparer
-        into, merge, stage = self.table, None, None
+        merge, stage = None, None
         if self.mode == "upsert":
             stage = sa.Table(
                 f"smsnexus_stage_{uuid.uuid4().hex[:12]}",
@@ -371,22 +377,51 @@ class SqlTableLoader:
                 postgresql_on_commit="DROP",
             )
             stage.create(conn)
-            into = stage
             merge = self._upsert_statement(pg_insert(self.table).from_select(names, sa.select(*stage.c)))
-        copy_sql = (
-            f"COPY {preparer.format_table(into)} ({', '.join(preparer.quote(n) for n in names)}) "
-            "FROM STDIN WITH (FORMAT csv)"
-        )
 
-        def write(batch: pa.Table) -> None:
+        def copy_into(table: sa.Table, batch: pa.Table) -> None:
+            copy_sql = (
+                f"COPY {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
+                "FROM STDIN WITH (FORMAT csv)"
+            )
             data = _csv_bytes(batch.select(names))
             if hasattr(cursor, "copy"):  # psycopg 3
                 with cursor.copy(copy_sql) as copy:
                     copy.write(data)
             else:  # psycopg2
                 cursor.copy_expert(copy_sql, io.BytesIO(data))
+
+        # An upsert stages its batches and merges the stage once at the end (one INSERT ... ON CONFLICT, not
+        # one per batch), unless a batch repeats an id already staged: then the stage is merged first, so
+        # the last row still wins. Into a table this transaction created (empty, and invisible to others
+        # until commit) nothing can conflict: batches are copied straight in, and only a batch repeating an
+        # id written before goes through the stage.
+        direct = self.created
+        written = [IdSet()]
+
+        def merge_stage() -> None:
             if merge is not None and stage is not None:
                 conn.execute(merge)
                 conn.exec_driver_sql(f"TRUNCATE {preparer.format_table(stage)}")
+                if not direct:
+                    written[0] = IdSet()
 
+        def write(batch: pa.Table) -> None:
+            if merge is None or stage is None:  # append, replace: straight into the table
+                copy_into(self.table, batch)
+                return
+            ids = batch.column("id").to_pylist()
+            repeats = not all([written[0].add(row_id) for row_id in ids])
+            if direct and not repeats:
+                copy_into(self.table, batch)
+                return
+            if repeats and not direct:
+                merge_stage()
+                for row_id in ids:
+                    written[0].add(row_id)
+            copy_into(stage, batch)
+            if direct:
+                merge_stage()
+
+        self._finish_load = merge_stage
         return write
