@@ -1,5 +1,6 @@
 """Leases on ledger rows: who an attempt is (its owner id), which account it sends from (a fingerprint, never
-the token), and the heartbeat that keeps its leases alive while rows wait in the limiter or in retries."""
+the token), the ledger's lease writes (claim, renew, release), and the heartbeat that keeps its leases alive
+while rows wait in the limiter or in retries."""
 
 from __future__ import annotations
 
@@ -9,10 +10,24 @@ import os
 import secrets
 import socket
 import threading
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smsnexus.campaign.ledger_schema import (
+    STATE_CLAIMED,
+    STATE_FAILED,
+    STATE_PENDING,
+    STATE_SENT,
+    STATE_UNKNOWN,
+    LedgerEntry,
+    campaign_key,
+    claim_update,
+    entry_of,
+    insert_new,
+)
+
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from airflow_provider_smsnexus.campaign.ledger import SendLedger
 
@@ -51,6 +66,193 @@ def account_fingerprint(base_url: str, token: str) -> str:
     """
     digest = hashlib.sha256(f"smsnexus-account\x1f{base_url.rstrip('/')}\x1f{token}".encode()).hexdigest()
     return digest[:32]
+
+
+class LeaseWrites:
+    """The lease writes of :class:`~airflow_provider_smsnexus.campaign.ledger.SendLedger` (a mixin of it: it
+    uses the ledger's table, clock, write lock and prepared statements)."""
+
+    table: Any
+    engine: Any
+    clock: Any
+
+    def claim(
+        self,
+        campaign_id: str,
+        recipient: str,
+        message_hash: str,
+        *,
+        owner: str,
+        from_number: str,
+        account: str | None,
+        lease_seconds: float,
+    ) -> LedgerEntry | None:
+        """
+        Lease a row for ``owner``: a new row, or one that is neither sent nor unknown and whose lease is free
+        (absent, expired, released, or already this owner's). Committed at once.
+
+        :return: the row as it is under the new lease (its ``state`` says whether an earlier attempt left
+            it ``pending``, which must be settled by a lookup before any send), or None when the row is
+            sent, unknown, or leased by another live owner.
+        """
+        import sqlalchemy as sa
+
+        self.create_table()
+        now = self.clock()
+        expires = now + timedelta(seconds=lease_seconds)
+        table = self.table
+        try:
+            with self._writing(), self.engine.begin() as conn:
+                conn.execute(
+                    table.insert().values(
+                        campaign_id=campaign_key(campaign_id),
+                        recipient=recipient,
+                        message_hash=message_hash,
+                        state=STATE_CLAIMED,
+                        from_number=from_number,
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
+                        account=account,
+                        lease_owner=owner,
+                        lease_expires_at=expires,
+                    )
+                )
+        except sa.exc.IntegrityError:
+            free = sa.or_(
+                table.c.lease_owner == owner,
+                table.c.lease_owner.is_(None),
+                table.c.lease_expires_at.is_(None),
+                table.c.lease_expires_at <= now,
+            )
+            values: dict[str, Any] = {
+                "lease_owner": owner,
+                "lease_expires_at": expires,
+                "account": account,
+                "updated_at": now,
+            }
+            with self._writing(), self.engine.begin() as conn:
+                result = conn.execute(
+                    table.update()
+                    .where(
+                        *self._key(campaign_id, recipient, message_hash),
+                        table.c.state.notin_((STATE_SENT, STATE_UNKNOWN)),
+                        free,
+                    )
+                    .values(**values)
+                )
+            if result.rowcount != 1:
+                return None
+        return self.get(campaign_id, recipient, message_hash)
+
+    def claim_many(
+        self,
+        campaign_id: str,
+        items: Sequence[tuple[str, str, str]],
+        *,
+        owner: str,
+        account: str | None,
+        lease_seconds: float,
+    ) -> list[LedgerEntry | None]:
+        """
+        :meth:`claim` for many rows in one transaction (one commit): safe, since a claim is not a pending mark.
+
+        :param items: ``(recipient, message_hash, from_number)`` of each row.
+        :return: per item, what :meth:`claim` returns.
+        """
+        import sqlalchemy as sa
+
+        self.create_table()
+        insert = self._prepared("insert", lambda: insert_new(self.engine, self.table))
+        if insert is not None and items:
+            try:
+                return self._claim_batch(insert, campaign_id, items, owner, account, lease_seconds)
+            except sa.exc.DBAPIError as exc:
+                # E.g. a deadlock with another batch: the transaction rolled back whole; claim one at a time.
+                log.warning(
+                    "Send ledger: a batch claim failed (%s); claiming one row at a time", type(exc).__name__
+                )
+        return [
+            self.claim(
+                campaign_id, recipient, message_hash, owner=owner, from_number=from_number,
+                account=account, lease_seconds=lease_seconds,
+            )
+            for recipient, message_hash, from_number in items
+        ]  # fmt: skip
+
+    def _claim_batch(
+        self,
+        insert: Any,
+        campaign_id: str,
+        items: Sequence[tuple[str, str, str]],
+        owner: str,
+        account: str | None,
+        lease_seconds: float,
+    ) -> list[LedgerEntry | None]:
+        import sqlalchemy as sa
+
+        update = self._prepared("claim", lambda: claim_update(self.table))
+        now = self.clock()
+        expires = now + timedelta(seconds=lease_seconds)
+        key = campaign_key(campaign_id)
+        table = self.table
+        new = {
+            "campaign_id": key, "state": STATE_CLAIMED, "attempts": 0, "created_at": now, "updated_at": now,
+            "account": account, "lease_owner": owner, "lease_expires_at": expires,
+        }  # fmt: skip
+        ordered = sorted(set(items))  # every batch locks rows in one order: two batches never deadlock
+        leased = set()
+        with self._writing(), self.engine.begin() as conn:
+            conn.execute(
+                insert, [{**new, "recipient": r, "message_hash": h, "from_number": f} for r, h, f in ordered]
+            )
+            for recipient, message_hash, _ in ordered:
+                result = conn.execute(
+                    update,
+                    {
+                        "k_campaign": key, "k_recipient": recipient, "k_hash": message_hash, "k_owner": owner,
+                        "k_now": now, "v_expires": expires, "v_account": account,
+                    },
+                )  # fmt: skip
+                if result.rowcount == 1:
+                    leased.add((recipient, message_hash))
+            query = sa.select(table).where(
+                table.c.campaign_id == key, table.c.recipient.in_(sorted({r for r, _, _ in items}))
+            )
+            found = {(row.recipient, row.message_hash): entry_of(row) for row in conn.execute(query)}
+        return [found.get((r, h)) if (r, h) in leased else None for r, h, _ in items]
+
+    def renew(self, owner: str, lease_seconds: float) -> int:
+        """Extend every live lease of ``owner`` (one UPDATE); an expired lease is never revived.
+
+        :return: how many rows it still holds.
+        """
+        self.create_table()
+        now = self.clock()
+        table = self.table
+        with self._writing(), self.engine.begin() as conn:
+            result = conn.execute(
+                table.update()
+                .where(
+                    table.c.lease_owner == owner,
+                    table.c.lease_expires_at > now,
+                    table.c.state.in_((STATE_CLAIMED, STATE_PENDING, STATE_FAILED)),
+                )
+                .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+            )
+        return result.rowcount
+
+    def release(self, owner: str) -> int:
+        """End every lease of ``owner`` (its rows become free to claim, or to settle when pending)."""
+        self.create_table()
+        table = self.table
+        with self._writing(), self.engine.begin() as conn:
+            result = conn.execute(
+                table.update()
+                .where(table.c.lease_owner == owner, table.c.lease_expires_at.isnot(None))
+                .values(lease_expires_at=None)
+            )
+        return result.rowcount
 
 
 class Heartbeat:

@@ -7,7 +7,10 @@ One row per (campaign, normalised recipient, message hash), in one of the states
 A claim is a lease (``lease_owner``, ``lease_expires_at``): while it is live nobody else sends, looks up or
 claims the row, and every write of the owner is fenced (``WHERE lease_owner = me AND lease_expires_at > now``)
 so that an owner whose lease was taken over can mark nothing. ``account`` (a fingerprint of the base URL and
-the token, never the token) scopes the known message ids. Every change is its own committed transaction.
+the token, never the token) scopes the known message ids. Every change is committed before the method
+returns; :meth:`SendLedger.claim_many` and :meth:`SendLedger.mark_sent_many` commit many rows at once (a claim
+is not a pending mark, and a ``sent`` mark lost in a crash leaves the row pending, settled by lookup). The
+hot writes are statements built once per ledger (one round trip each, no SQL built per row).
 Lease times are the workers' clocks: they are assumed to agree to within a third of the lease.
 
 .. seealso:: The "Send ledger" and "Exactly once" sections of the README.
@@ -18,10 +21,10 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import nullcontext
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smsnexus.campaign.lease import LeaseWrites
 from airflow_provider_smsnexus.campaign.ledger_schema import (
     DEFAULT_TABLE_NAME,
     MAX_CAMPAIGN_LENGTH,
@@ -38,6 +41,7 @@ from airflow_provider_smsnexus.campaign.ledger_schema import (
     create_or_upgrade,
     default_ledger_path,
     entry_of,
+    fenced_update,
     ledger_table,
     sqlite_engine,
     table_exists,
@@ -46,7 +50,8 @@ from airflow_provider_smsnexus.hooks._times import utcnow
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
+    from datetime import datetime
 
     from sqlalchemy.engine import Engine
 
@@ -69,7 +74,7 @@ __all__ = [
 ]
 
 
-class SendLedger:
+class SendLedger(LeaseWrites):
     """
     The durable record of a campaign's sends (see the module documentation for the states and leases).
 
@@ -100,6 +105,7 @@ class SendLedger:
         # SQLite allows one writer: serialise this process' writers instead of meeting "database is locked".
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
         self._table_ready = False
+        self._statements: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
         # The URL of a database connection may carry a password: show the dialect and table only.
@@ -214,110 +220,7 @@ class SendLedger:
                 known.update(conn.execute(query).scalars())
         return known
 
-    # -- the lease ------------------------------------------------------------------------------------
-
-    def claim(
-        self,
-        campaign_id: str,
-        recipient: str,
-        message_hash: str,
-        *,
-        owner: str,
-        from_number: str,
-        account: str | None,
-        lease_seconds: float,
-    ) -> LedgerEntry | None:
-        """
-        Lease a row for ``owner``: a new row, or one that is neither sent nor unknown and whose lease is free
-        (absent, expired, released, or already this owner's). Committed at once.
-
-        :return: the row as it is under the new lease (its ``state`` says whether an earlier attempt left
-            it ``pending``, which must be settled by a lookup before any send), or None when the row is
-            sent, unknown, or leased by another live owner.
-        """
-        import sqlalchemy as sa
-
-        self.create_table()
-        now = self.clock()
-        expires = now + timedelta(seconds=lease_seconds)
-        table = self.table
-        try:
-            with self._writing(), self.engine.begin() as conn:
-                conn.execute(
-                    table.insert().values(
-                        campaign_id=campaign_key(campaign_id),
-                        recipient=recipient,
-                        message_hash=message_hash,
-                        state=STATE_CLAIMED,
-                        from_number=from_number,
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                        account=account,
-                        lease_owner=owner,
-                        lease_expires_at=expires,
-                    )
-                )
-        except sa.exc.IntegrityError:
-            free = sa.or_(
-                table.c.lease_owner == owner,
-                table.c.lease_owner.is_(None),
-                table.c.lease_expires_at.is_(None),
-                table.c.lease_expires_at <= now,
-            )
-            values: dict[str, Any] = {
-                "lease_owner": owner,
-                "lease_expires_at": expires,
-                "account": account,
-                "updated_at": now,
-            }
-            with self._writing(), self.engine.begin() as conn:
-                result = conn.execute(
-                    table.update()
-                    .where(
-                        *self._key(campaign_id, recipient, message_hash),
-                        table.c.state.notin_((STATE_SENT, STATE_UNKNOWN)),
-                        free,
-                    )
-                    .values(**values)
-                )
-            if result.rowcount != 1:
-                return None
-        return self.get(campaign_id, recipient, message_hash)
-
-    def renew(self, owner: str, lease_seconds: float) -> int:
-        """Extend every live lease of ``owner`` (one UPDATE); an expired lease is never revived.
-
-        :return: how many rows it still holds.
-        """
-        self.create_table()
-        now = self.clock()
-        table = self.table
-        with self._writing(), self.engine.begin() as conn:
-            result = conn.execute(
-                table.update()
-                .where(
-                    table.c.lease_owner == owner,
-                    table.c.lease_expires_at > now,
-                    table.c.state.in_((STATE_CLAIMED, STATE_PENDING, STATE_FAILED)),
-                )
-                .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
-            )
-        return result.rowcount
-
-    def release(self, owner: str) -> int:
-        """End every lease of ``owner`` (its rows become free to claim, or to settle when pending)."""
-        self.create_table()
-        table = self.table
-        with self._writing(), self.engine.begin() as conn:
-            result = conn.execute(
-                table.update()
-                .where(table.c.lease_owner == owner, table.c.lease_expires_at.isnot(None))
-                .values(lease_expires_at=None)
-            )
-        return result.rowcount
-
-    # -- fenced writes of the owner (each committed on its own) ------------------------------------------
+    # -- fenced writes of the owner (each committed before it returns) ---------------------------------
 
     def mark_pending(
         self,
@@ -340,7 +243,6 @@ class SendLedger:
         :return: the mark's time (the owner's clock), or None when ``owner`` no longer holds a live lease
             (nothing may then be sent).
         """
-        table = self.table
         now = self.clock()
         done = self._fenced(
             campaign_id,
@@ -348,8 +250,8 @@ class SendLedger:
             message_hash,
             owner,
             now,
+            count_attempt=True,
             state=STATE_PENDING,
-            attempts=table.c.attempts + 1,
             pending_at=now,
             pending_server_at=server_at,
             pending_uncertainty=uncertainty,
@@ -381,6 +283,29 @@ class SendLedger:
             reason=None,
             lease_expires_at=None,
         )
+
+    def mark_sent_many(
+        self, campaign_id: str, marks: Sequence[tuple[str, str, Any, int | None]], *, owner: str
+    ) -> list[bool]:
+        """
+        :meth:`mark_sent` for many rows in one transaction (one commit): a grouped commit of answers already
+        held. A crash before it leaves these rows pending, which a rerun settles by lookup.
+
+        :param marks: ``(recipient, message_hash, message_id, credits)`` of each row.
+        :return: per mark, whether it was written (False: the lease was lost).
+        """
+        return self._fenced_many(
+            campaign_id,
+            owner,
+            self.clock(),
+            [
+                (recipient, message_hash, {
+                    "state": STATE_SENT, "message_id": None if message_id is None else str(message_id),
+                    "credits": credits, "reason": None, "lease_expires_at": None,
+                })
+                for recipient, message_hash, message_id, credits in marks
+            ],
+        )  # fmt: skip
 
     def mark_failed(
         self, campaign_id: str, recipient: str, message_hash: str, *, owner: str, reason: str
@@ -420,33 +345,67 @@ class SendLedger:
         )
 
     def _fenced(
-        self, campaign_id: str, recipient: str, message_hash: str, owner: str, now: datetime, **values: Any
+        self,
+        campaign_id: str,
+        recipient: str,
+        message_hash: str,
+        owner: str,
+        now: datetime,
+        *,
+        count_attempt: bool = False,
+        **values: Any,
     ) -> bool:
         """One UPDATE that only the live owner of a row that is not sent can make."""
+        return self._fenced_many(
+            campaign_id, owner, now, [(recipient, message_hash, values)], count_attempt=count_attempt
+        )[0]
+
+    def _fenced_many(
+        self,
+        campaign_id: str,
+        owner: str,
+        now: datetime,
+        updates: Sequence[tuple[str, str, dict[str, Any]]],
+        *,
+        count_attempt: bool = False,
+    ) -> list[bool]:
+        """Fenced UPDATEs (see :meth:`_fenced`) of many rows, in one transaction."""
+        if not updates:
+            return []
         self.create_table()
-        table = self.table
+        key = campaign_key(campaign_id)
+        done = []
         with self._writing(), self.engine.begin() as conn:
-            result = conn.execute(
-                table.update()
-                .where(
-                    *self._key(campaign_id, recipient, message_hash),
-                    table.c.lease_owner == owner,
-                    table.c.lease_expires_at > now,
-                    table.c.state != STATE_SENT,
+            for recipient, message_hash, values in updates:
+                values = {"updated_at": now, **values}
+                names = tuple(sorted(values))
+                statement = self._prepared(
+                    ("fenced", names, count_attempt),
+                    lambda names=names: fenced_update(self.table, names, count_attempt=count_attempt),
                 )
-                .values(updated_at=now, **values)
-            )
-        if result.rowcount != 1:
-            log.warning(
-                "Send ledger: %s no longer holds the lease on a row of campaign %s (%s); not writing %s",
-                owner,
-                campaign_id,
-                recipient,
-                values.get("state"),
-            )
-        return result.rowcount == 1
+                params = {f"v_{name}": value for name, value in values.items()}
+                params.update(
+                    k_campaign=key, k_recipient=recipient, k_hash=message_hash, k_owner=owner, k_now=now
+                )
+                done.append(conn.execute(statement, params).rowcount == 1)
+        for (recipient, _, values), ok in zip(updates, done):
+            if not ok:
+                log.warning(
+                    "Send ledger: %s no longer holds the lease on a row of campaign %s (%s); not writing %s",
+                    owner,
+                    campaign_id,
+                    recipient,
+                    values.get("state"),
+                )
+        return done
 
     # -- helpers --------------------------------------------------------------------------------------
+
+    def _prepared(self, name: Any, build: Callable[[], Any]) -> Any:
+        """A statement built once per ledger (SQLAlchemy then reuses its compiled form)."""
+        if name not in self._statements:
+            self._statements[name] = build()
+        return self._statements[name]
 
     def _writing(self) -> Any:
         return self._write_lock if self._write_lock is not None else nullcontext()

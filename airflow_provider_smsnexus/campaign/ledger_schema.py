@@ -247,3 +247,75 @@ def connection_engine(conn_id: str) -> Engine:
 
         sa.event.listen(engine, "connect", tune_sqlite)
     return engine
+
+
+# -- prepared statements: built once per ledger, so a row's write is one round trip with no SQL to build --------
+
+
+def fenced_update(table: Table, names: tuple[str, ...], *, count_attempt: bool = False) -> Any:
+    """The fenced UPDATE of one row by its live owner (a row not sent), setting ``names`` from parameters.
+
+    Parameters: ``k_campaign``, ``k_recipient``, ``k_hash``, ``k_owner``, ``k_now``, and ``v_<name>`` for each
+    name. ``count_attempt`` adds one to ``attempts`` (a pending mark).
+    """
+    import sqlalchemy as sa
+
+    c = table.c
+    values: dict[str, Any] = {name: sa.bindparam(f"v_{name}", type_=c[name].type) for name in names}
+    if count_attempt:
+        values["attempts"] = c.attempts + 1
+    return (
+        table.update()
+        .where(
+            c.campaign_id == sa.bindparam("k_campaign", type_=c.campaign_id.type),
+            c.recipient == sa.bindparam("k_recipient", type_=c.recipient.type),
+            c.message_hash == sa.bindparam("k_hash", type_=c.message_hash.type),
+            c.lease_owner == sa.bindparam("k_owner", type_=c.lease_owner.type),
+            c.lease_expires_at > sa.bindparam("k_now", type_=c.lease_expires_at.type),
+            c.state != STATE_SENT,
+        )
+        .values(values)
+    )
+
+
+def claim_update(table: Table) -> Any:
+    """The UPDATE that leases one existing row to ``k_owner`` when it is neither sent nor unknown and its lease
+    is free (absent, expired, released, or already the owner's)."""
+    import sqlalchemy as sa
+
+    c = table.c
+    now = sa.bindparam("k_now", type_=c.lease_expires_at.type)
+    owner = sa.bindparam("k_owner", type_=c.lease_owner.type)
+    return (
+        table.update()
+        .where(
+            c.campaign_id == sa.bindparam("k_campaign", type_=c.campaign_id.type),
+            c.recipient == sa.bindparam("k_recipient", type_=c.recipient.type),
+            c.message_hash == sa.bindparam("k_hash", type_=c.message_hash.type),
+            c.state.notin_((STATE_SENT, STATE_UNKNOWN)),
+            sa.or_(
+                c.lease_owner == owner,
+                c.lease_owner.is_(None),
+                c.lease_expires_at.is_(None),
+                c.lease_expires_at <= now,
+            ),
+        )
+        .values(
+            lease_owner=owner,
+            lease_expires_at=sa.bindparam("v_expires", type_=c.lease_expires_at.type),
+            account=sa.bindparam("v_account", type_=c.account.type),
+            updated_at=now,
+        )
+    )
+
+
+def insert_new(engine: Engine, table: Table) -> Any | None:
+    """An INSERT that skips rows already present (a claim race is then settled by :func:`claim_update`), on the
+    dialects that have one (SQLite, PostgreSQL); None elsewhere."""
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        return None
+    return insert(table).on_conflict_do_nothing(index_elements=["campaign_id", "recipient", "message_hash"])

@@ -1,7 +1,10 @@
 """The sender: sends the rows of one campaign exactly once, through the hook and the leased ledger.
 
 Per row: claim a lease (one attempt at a time per row); right before the request leaves, the fenced pending
-mark (``before_send``); after the answer, a fenced ``sent`` or ``failed``. A row an earlier attempt left
+mark (``before_send``, one durable commit per request); after the answer, a fenced ``sent`` or ``failed``.
+Claims are taken in batches of the rows the limiter lets leave within about a second (a claim is not a pending
+mark), and ``sent`` marks are committed in groups (a crash before the group's commit leaves those rows pending:
+a rerun settles them by lookup; no unsent row is ever marked sent). A row an earlier attempt left
 pending is settled by lookup once its request can no longer be in flight; an answer lost in this run is
 looked up, and only a message the server provably does not hold is sent again. Rows another live attempt
 holds are waited for, never touched.
@@ -12,6 +15,7 @@ holds are waited for, never touched.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +55,14 @@ if TYPE_CHECKING:
     from airflow_provider_smsnexus.campaign.ledger import LedgerEntry, SendLedger
     from airflow_provider_smsnexus.campaign.model import CampaignRow
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+
+
+#: The most rows claimed in one transaction, and the seconds of sending (at the limiter's pace) claimed ahead.
+CLAIM_BATCH = 100
+CLAIM_AHEAD_SECONDS = 1.0
+#: ``sent`` marks committed together: at most this many, none waiting longer than this many seconds.
+SENT_GROUP = 100
+SENT_GROUP_SECONDS = 1.0
 
 
 class LeaseLost(SMSNexusCampaignError):
@@ -115,6 +127,9 @@ class CampaignSender(RowSettling):
         self._lock = threading.Lock()
         # Rows this attempt may send although its ledger row is pending: their lookup proved them absent.
         self._cleared: set[int] = set()
+        # Rows sent whose ``sent`` mark waits for the next grouped commit (until then their ledger row is pending).
+        self._unrecorded: list[CampaignRow] = []
+        self._unrecorded_since = 0.0
 
     # -- what the ledger knows -------------------------------------------------------------------------
 
@@ -207,43 +222,98 @@ class CampaignSender(RowSettling):
             self.hook.session,
             self.hook.limiters,
         )  # resolve the lazy session and limiters before threads share them
-        queue = iter(todo)
+        claims: dict[int, Any] = {}
+        position = 0
         in_flight: dict[Any, CampaignRow] = {}
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="smsnexus-send") as pool:
             while True:
-                while len(in_flight) < self.max_concurrency and not self._stop.is_set():
-                    row = next(queue, None)
-                    if row is None:
-                        break
-                    in_flight[pool.submit(self._send_one, row)] = row
+                while (
+                    len(in_flight) < self.max_concurrency and not self._stop.is_set() and position < len(todo)
+                ):
+                    row = todo[position]
+                    if id(row) not in claims:
+                        self._claim(todo[position : position + self._claim_ahead()], claims)
+                    position += 1
+                    in_flight[pool.submit(self._send_one, row, claims.pop(id(row)))] = row
                 if not in_flight:
                     break
-                done, _ = wait(
-                    in_flight, timeout=self.progress.seconds_to_next(), return_when=FIRST_COMPLETED
-                )
+                timeout = min(self.progress.seconds_to_next(), SENT_GROUP_SECONDS)
+                done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
                     row = in_flight.pop(future)
                     future.result()  # _send_one records every error on the row; anything else is a bug
                     self.progress.done(row)
+                self._record_sent()
                 self.progress.maybe_log()
-        for row in queue:
+        self._record_sent(force=True)
+        for row in todo[position:]:
             row.settle(NOT_ATTEMPTED, f"not sent: the campaign stopped ({reason_of(self.fatal)})")
         self.progress.maybe_log(force=True)
 
-    def _send_one(self, row: CampaignRow) -> None:
-        """Claim the row's lease, send it, record the outcome. Never raises."""
+    def _claim_ahead(self) -> int:
+        """How many rows to claim at once: those the send limiter lets leave in about a second."""
+        limiter = (getattr(self.hook, "limiters", None) or {}).get("send")
+        per_second = limiter.pace / limiter.period if limiter is not None else 0.0
+        return max(self.max_concurrency, min(CLAIM_BATCH, int(per_second * CLAIM_AHEAD_SECONDS)))
+
+    def _claim(self, rows: Sequence[CampaignRow], claims: dict[int, Any]) -> None:
+        """Claim the leases of ``rows`` in one transaction; note each row's entry (or the ledger's error)."""
+        try:
+            entries: Sequence[Any] = self.ledger.claim_many(
+                self.campaign_id,
+                [(*row.key, row.from_number or "") for row in rows],
+                owner=self.owner,
+                account=self.account,
+                lease_seconds=self.lease_seconds,
+            )
+        except Exception as exc:
+            entries = [exc] * len(rows)
+        for row, entry in zip(rows, entries):
+            claims[id(row)] = entry
+
+    def _record_sent(self, *, force: bool = False) -> None:
+        """Commit the waiting ``sent`` marks as one group: when forced, when the group is full, or when it has
+        waited long enough."""
+        with self._lock:
+            if not self._unrecorded or (
+                not force
+                and len(self._unrecorded) < SENT_GROUP
+                and time.monotonic() - self._unrecorded_since < SENT_GROUP_SECONDS
+            ):
+                return
+            rows, self._unrecorded = self._unrecorded, []
+        try:
+            recorded = self.ledger.mark_sent_many(
+                self.campaign_id,
+                [(*row.key, row.message_id, row.credits) for row in rows],
+                owner=self.owner,
+            )
+        except Exception as exc:
+            # Sent, but not recorded: the rows stay pending in the ledger and a rerun finds the messages.
+            self._abort(exc)
+            for row in rows:
+                row.reason = f"sent, but the ledger could not record it ({reason_of(exc)})"
+            return
+        for row, ok in zip(rows, recorded):
+            if not ok:
+                # We hold the server's answer, so the row is ``sent``; the lease's new owner settles its ledger
+                # row by lookup (it finds this message, created after the pending mark).
+                row.reason = (
+                    "sent by this attempt, but its lease had been taken over: the new owner records it"
+                )
+                self.log.warning(
+                    "Campaign %s: sent %s after losing its lease", self.campaign_id, row.recipient
+                )
+
+    def _send_one(self, row: CampaignRow, entry: LedgerEntry | Exception | None) -> None:
+        """Send a row under the lease claimed for it (``entry``: None when not claimed, or the ledger's error),
+        record the outcome. Never raises."""
         if self._stop.is_set():
             row.settle(NOT_ATTEMPTED, f"not sent: the campaign stopped ({reason_of(self.fatal)})")
             return
         try:
-            entry = self.ledger.claim(
-                self.campaign_id,
-                *row.key,
-                owner=self.owner,
-                from_number=row.from_number or "",
-                account=self.account,
-                lease_seconds=self.lease_seconds,
-            )
+            if isinstance(entry, Exception):
+                raise entry
             if entry is None:
                 self._not_claimed(row)
                 return
@@ -297,20 +367,10 @@ class CampaignSender(RowSettling):
             self._record_error(row, exc)
             return
         row.found(SENT, message, message_id=message.get("id"), credits=message.get("credits_used"))
-        try:
-            recorded = self.ledger.mark_sent(
-                self.campaign_id, *row.key, owner=self.owner, message_id=row.message_id, credits=row.credits
-            )
-        except Exception as exc:
-            # Sent, but not recorded: the row stays pending in the ledger and a rerun finds the message.
-            self._abort(exc)
-            row.reason = f"sent, but the ledger could not record it ({reason_of(exc)})"
-            return
-        if not recorded:
-            # We hold the server's answer, so the row is ``sent``; the lease's new owner settles its ledger row
-            # by lookup (it finds this message, created after the pending mark).
-            row.reason = "sent by this attempt, but its lease had been taken over: the new owner records it"
-            self.log.warning("Campaign %s: sent %s after losing its lease", self.campaign_id, row.recipient)
+        with self._lock:  # the ``sent`` mark joins the next grouped commit (see _record_sent)
+            if not self._unrecorded:
+                self._unrecorded_since = time.monotonic()
+            self._unrecorded.append(row)
 
     def _call_send(self, row: CampaignRow, before_send: Callable[[], None]) -> dict[str, Any]:
         return self.hook.send_sms(

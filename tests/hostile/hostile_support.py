@@ -210,7 +210,8 @@ try:
                 "before_request": (SendLedger, "mark_pending", False),
                 # the request's bytes are written to the socket (use with "method": "POST")
                 "request_written": (urllib3.connection.HTTPConnection, "request", False),
-                "before_ledger_sent": (SendLedger, "mark_sent", True),
+                # answers received; their group commit of 'sent' has not happened
+                "before_ledger_sent": (SendLedger, "mark_sent_many", True),
                 "settle_unknown": (CampaignSender, "settle_unknown", True),
                 "lookup": (Reconciler, "lookup", True),
             }[pause["at"]]

@@ -126,10 +126,11 @@ def test_a_campaign_killed_at_eight_points_and_at_random_is_sent_exactly_once(
     kills.kill(worker, "processed by the server, answer not yet received")
     held = admin.sent_messages()[-1]["to"]
     assert ledger_states(ledger_home, held) == ["pending"], "the answer was recorded before the kill"
-    # 6. The answer arrived; the ledger write of 'sent' has not happened.
+    # 6. The answers arrived; the ledger's group commit of 'sent' has not happened.
     kill_at_pause(
-        "answer received, before the ledger records it",
-        {"at": "before_ledger_sent", "after": 2, "caller": "_send"},
+        "answers received, before the ledger records them",
+        {"at": "before_ledger_sent", "caller": "_record_sent"},
+        latency_ms=400,  # a few answers in the group's first second: rows are left for the kills below
     )
     # 7. Two more kills at random rows.
     for _ in range(2):
