@@ -30,6 +30,8 @@ setup(
     install_requires=[
         "apache-airflow>=3.1",
         "requests>=2.31",
+        # The sync hook's own requests go through a urllib3 pool (bench/README.md: 0.44x requests' CPU per call).
+        "urllib3>=2",
         "pandas>=2.1",
         "pyarrow>=14",
         "sqlalchemy>=2",
@@ -61,6 +63,7 @@ setup(
             "playwright>=1.45",  # drives the Debian chromium in the inbox page test
             "pytest>=8",
             "pytest-timeout>=2.3",
+            "pytest-xdist>=3.6",
             "responses>=0.25",
             "hypothesis>=6.100",
             "ruff>=0.6",

@@ -2,7 +2,7 @@
 
 The driver knows no HTTP library. :meth:`RetryDriver.steps` is a generator that yields what to do next --
 :class:`Wait` so many seconds, or :data:`SEND` the request now -- and is sent what happened: an
-:class:`Answer`, or a :class:`NoAnswer` that the transport has classified (:func:`requests_failure`,
+:class:`Answer`, or a :class:`NoAnswer` that the transport has classified (:func:`urllib3_failure`,
 :func:`aiohttp_failure`). It returns the decoded JSON body or raises the error the outcome means. The sync
 hook runs it with :func:`run_blocking`, the async hook with :func:`run_async`, so both obey the same
 limiter, count the same stats and feed the same server clock.
@@ -150,38 +150,37 @@ def _raised_while_connecting(exc: BaseException) -> bool:
     return False
 
 
-def requests_failure(exc: BaseException) -> NoAnswer:
+def urllib3_failure(exc: BaseException) -> NoAnswer:
     """
-    Classify a transport error of ``requests``: :data:`NOT_SENT` only when it provably happened before the
-    request left -- a DNS failure, a refused connection, a connect timeout, a TLS handshake or certificate
-    failure while connecting, an invalid URL; everything else (read timeout, dropped connection, a TLS error
-    after the handshake, a broken body) is :data:`UNKNOWN`.
+    Classify a transport error of ``urllib3`` (the sync hook's pool sends with ``retries=False``, so urllib3
+    raises the error itself): :data:`NOT_SENT` only when it provably happened before the request left -- a DNS
+    failure, a refused connection, a connect timeout, a TLS handshake or certificate failure while connecting,
+    an invalid URL; everything else (read timeout, dropped connection, a TLS error after the handshake, a
+    broken body) is :data:`UNKNOWN`.
     """
-    import requests
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+    from urllib3.exceptions import (
+        ConnectTimeoutError,
+        LocationValueError,
+        NewConnectionError,
+        SSLError,
+        URLSchemeUnknown,
+    )
 
     kind = type(exc).__name__
-    invalid = (
-        requests.exceptions.InvalidURL,
-        requests.exceptions.InvalidSchema,
-        requests.exceptions.MissingSchema,
-    )
-    if isinstance(exc, invalid):
+    if isinstance(exc, (LocationValueError, URLSchemeUnknown)):  # LocationParseError too
         return NoAnswer(kind, NOT_SENT, permanent=True)
     connecting = _raised_while_connecting(exc)
-    if isinstance(exc, requests.exceptions.SSLError):
+    if isinstance(exc, SSLError):
         # A certificate or handshake failure while connecting is a setting to fix; any later TLS error
         # came after the request may have been written.
         return NoAnswer(kind, NOT_SENT, permanent=True) if connecting else NoAnswer(kind, UNKNOWN)
-    if connecting or isinstance(exc, requests.exceptions.ConnectTimeout):
-        return NoAnswer(kind, NOT_SENT)
-    if any(isinstance(e, (NewConnectionError, ConnectTimeoutError)) for e in _chain(exc)):
-        return NoAnswer(kind, NOT_SENT)  # includes NameResolutionError
+    if connecting or any(isinstance(e, (NewConnectionError, ConnectTimeoutError)) for e in _chain(exc)):
+        return NoAnswer(kind, NOT_SENT)  # NewConnectionError includes NameResolutionError
     return NoAnswer(kind, UNKNOWN)
 
 
 def aiohttp_failure(exc: BaseException) -> NoAnswer:
-    """Classify a transport error of ``aiohttp`` as :func:`requests_failure` does."""
+    """Classify a transport error of ``aiohttp`` as :func:`urllib3_failure` does."""
     import aiohttp
 
     kind = type(exc).__name__
@@ -398,19 +397,41 @@ class RetryDriver:
 
 
 def run_blocking(
-    steps: Generator[Step, Answer | NoAnswer | None, Any], send: Callable[[], Answer | NoAnswer]
+    steps: Generator[Step, Answer | NoAnswer | None, Any],
+    send: Callable[[], Answer | NoAnswer],
+    *,
+    stop: threading.Event | None = None,
 ) -> Any:
-    """Run a driver with blocking sleeps; ``send`` makes one attempt."""
+    """
+    Run a driver with blocking sleeps; ``send`` makes one attempt.
+
+    :param stop: once set, the request is abandoned at its next wait (or before it starts) with
+        :class:`concurrent.futures.CancelledError`; an attempt already sent is awaited. For a page read ahead
+        that is no longer wanted.
+    """
+    if stop is not None and stop.is_set():
+        steps.close()
+        raise _cancelled()
     try:
         step = next(steps)
         while True:
             if isinstance(step, Wait):
-                time.sleep(step.seconds)
+                if stop is None:
+                    time.sleep(step.seconds)
+                elif stop.wait(step.seconds):
+                    steps.close()
+                    raise _cancelled()
                 step = steps.send(None)
             else:
                 step = steps.send(send())
     except StopIteration as done:
         return done.value
+
+
+def _cancelled() -> BaseException:
+    from concurrent.futures import CancelledError
+
+    return CancelledError("stopped: the request is no longer wanted")
 
 
 async def run_async(

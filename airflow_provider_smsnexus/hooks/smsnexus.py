@@ -1,9 +1,9 @@
-"""Hooks for the SMS Nexus REST API: :class:`SMSNexusHook` (requests) and :class:`SMSNexusAsyncHook` (aiohttp).
+"""Hooks for the SMS Nexus REST API: :class:`SMSNexusHook` (urllib3) and :class:`SMSNexusAsyncHook` (aiohttp).
 
 Both hooks share one core, in the private modules beside this one: the connection configuration
 (``_config``), answer interpretation and error mapping (``_answers``), retry decisions (``_retry``), pagination
-(``_pagination``, with the message list's query in ``_endpoints``) and times (``_times``); only the
-transport differs (``_transport``).
+(``_pagination``, with the message list's query in ``_endpoints``, read one page ahead by ``_read_ahead``) and
+times (``_times``); only the transport differs (``_transport``).
 
 .. seealso:: the "SMSNexusHook" section of the README.
 """
@@ -29,6 +29,7 @@ from airflow_provider_smsnexus.hooks._pagination import (
     message_query,
     page_params,
 )
+from airflow_provider_smsnexus.hooks._read_ahead import walk_pages
 from airflow_provider_smsnexus.hooks._retry import (
     NOT_SENT,
     SEND_PATH,
@@ -43,8 +44,11 @@ from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
 from airflow_provider_smsnexus.hooks._transport import (
     aiohttp_options,
     aiohttp_send,
-    requests_send,
+    json_bytes,
+    request_url,
     requests_session,
+    urllib3_pool,
+    urllib3_send,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     import requests
+    import urllib3
 
     from airflow_provider_smsnexus.utils.rate_limit import RateLimiter
 
@@ -99,11 +104,12 @@ class SMSNexusHook(_SMSNexusBaseHook):
     """
     Talks to the SMS Nexus REST API.
 
-    One pooled HTTP session per hook; a client-side limiter per rate-limit class (sends and reads) that
-    obeys the server's ``X-RateLimit-*`` headers and adapts its pace to the 429s it meets; 429s retried
-    for as long as the server's resets say (up to ``max_rate_limit_wait``); reads retried with capped,
-    jittered exponential backoff; and never a second attempt at a send that may have reached the server.
-    The server's clock offset is measured from every answer (:attr:`server_clock`).
+    One urllib3 connection pool per hook (:attr:`pool`); a client-side limiter per rate-limit class (sends
+    and reads) that obeys the server's ``X-RateLimit-*`` headers and adapts its pace to the 429s it meets;
+    429s retried for as long as the server's resets say (up to ``max_rate_limit_wait``); reads retried with
+    capped, jittered exponential backoff; and never a second attempt at a send that may have reached the
+    server. The server's clock offset is measured from every answer (:attr:`server_clock`). Page walks fetch
+    the next page while the caller works on the current one.
 
     :param smsnexus_conn_id: the Airflow connection: host is the base URL (``https://www.smsnexus.net/api``
         when empty), password the API token, extras tune timeouts, retries and rate limits.
@@ -113,6 +119,8 @@ class SMSNexusHook(_SMSNexusBaseHook):
         super().__init__(smsnexus_conn_id, **kwargs)
         self.stats: dict[str, float] = new_stats()
         self._stats_lock = threading.Lock()
+        self._pool: urllib3.PoolManager | None = None
+        self._pool_lock = threading.Lock()
 
     @cached_property
     def config(self) -> SMSNexusConnectionConfig:
@@ -120,13 +128,27 @@ class SMSNexusHook(_SMSNexusBaseHook):
         return SMSNexusConnectionConfig.from_connection(self.get_connection(self.smsnexus_conn_id))
 
     def get_conn(self) -> requests.Session:
-        """The pooled HTTP session of this hook."""
+        """:attr:`session`, for ad-hoc calls."""
         return self.session
 
     @cached_property
     def session(self) -> requests.Session:
-        """One pooled HTTP session, reused by every request of this hook."""
+        """A ``requests`` session with the connection's headers, ``verify`` and ``proxies``, built on first use,
+        for calls the hook has no method for; the hook's own requests go through :attr:`pool`."""
         return requests_session(self.config)
+
+    @property
+    def pool(self) -> urllib3.PoolManager:
+        """
+        The connection pool every request of this hook goes through (a ``urllib3.PoolManager``, or a
+        ``ProxyManager`` when a proxy applies), built once on first use, safely from any thread. The proxy and
+        CA-bundle variables of the environment are read then: see the connection's ``verify`` and ``proxies``.
+        """
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = urllib3_pool(self.config)
+        return self._pool
 
     @cached_property
     def _driver(self) -> RetryDriver:
@@ -166,12 +188,16 @@ class SMSNexusHook(_SMSNexusBaseHook):
         params: dict[str, Any] | None = None,
         json_body: Any = None,
         before_send: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> dict[str, Any]:
-        """Send one API request through the retry driver; return the decoded JSON body."""
-        session, config = self.session, self.config
+        """Send one API request through the retry driver; return the decoded JSON body. ``stop``: see
+        :func:`run_blocking`."""
+        pool, url = self.pool, request_url(self.config, path, params)
+        body = None if json_body is None else json_bytes(json_body)  # once, for every attempt
         return run_blocking(
             self._driver.steps(method, path, before_send=before_send),
-            lambda: requests_send(session, config, method, path, params=params, json_body=json_body),
+            lambda: urllib3_send(pool, method, url, body),
+            stop=stop,
         )
 
     # -- endpoints ---------------------------------------------------------------------------------
@@ -244,18 +270,12 @@ class SMSNexusHook(_SMSNexusBaseHook):
     def _iter_pages(
         self, path: str, params: Mapping[str, Any], per_page: int, walker: PageWalker
     ) -> Iterator[list[dict[str, Any]]]:
-        while True:  # one pass per turn; only walkers proven by a count take more than one
-            page = 1
-            while True:
-                body = self._request("GET", path, params={**params, **page_params(per_page, page)})
-                rows = walker.take(body)
-                if rows:
-                    yield rows
-                if walker.is_done(body, page):
-                    break
-                page += 1
-            if walker.walk_is_over():
-                return
+        """The pages of ``path`` as ``walker`` takes them, the next one read ahead (see ``_read_ahead``)."""
+
+        def fetch(page: int, stop: threading.Event) -> dict[str, Any]:
+            return self._request("GET", path, params={**params, **page_params(per_page, page)}, stop=stop)
+
+        yield from walk_pages(fetch, walker)
 
     def iter_message_pages(
         self,
@@ -274,7 +294,9 @@ class SMSNexusHook(_SMSNexusBaseHook):
         changes status while the list is paged would move the rows of a server-filtered list under the
         walk). No id is yielded twice in one walk, even while new messages push older ones onto later
         pages, and the walk stops before the last page only when the rows read prove newest-first order.
-        Pages left with no new rows are not yielded.
+        Pages left with no new rows are not yielded. While the caller works on a page, the next one is
+        already being fetched (one background thread, one page ahead, the same requests as page by page; a
+        generator closed early drops that page and ends the thread).
 
         :param walker: a :class:`PageWalker` to walk with (to read its counters afterwards, or to give it
             an id reader); its window and filters are set from the other arguments.

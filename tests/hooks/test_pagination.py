@@ -8,13 +8,16 @@ parameters ignored, statuses and conversations changing while paged) for the sam
 from __future__ import annotations
 
 import json
+import math
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
 
-from airflow_provider_smsnexus.exceptions import SMSNexusResponseError
+from airflow_provider_smsnexus.exceptions import SMSNexusAuthError, SMSNexusResponseError
 from airflow_provider_smsnexus.hooks._pagination import MAX_PASSES, PageWalker
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
@@ -288,3 +291,123 @@ def test_conversations_moving_to_the_top_while_paged_are_all_read(smsnexus_emula
     assert len(threads) == len({t["id"] for t in threads})
     assert {(t["phone_number"], t["contact_number"]) for t in threads} == pairs
     assert walker.reread_rows > 0  # some had moved past the first pass
+
+
+# -- read-ahead: the next page is fetched while the caller works on this one -------------------------------
+
+
+def read_requests(admin) -> int:
+    """The list and other non-send requests the emulator counted (its own record)."""
+    return admin.stats()["requests"]["other"]
+
+
+def read_ahead_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("smsnexus-read-ahead")]
+
+
+def until(condition, what: str, seconds: float = 30) -> None:
+    """Wait for something the test can observe (polled), failing loudly when it never happens."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("list_order", ["newest_first", "oldest_first"])
+def test_a_full_walk_makes_one_request_per_page_and_yields_every_id_once_in_the_lists_order(
+    smsnexus_emulator, smsnexus_conn, list_order
+):
+    admin = smsnexus_emulator.admin
+    admin.seed_messages(1234, random_seed=3)
+    admin.configure(list_order=list_order)
+    # The order the emulator documents: created_at, then id (descending when newest first).
+    listed = sorted(
+        admin.messages(), key=lambda m: (created(m), m["id"]), reverse=list_order == "newest_first"
+    )
+    hook = SMSNexusHook()
+    before = read_requests(admin)
+
+    got = [m["id"] for m in hook.iter_messages(per_page=100)]
+
+    assert got == [m["id"] for m in listed]
+    assert read_requests(admin) - before == math.ceil(len(listed) / 100) == 13
+    assert read_ahead_threads() == []
+
+
+def test_the_next_page_is_requested_while_the_caller_holds_this_one(smsnexus_emulator, smsnexus_conn):
+    admin = smsnexus_emulator.admin
+    admin.seed_messages(300, random_seed=4)
+    hook = SMSNexusHook()
+    before = read_requests(admin)
+    pages = hook.iter_message_pages(per_page=100)
+
+    first = next(pages)
+    # The caller holds page 1; the emulator's record shows page 2 requested meanwhile, and nothing more.
+    until(lambda: read_requests(admin) - before == 2, "page 2 requested while page 1 was held")
+    rest = [row for page in pages for row in page]
+
+    assert len({m["id"] for m in first + rest}) == 300
+    assert read_requests(admin) - before == 3
+
+
+def test_a_walk_closed_early_ends_its_thread_and_reads_no_page_further(smsnexus_emulator, smsnexus_conn):
+    admin = smsnexus_emulator.admin
+    admin.seed_messages(1000, random_seed=5)
+    hook = SMSNexusHook()
+    before = read_requests(admin)
+    pages = hook.iter_message_pages(per_page=100)
+    next(pages)
+    until(lambda: read_requests(admin) - before == 2, "page 2 requested ahead")
+    assert read_ahead_threads()  # the scenario: a thread holds page 2 when the caller stops
+
+    pages.close()
+
+    assert read_ahead_threads() == []
+    assert read_requests(admin) - before == 2  # page 2 was dropped, page 3 never asked for
+
+
+def test_closing_a_walk_stops_a_read_ahead_waiting_for_the_limiter(smsnexus_emulator, monkeypatch):
+    admin = smsnexus_emulator.admin
+    admin.seed_messages(500, random_seed=6)
+    # Two reads a minute: the ahead request for page 3 waits about a minute for the read budget.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMSNEXUS_SLOW",
+        smsnexus_emulator.connection_json(read_rate_limit=2, rate_limit_period=60),
+    )
+    hook = SMSNexusHook(smsnexus_conn_id="smsnexus_slow")
+    before = read_requests(admin)
+    pages = hook.iter_message_pages(per_page=100)
+    next(pages)
+    next(pages)
+    until(lambda: hook.stats["waited_seconds"] > 0, "the request for page 3 waiting for the limiter")
+
+    pages.close()  # returns at once: a wait that ran out instead would send page 3 before it returned
+
+    assert read_ahead_threads() == []
+    assert read_requests(admin) - before == 2
+
+
+@responses.activate
+def test_an_error_of_a_page_read_ahead_is_raised_when_that_page_is_reached(hook):
+    def answer(request):
+        page = int(parse_qs(urlsplit(request.url).query)["page"][0])
+        if page == 2:
+            return 401, {}, json.dumps({"success": False, "message": "Unauthenticated."})
+        meta = {"current_page": page, "last_page": 3, "per_page": 1}
+        return 200, {}, json.dumps({"success": True, "data": [row(10 - page, T0)], "meta": meta})
+
+    responses.add_callback("GET", f"{BASE}/messages", callback=answer)
+    pages = hook.iter_message_pages(per_page=1)
+    assert [m["id"] for m in next(pages)] == [9]  # page 1 comes, though page 2 had already failed
+    with pytest.raises(SMSNexusAuthError):
+        next(pages)
+    assert pages_read() == [1, 2]
+
+
+@responses.activate
+def test_a_walk_that_cannot_prove_its_count_still_yields_the_page_before_raising(hook):
+    serve([{"id": n} for n in range(1, 6)], path="conversations", total=False)
+    pages = hook.iter_conversation_pages()
+    assert [c["id"] for c in next(pages)] == [1, 2, 3, 4, 5]
+    with pytest.raises(SMSNexusResponseError, match=r"without meta\.total"):
+        next(pages)

@@ -183,7 +183,7 @@ def test_before_send_runs_before_each_attempt_after_the_429_wait(monkeypatch, sm
 
     # An earlier client spent this window's only send, so the first attempt meets a 429.
     other = emulator_hook(monkeypatch, smsnexus_emulator, conn_id="smsnexus_other", max_rate_limit_wait=0)
-    _ = hook.session, other.session
+    _ = hook.pool, other.pool
     early_in_a_window()
     other.send_sms(SENDER, "+12125550151", "spends the window")
     sent = hook.send_sms(SENDER, TO, "Marked", before_send=mark)
@@ -277,7 +277,7 @@ def test_a_429_wait_is_logged_with_the_reset_and_the_time_budget(monkeypatch, sm
     smsnexus_emulator.admin.set_limits(read_limit=1, window_seconds=1)
     hook = emulator_hook(monkeypatch, smsnexus_emulator, max_rate_limit_wait=30)
     other = emulator_hook(monkeypatch, smsnexus_emulator, conn_id="smsnexus_other", max_rate_limit_wait=0)
-    _ = hook.session, other.session
+    _ = hook.pool, other.pool
     early_in_a_window()
     other.get_balance()  # spends the window
     hook.get_balance()
@@ -326,7 +326,7 @@ from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
 worker, count = int(sys.argv[1]), int(sys.argv[2])
 hook = SMSNexusHook(smsnexus_conn_id="smsnexus_share")
-_ = hook.session, hook.limiters
+_ = hook.pool, hook.limiters
 print("READY", file=protocol, flush=True)
 sys.stdin.readline()  # the start signal: all workers begin together
 errors = []

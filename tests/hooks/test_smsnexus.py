@@ -1,6 +1,8 @@
 """SMSNexusHook against a mocked transport: the cases a real server cannot produce on demand.
 
-The same hook is tested over real HTTP against the emulator in ``test_smsnexus_emulator.py``.
+``responses`` answers the hook's urllib3 requests through ``tests/_responses_urllib3.py``; transport failures
+are registered as the urllib3 errors the hook's pool raises. The same hook is tested over real HTTP against
+the emulator in ``test_smsnexus_emulator.py``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import pytest
-import requests
 import responses
 from airflow.sdk.exceptions import AirflowFailException
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError
 
 from airflow_provider_smsnexus import get_provider_info
 from airflow_provider_smsnexus.exceptions import (
@@ -85,6 +86,23 @@ def message(id_: int, created_at: str) -> dict:
     return {**SENT_MESSAGE, "id": id_, "created_at": created_at, "direction": "outbound"}
 
 
+# The errors urllib3 raises (retries=False) for each failure, as the hook's pool meets them.
+def reset() -> ProtocolError:
+    return ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer"))
+
+
+def read_timeout() -> ReadTimeoutError:
+    return ReadTimeoutError(None, "/api", "Read timed out. (read timeout=30)")
+
+
+def refused() -> NewConnectionError:
+    return NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
+
+
+def connect_timeout() -> ConnectTimeoutError:
+    return ConnectTimeoutError(None, "Connection to smsnexus.test timed out. (connect timeout=30)")
+
+
 # -- connection and requests -----------------------------------------------------------------------
 
 
@@ -123,19 +141,29 @@ def test_invalid_extra_is_reported_by_name(monkeypatch):
         _ = hook.config
 
 
-def test_one_pooled_session_per_hook(hook):
-    assert hook.session is hook.session
-    assert hook.get_conn() is hook.session
+def test_one_pool_per_hook_and_a_session_for_ad_hoc_calls(hook):
+    assert hook.pool is hook.pool
+    assert hook.get_conn() is hook.session is hook.session
+    assert hook.session.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
 @responses.activate
-def test_session_is_reused_across_requests(hook):
+def test_the_pool_is_reused_across_requests_and_the_session_is_never_built(hook):
     responses.get(f"{BASE}/balance", json={"success": True, "data": {"credits": 1}})
     hook.get_balance()
-    session = hook.session
+    pool = hook.pool
     hook.get_balance()
-    assert hook.session is session
-    assert hook.stats["requests"] == 2
+    assert hook.pool is pool
+    assert len(responses.calls) == 2
+    assert "session" not in vars(hook)  # the hook's own requests never needed requests' session
+
+
+def test_threads_that_start_together_share_one_pool(hook):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as threads:
+        pools = list(threads.map(lambda _: hook.pool, range(32)))
+    assert {id(pool) for pool in pools} == {id(hook.pool)}
 
 
 # -- error mapping ---------------------------------------------------------------------------------
@@ -234,8 +262,8 @@ def test_reads_retry_5xx_with_capped_backoff(hook, sleeps):
 
 @responses.activate
 def test_reads_retry_connection_errors_and_timeouts(hook, sleeps):
-    responses.get(f"{BASE}/balance", body=requests.exceptions.ConnectionError("reset"))
-    responses.get(f"{BASE}/balance", body=requests.exceptions.ReadTimeout("slow"))
+    responses.get(f"{BASE}/balance", body=reset())
+    responses.get(f"{BASE}/balance", body=read_timeout())
     responses.get(f"{BASE}/balance", json={"success": True, "data": {"credits": 7}})
     assert hook.get_balance()["credits"] == 7
     assert len(responses.calls) == 3
@@ -243,7 +271,7 @@ def test_reads_retry_connection_errors_and_timeouts(hook, sleeps):
 
 @responses.activate
 def test_reads_give_up_after_max_retries(hook, sleeps):
-    responses.get(f"{BASE}/balance", body=requests.exceptions.ReadTimeout("slow"))
+    responses.get(f"{BASE}/balance", body=read_timeout())
     with pytest.raises(SMSNexusServerError, match="after 4 attempt"):
         hook.get_balance()
     assert len(responses.calls) == 4
@@ -269,7 +297,7 @@ def test_send_is_not_retried_after_a_5xx(hook, sleeps):
 
 @responses.activate
 def test_send_is_not_retried_after_read_timeout(hook, sleeps):
-    responses.post(SEND_URL, body=requests.exceptions.ReadTimeout("slow"))
+    responses.post(SEND_URL, body=read_timeout())
     with pytest.raises(SMSNexusSendOutcomeUnknownError, match="may or may not"):
         hook.send_sms("+12125550100", "+12125550150", "Hi")
     assert len(responses.calls) == 1
@@ -277,10 +305,7 @@ def test_send_is_not_retried_after_read_timeout(hook, sleeps):
 
 @responses.activate
 def test_send_is_not_retried_after_connection_dropped_mid_request(hook, sleeps):
-    dropped = requests.exceptions.ConnectionError(
-        ProtocolError("Connection aborted.", ConnectionResetError())
-    )
-    responses.post(SEND_URL, body=dropped)
+    responses.post(SEND_URL, body=reset())
     with pytest.raises(SMSNexusSendOutcomeUnknownError):
         hook.send_sms("+12125550100", "+12125550150", "Hi")
     assert len(responses.calls) == 1
@@ -288,11 +313,8 @@ def test_send_is_not_retried_after_connection_dropped_mid_request(hook, sleeps):
 
 @responses.activate
 def test_send_is_retried_when_the_connection_could_not_be_opened(hook, sleeps):
-    refused = requests.exceptions.ConnectionError(
-        MaxRetryError(None, SEND_URL, NewConnectionError(None, "Connection refused"))
-    )
-    responses.post(SEND_URL, body=refused)
-    responses.post(SEND_URL, body=requests.exceptions.ConnectTimeout("connect timeout"))
+    responses.post(SEND_URL, body=refused())
+    responses.post(SEND_URL, body=connect_timeout())
     responses.post(SEND_URL, json={"success": True, "data": SENT_MESSAGE})
     assert hook.send_sms("+12125550100", "+12125550150", "Hi")["id"] == 1
     assert len(responses.calls) == 3
@@ -535,7 +557,7 @@ def test_test_connection_reports_the_balance(hook):
 @responses.activate
 def test_token_never_appears_in_repr_errors_or_logs(hook, caplog, capfd, sleeps):
     caplog.set_level(logging.DEBUG)
-    responses.get(f"{BASE}/balance", body=requests.exceptions.ConnectionError(f"{BASE} unreachable"))
+    responses.get(f"{BASE}/balance", body=NewConnectionError(None, f"{BASE} unreachable"))
     with pytest.raises(SMSNexusServerError) as info:
         hook.get_balance()
     assert TOKEN not in repr(hook)

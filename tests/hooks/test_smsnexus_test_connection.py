@@ -73,19 +73,22 @@ def test_the_wait_is_capped_at_ten_seconds_whatever_the_connections_timeout(monk
     # A connection with a 5-minute timeout would keep the Test button spinning that long; the test of the
     # connection waits at most 10 s. Observed by the socket the request timed out on, not by a clock.
     hook = point_at(monkeypatch, blackhole.getsockname()[1], timeout=300, max_retries=0)
+    from urllib3 import Timeout
+    from urllib3.connectionpool import HTTPConnectionPool
+
     timeouts = []
-    real_request = __import__("requests").Session.request
+    real_urlopen = HTTPConnectionPool.urlopen
 
-    def recording_request(self, *args, **kwargs):
-        timeouts.append(kwargs.get("timeout"))
-        return real_request(self, *args, **{**kwargs, "timeout": 0.5})
+    def recording_urlopen(self, method, url, *args, **kwargs):
+        timeouts.append((self.timeout.connect_timeout, self.timeout.read_timeout))  # the pool's own
+        return real_urlopen(self, method, url, *args, **{**kwargs, "timeout": Timeout(0.5)})
 
-    monkeypatch.setattr("requests.Session.request", recording_request)
+    monkeypatch.setattr(HTTPConnectionPool, "urlopen", recording_urlopen)
 
     ok, _ = hook.test_connection()
 
     assert ok is False
-    assert timeouts == [10.0]
+    assert timeouts == [(10.0, 10.0)]  # connecting and reading
 
 
 def test_a_reachable_emulator_still_passes(smsnexus_conn):

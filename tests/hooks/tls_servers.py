@@ -132,6 +132,8 @@ class _Server:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        with contextlib.suppress(OSError):
             self._listener.close()
         self._thread.join(timeout=5)
 

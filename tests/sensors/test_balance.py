@@ -253,7 +253,7 @@ def test_connection_errors_are_logged_and_the_sensor_pokes_again(
     lines = retry_lines(capfd)
     assert len(lines) == 1
     assert "no answer from http://127.0.0.1:9/api" in lines[0]
-    assert "(ConnectionError)" in lines[0]
+    assert "(NewConnectionError)" in lines[0]  # the transport error's class (urllib3 names it so)
 
 
 # -- credentials ---------------------------------------------------------------------------------------

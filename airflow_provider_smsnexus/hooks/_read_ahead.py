@@ -1,0 +1,96 @@
+"""Walking a paginated list one page ahead: page n+1 is fetched in a background thread while page n is used.
+
+The walk is the one of :class:`~airflow_provider_smsnexus.hooks._pagination.PageWalker`, unchanged: the
+caller's thread hands every page to ``walker.take`` in order and asks ``walker.is_done`` and
+``walker.walk_is_over`` exactly what it asked before, on the same pages. Only the moment of asking moves:
+``is_done(page n)`` is asked right after ``take(page n)``, before page n's rows are yielded, and when it says
+the pass goes on, page n+1 is requested at once in the background while the caller works on page n. So a walk
+makes exactly the requests it made without read-ahead -- a walk that stops before ``last_page`` (a
+newest-first window proven) fetches no page past its end -- and at most one page is held ahead.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from concurrent.futures import Future
+
+    from airflow_provider_smsnexus.hooks._pagination import PageWalker
+
+
+def walk_pages(
+    fetch: Callable[[int, threading.Event], dict[str, Any]], walker: PageWalker
+) -> Iterator[list[dict[str, Any]]]:
+    """
+    Yield the new rows of each page of a list, as ``walker`` decides, with the next page fetched ahead.
+
+    One background thread (started with the first page fetched ahead, so a one-page list starts none) makes the
+    ahead requests, through the same ``fetch`` and so the same limiter, retry driver and stats as the caller's.
+    An error of an ahead request is raised here when its page is consumed, as if it had been fetched then.
+    Closing the generator early (a caller that breaks) stops the ahead request at its next wait, waits for one
+    already sent, and ends the thread before ``close()`` returns; its page is dropped.
+
+    :param fetch: fetches page n (from 1) and returns its decoded answer; ``stop`` is set once the page is no
+        longer wanted (pass it to the retry driver).
+    :param walker: decides which rows are new and when a pass and the walk are over.
+    """
+    stop = threading.Event()
+    ahead: _Ahead | None = None
+    try:
+        while True:  # one pass per turn; only walkers proven by a count take more than one
+            page = 1
+            body = fetch(page, stop)
+            while True:
+                rows = walker.take(body)
+                try:
+                    done, error = walker.is_done(body, page), None
+                except Exception as exc:  # raised after this page's rows, where it was raised before
+                    done, error = True, exc
+                if not done:
+                    ahead = ahead or _Ahead(fetch, stop)
+                    ahead.request(page + 1)
+                if rows:
+                    yield rows
+                if error is not None:
+                    raise error
+                if done:
+                    break
+                page += 1
+                body = ahead.result()
+            if walker.walk_is_over():
+                return
+    finally:
+        stop.set()
+        if ahead is not None:
+            ahead.close()
+
+
+class _Ahead:
+    """At most one page in flight on one background thread."""
+
+    def __init__(
+        self, fetch: Callable[[int, threading.Event], dict[str, Any]], stop: threading.Event
+    ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._fetch, self._stop = fetch, stop
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="smsnexus-read-ahead")
+        self._pending: Future[dict[str, Any]] | None = None
+
+    def request(self, page: int) -> None:
+        assert self._pending is None, "one page ahead at most"
+        self._pending = self._executor.submit(self._fetch, page, self._stop)
+
+    def result(self) -> dict[str, Any]:
+        pending, self._pending = self._pending, None
+        assert pending is not None
+        return pending.result()
+
+    def close(self) -> None:
+        """Drop the page in flight (its error too) and end the thread; ``stop`` is set already."""
+        if self._pending is not None:
+            self._pending.cancel()
+        self._executor.shutdown(wait=True)
