@@ -21,6 +21,8 @@ process, so each figure is the client's alone. Run::
 
     .venv/bin/python bench/bench_export.py                 # 1,000,000 messages, all destinations, with dlt
     .venv/bin/python bench/bench_export.py --messages 200000 --small 20000 --no-dlt
+    .venv/bin/python bench/bench_export.py --quick         # ours only: Parquet, 200,000 messages, one run each
+    .venv/bin/python bench/bench_export.py --quick --profile /tmp/prof   # and a cProfile file per export
     .venv/bin/python bench/bench_export.py --write         # and record the figures in .readme-parts/bench-export.md
 
 Each (destination, window) runs ours and dlt alternately, ``--repeat`` times, each export in a fresh child
@@ -30,7 +32,8 @@ ours / dlt. Every export's id set is compared with the emulator's own record (it
 and the benchmark exits non-zero. ``--imports`` measures the baseline RSS (``import airflow.sdk``, with
 pyarrow) and the import time of every operator in a DAG file against ``import airflow.sdk`` alone.
 
-Only the standard library is imported at the top: the child processes run under either environment.
+The child processes, the emulator and the id checks are in ``_export_support.py``; only the standard library
+is imported at the top of either module: the child processes run under either environment.
 """
 
 from __future__ import annotations
@@ -39,8 +42,6 @@ import argparse
 import json
 import math
 import os
-import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -50,222 +51,36 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-MAIN_PYTHON = ROOT / ".venv" / "bin" / "python"
-BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
-DEFAULT_POSTGRES = os.environ.get("SMSNEXUS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SPAN_START, SPAN_END = "2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z"  # the seeded history: 90 days
-
-
-# --------------------------------------------------------------------------------------------------
-# Measuring inside a child process
-# --------------------------------------------------------------------------------------------------
-
-
-def _status_mb(key: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name == key:
-            return int(rest.split()[0]) / 1024
-    return float("nan")
-
-
-def _measure(run: Any) -> dict[str, Any]:
-    """Run ``run()`` and measure wall time, CPU and memory around it (imports excluded from CPU/wall)."""
-    import resource
-
-    rss_before = _status_mb("VmRSS")
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    began = time.perf_counter()
-    rows = run()
-    wall = time.perf_counter() - began
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "rows": rows,
-        "wall_s": wall,
-        "cpu_s": (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime),
-        "rss_start_mb": rss_before,
-        # The kernel's high-water mark of this process's memory (VmHWM, reset at exec). Not ru_maxrss: Linux
-        # carries that over from the forking parent, which holds the emulator's million ids.
-        "rss_peak_mb": _status_mb("VmHWM"),
-    }
-
-
-def child_ours(spec: dict[str, Any]) -> dict[str, Any]:
-    """One export with this provider's operators (run under the project's environment)."""
-    home = spec["airflow_home"]
-    os.environ.update(
-        AIRFLOW_HOME=home,
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
-        AIRFLOW_CONN_SMSNEXUS_DEFAULT=spec["connection"],
-        AIRFLOW_CONN_BENCH_PG=spec["postgres_url"],
-    )
-    from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import SMSNexusToParquetOperator
-    from airflow_provider_smsnexus.transfers.smsnexus_to_sql import SMSNexusToSqlOperator
-
-    window = {"window_start": spec["window_start"], "window_end": spec["window_end"]}
-    if spec["destination"] == "parquet":
-        operator = SMSNexusToParquetOperator(task_id="bench", path=spec["target"], **window)
-    else:
-        operator = SMSNexusToSqlOperator(
-            task_id="bench",
-            sql_conn_id="bench_pg" if spec["destination"] == "postgres" else None,
-            table=spec["target"],
-            **window,
-        )
-    result: dict[str, Any] = {}
-
-    def run() -> int:
-        result.update(operator.execute({}))
-        return result["rows"]
-
-    figures = _measure(run)
-    figures["client_requests"] = result["requests"]
-    return figures
-
-
-def child_dlt(spec: dict[str, Any]) -> dict[str, Any]:
-    """The same export with dlt's rest_api source (run under .venv-bench)."""
-    work = tempfile.mkdtemp(prefix="bench-dlt-")
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
-    import dlt
-    from dlt.sources.rest_api import rest_api_source
-
-    connection = json.loads(spec["connection"])
-    params: dict[str, Any] = {"per_page": 100}
-    if spec["window_start"]:
-        params.update(start_date=spec["window_start"], end_date=spec["window_end"])
-    database = spec["destination"] != "parquet"
-    source = rest_api_source(
-        {
-            "client": {
-                "base_url": connection["host"].rstrip("/") + "/",
-                "auth": {"type": "bearer", "token": connection["password"]},
-                "paginator": {
-                    "type": "page_number",
-                    "base_page": 1,
-                    "page_param": "page",
-                    "total_path": "meta.last_page",
-                },
-            },
-            "resource_defaults": {
-                "primary_key": "id",
-                "write_disposition": "merge" if database else "append",
-            },
-            "resources": [
-                {
-                    "name": "messages",
-                    "endpoint": {"path": "messages", "params": params, "data_selector": "data"},
-                }
-            ],
-        }
-    )
-    if spec["destination"] == "parquet":
-        destination = dlt.destinations.filesystem(bucket_url=Path(spec["target"]).as_uri())
-    elif spec["destination"] == "sqlite":
-        destination = dlt.destinations.sqlalchemy(credentials=f"sqlite:///{spec['target']}")
-    else:
-        # dlt insists on a password; with trust authentication any will do.
-        url = re.sub(r"^(postgresql://[^:@/]+)@", r"\1:unused@", spec["postgres_url"])
-        destination = dlt.destinations.postgres(credentials=url)
-    pipeline = dlt.pipeline(
-        pipeline_name="bench_smsnexus",
-        pipelines_dir=work,
-        destination=destination,
-        dataset_name=spec["dataset"],
-    )
-
-    def run() -> int:
-        info = pipeline.run(source, loader_file_format="parquet" if not database else None)
-        info.raise_on_failed_jobs()
-        return int(pipeline.last_trace.last_normalize_info.row_counts.get("messages", 0))
-
-    figures = _measure(run)
-    shutil.rmtree(work, ignore_errors=True)
-    return figures
-
+from _export_support import (
+    BENCH_PYTHON,
+    DEFAULT_POSTGRES,
+    ENTRY,
+    MAIN_PYTHON,
+    ROOT,
+    SPAN_END,
+    child_dlt,
+    child_imports,
+    child_ours,
+    drop_postgres,
+    emulator_ids,
+    exported_ids,
+    id_problem,
+    measure_imports,
+    postgres_reachable,
+    start_emulator,
+    versions,
+    window_of_about,
+)
 
 # --------------------------------------------------------------------------------------------------
 # The orchestrator (project environment)
 # --------------------------------------------------------------------------------------------------
 
 
-def start_emulator(messages: int) -> tuple[subprocess.Popen, dict[str, Any], Any]:
-    """The emulator as a subprocess with limits lifted, seeded with ``messages`` over 90 days."""
-    from airflow_provider_smsnexus.emulator.testing import EmulatorAdmin
-
-    process = subprocess.Popen(
-        [
-            str(MAIN_PYTHON), "-m", "airflow_provider_smsnexus.emulator", "--port", "0", "--lifecycle", "manual",
-            "--send-limit", "100000000", "--read-limit", "100000000", "--log-level", "warning",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )  # fmt: skip
-    match = re.search(r"AIRFLOW_CONN_SMSNEXUS_DEFAULT='(.*)'", process.stdout.readline())
-    if not match:
-        process.kill()
-        raise SystemExit("the emulator did not start")
-    connection = json.loads(match.group(1))
-    admin = EmulatorAdmin(connection["host"], timeout=900)
-    admin.seed_messages(messages, random_seed=1, start=SPAN_START, end=SPAN_END)
-    return process, connection, admin
-
-
-def window_of_about(connection: dict[str, Any], rows: int) -> tuple[str, int]:
-    """The latest start (whole UTC days back from the span's end) whose window holds at least ``rows``."""
-    from datetime import datetime, timedelta
-
-    import requests
-
-    end = datetime.fromisoformat(SPAN_END.replace("Z", "+00:00"))
-    session = requests.Session()
-    session.trust_env = False
-    session.headers["Authorization"] = f"Bearer {connection['password']}"
-    for days in range(1, 91):
-        start = (end - timedelta(days=days)).isoformat().replace("+00:00", "Z")
-        answer = session.get(
-            f"{connection['host']}/messages",
-            params={"per_page": 1, "start_date": start, "end_date": SPAN_END},
-            timeout=60,
-        ).json()
-        if answer["meta"]["total"] >= rows:
-            return start, answer["meta"]["total"]
-    return SPAN_START, answer["meta"]["total"]
-
-
-def drop_postgres(url: str, tables: list[str], schemas: list[str]) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        for table in tables:
-            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}"')
-        for schema in schemas:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    engine.dispose()
-
-
-def postgres_reachable(url: str) -> bool:
-    import sqlalchemy as sa
-
-    try:
-        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-    except Exception:
-        return False
-    return True
-
-
 def run_child(python: Path, tool: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Run one export in a fresh process; return its figures (the last stdout line is JSON)."""
     completed = subprocess.run(
-        [str(python), str(Path(__file__).resolve()), f"--child-{tool}", json.dumps(spec)],
+        [str(python), str(ENTRY), f"--child-{tool}", json.dumps(spec)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -276,65 +91,6 @@ def run_child(python: Path, tool: str, spec: dict[str, Any]) -> dict[str, Any]:
         tail = "\n".join((completed.stderr + completed.stdout).splitlines()[-60:])
         raise RuntimeError(f"{tool} {spec['destination']} failed ({completed.returncode}):\n{tail}")
     return json.loads(lines[-1])
-
-
-def emulator_ids(admin: Any, start: str | None) -> set[int]:
-    """The ids the emulator holds in ``[start, span end)``: the independent record each export is checked against."""
-    from datetime import datetime
-
-    if "all_messages" not in admin.__dict__:
-        admin.__dict__["all_messages"] = [(m["id"], m["created_at"]) for m in admin.messages()]
-    since = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
-    return {
-        row_id
-        for row_id, created in admin.__dict__["all_messages"]
-        if since is None or datetime.fromisoformat(created.replace("Z", "+00:00")) >= since
-    }
-
-
-def exported_ids(
-    tool: str, destination: str, name: str, spec: dict[str, Any], ctx: dict[str, Any]
-) -> list[int]:
-    """Every id the export wrote, read back from its destination (files or table)."""
-    if destination == "parquet":
-        import pyarrow.parquet as pq
-
-        files = [f for f in Path(spec["target"]).rglob("*.parquet") if not f.name.startswith("_")]
-        if tool == "dlt":  # dlt writes its own state tables beside the resource's folder
-            files = [f for f in files if f.parent.name == "messages"]
-        return [i for f in files for i in pq.read_table(f, columns=["id"]).column("id").to_pylist()]
-    if destination == "sqlite":
-        import sqlite3
-
-        path = (
-            Path(spec["airflow_home"]) / "smsnexus_warehouse.db" if tool == "ours" else Path(spec["target"])
-        )
-        candidates = [path, *sorted(path.parent.glob(f"{path.stem}*.db"))]  # dlt attaches a file per dataset
-        for candidate in candidates:
-            with sqlite3.connect(candidate) as db:
-                table = name if tool == "ours" else "messages"
-                if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
-                    return [row[0] for row in db.execute(f'SELECT id FROM "{table}"')]
-        return []
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(ctx["postgres_url"].replace("postgresql://", "postgresql+psycopg://", 1))
-    table = f'"{name}"' if tool == "ours" else f'"{spec["dataset"]}"."messages"'
-    with engine.connect() as conn:
-        ids = [row[0] for row in conn.exec_driver_sql(f"SELECT id FROM {table}")]
-    engine.dispose()
-    return ids
-
-
-def id_problem(ids: list[int], expected: set[int]) -> str | None:
-    """None when ``ids`` is exactly ``expected``, each once; else what differs."""
-    found = set(ids)
-    if found == expected and len(ids) == len(expected):
-        return None
-    return (
-        f"{len(expected - found)} ids missing, {len(found - expected)} ids not in the window, "
-        f"{len(ids) - len(found)} written twice"
-    )
 
 
 def one_run(
@@ -362,6 +118,10 @@ def one_run(
         "dataset": f"{name}_ds",
         "airflow_home": str(home),
     }
+    if ctx.get("profile") and tool == "ours":
+        spec["profile"] = str(
+            Path(ctx["profile"]) / f"{tool}_{destination}_{size}_{len(ctx['results'])}.prof"
+        )
     before = admin.stats()
     try:
         figures = run_child(BENCH_PYTHON if tool == "dlt" else MAIN_PYTHON, tool, spec)
@@ -486,76 +246,6 @@ def pace_run(tool: str, ctx: dict[str, Any], limit: int, window: tuple[str, str]
 PACE_HEADER = "| tool | read limit | rows | seconds | accepted requests/s | requests | 429s |\n|---|---|---:|---:|---:|---:|---:|"
 
 
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for python, names in (
-        (MAIN_PYTHON, ["apache-airflow", "pyarrow", "SQLAlchemy", "psycopg"]),
-        (BENCH_PYTHON, ["dlt", "pyarrow", "SQLAlchemy", "psycopg2-binary"]),
-    ):
-        if not python.exists():
-            continue
-        code = "import importlib.metadata as m, json, sys; print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
-        out = subprocess.run([str(python), "-c", code, *names], capture_output=True, text=True, check=False)
-        prefix = "dlt env " if python == BENCH_PYTHON else ""
-        if out.returncode == 0:
-            found.update({f"{prefix}{k}": v for k, v in json.loads(out.stdout).items()})
-    return found
-
-
-#: What a DAG file imports: ``airflow.sdk`` alone, and with every operator, sensor and notifier of this provider.
-IMPORTS = {
-    "airflow.sdk": "import airflow.sdk",
-    "airflow.sdk + pyarrow": "import airflow.sdk, pyarrow, pyarrow.parquet",
-    "airflow.sdk + every operator": (
-        "import airflow.sdk\n"
-        "from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator, SMSNexusSendSmsOperator\n"
-        "from airflow_provider_smsnexus.operators.webhooks import SMSNexusDeleteWebhookOperator, "
-        "SMSNexusEnsureWebhookOperator\n"
-        "from airflow_provider_smsnexus.sensors.balance import SMSNexusBalanceSensor\n"
-        "from airflow_provider_smsnexus.sensors.delivery import SMSNexusDeliverySensor\n"
-        "from airflow_provider_smsnexus.sensors.reply import SMSNexusApprovalSensor, SMSNexusReplySensor\n"
-        "from airflow_provider_smsnexus.notifications.smsnexus import SMSNexusNotifier\n"
-        "from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import SMSNexusToParquetOperator\n"
-        "from airflow_provider_smsnexus.transfers.smsnexus_to_sql import SMSNexusToSqlOperator\n"
-    ),
-}
-
-
-def child_imports(code: str) -> dict[str, Any]:
-    """Time one import block in this fresh process; its RSS high-water mark after it."""
-    began = time.perf_counter()
-    exec(code, {})
-    return {
-        "seconds": time.perf_counter() - began,
-        "rss_mb": _status_mb("VmHWM"),
-        "pandas": "pandas" in sys.modules,
-    }
-
-
-def measure_imports(repeat: int) -> list[str]:
-    """Each import block ``repeat`` times, alternately, in fresh processes: medians and spread."""
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in IMPORTS}
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "AIRFLOW_HOME": tempfile.mkdtemp(prefix="bench-imports-")}
-    for _ in range(repeat):
-        for name, code in IMPORTS.items():
-            completed = subprocess.run(
-                [str(MAIN_PYTHON), str(Path(__file__).resolve()), "--child-imports", code],
-                capture_output=True, text=True, cwd=ROOT, env=env, check=True,
-            )  # fmt: skip
-            runs[name].append(json.loads(completed.stdout.splitlines()[-1]))
-    lines = [
-        f"| import (fresh process, median of {repeat}) | seconds | spread (min-max) | RSS MB | pandas loaded |",
-        "|---|---:|---:|---:|---|",
-    ]
-    for name, found in runs.items():
-        seconds = [r["seconds"] for r in found]
-        lines.append(
-            f"| `{name}` | {statistics.median(seconds):.2f} | {min(seconds):.2f}-{max(seconds):.2f} | "
-            f"{statistics.median(r['rss_mb'] for r in found):.0f} | {'yes' if found[0]['pandas'] else 'no'} |"
-        )
-    return lines
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000, help="seeded history (the large run)")
@@ -571,10 +261,27 @@ def main() -> None:
     parser.add_argument(
         "--write", action="store_true", help="record the figures in .readme-parts/bench-export.md"
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="ours only, Parquet, 200,000 messages (small window 20,000), one run, no pace or import rows "
+        "(flags given as well still count)",
+    )
+    parser.add_argument(
+        "--profile", help="a folder: each of our exports writes its cProfile statistics there"
+    )
     parser.add_argument("--child-ours")
     parser.add_argument("--child-dlt")
     parser.add_argument("--child-imports")
     args = parser.parse_args()
+    if args.quick:  # defaults of a quick iteration; what the command line says explicitly wins
+        given = set(sys.argv[1:])
+        quick = {"--messages": ("messages", 200_000), "--small": ("small", 20_000), "--repeat": ("repeat", 1),
+                 "--destinations": ("destinations", "parquet"), "--imports": ("imports", 0)}  # fmt: skip
+        for flag, (name, value) in quick.items():
+            if not any(g == flag or g.startswith(flag + "=") for g in given):
+                setattr(args, name, value)
+        args.dlt = args.pace = False
     for flag, child in (
         (args.child_ours, child_ours),
         (args.child_dlt, child_dlt),
@@ -599,8 +306,12 @@ def main() -> None:
         "connection_json": json.dumps(connection),
         "postgres_url": args.postgres_url,
         "scratch": scratch,
+        "profile": args.profile,
     }
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
+    ctx["results"] = results
     pace: list[dict[str, Any]] = []
     load = os.getloadavg()
     try:
@@ -630,6 +341,9 @@ def main() -> None:
         for key in dict.fromkeys((r["tool"], r["destination"], r["size"]) for r in results)
     }
     ratios = ratio_lines(medians, sizes)
+    ours = [r for r in results if r["tool"] == "ours" and not r.get("problem")]
+    with_pandas = [f"{r['destination']} {r['size']}" for r in ours if r.get("pandas_loaded")]
+    ratios += ["", f"pandas imported by our exports: {', '.join(with_pandas) or 'never'} ({len(ours)} runs)."]
     print("\n" + "\n".join(ratios))
     failed = [r for r in results + pace if r.get("problem")]
     report = to_markdown(args, medians, ratios, imports, pace, versions(), load)

@@ -96,6 +96,17 @@ def partition_key(day: date) -> str:
     return f"{PARTITION_BY_CREATED_DATE}={day.isoformat()}"
 
 
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """
+    The columns worth a dictionary encoding: all but ``id`` and the timestamps, whose values are nearly all
+    distinct (their dictionary only costs: measured, the files are a quarter smaller without it, and written
+    25 % faster; bench/README.md).
+    """
+    import pyarrow as pa
+
+    return [field.name for field in schema if field.name != "id" and not pa.types.is_timestamp(field.type)]
+
+
 class _StagedFile:
     """One Parquet file being written in the staging folder, synced to disk when closed."""
 
@@ -106,7 +117,11 @@ class _StagedFile:
         self.rows = 0
         self._handle: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
         self._writer: pq.ParquetWriter = pq.ParquetWriter(
-            self._handle, schema, compression=compression, write_statistics=True
+            self._handle,
+            schema,
+            compression=compression,
+            write_statistics=True,
+            use_dictionary=dictionary_columns(schema),
         )
 
     def write(self, table: pa.Table) -> None:

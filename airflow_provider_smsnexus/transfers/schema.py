@@ -7,10 +7,11 @@ type and meaning, the explicit pyarrow schema, and the checks that turn odd API 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusResponseError
@@ -101,8 +102,9 @@ def arrow_type(kind: str) -> pa.DataType:
     }[kind]
 
 
+@functools.cache
 def arrow_schema(resource: str) -> pa.Schema:
-    """The explicit pyarrow schema of a resource's export (see :data:`COLUMNS`)."""
+    """The explicit pyarrow schema of a resource's export (see :data:`COLUMNS`; built once, immutable)."""
     import pyarrow as pa
 
     return pa.schema(
@@ -136,6 +138,18 @@ def as_id(value: Any, resource: str) -> int:
     if not -(2**63) <= number < 2**63:
         raise SMSNexusResponseError(f"{resource}: the id {number} does not fit a 64-bit integer")
     return number
+
+
+def id_reader(resource: str) -> Callable[[Any], int]:
+    """:func:`as_id` for ``resource`` as a one-argument reader (the walker's), quickest for plain int ids."""
+    low, high = -(2**63), 2**63 - 1
+
+    def read_id(value: Any) -> int:
+        if value.__class__ is int and low <= value <= high:  # what nearly every row holds
+            return value
+        return as_id(value, resource)
+
+    return read_id
 
 
 def _coerce_int(value: Any, column: Column, resource: str, row_id: Any) -> int | None:
@@ -189,6 +203,9 @@ def _coerce_timestamp(value: Any, column: Column, resource: str, row_id: Any) ->
     )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
 #: The span of Python's datetime (years 1 to 9999, UTC) in microseconds since the epoch.
 _TIMESTAMP_RANGE_US = (-62_135_596_800_000_000, 253_402_300_799_999_999)
 
@@ -221,23 +238,11 @@ def _coerce_string_list(value: Any, column: Column, resource: str, row_id: Any) 
     )
 
 
-def _column_array(column: Column, values: list[Any], ids: list[Any], resource: str) -> pa.Array:
-    """One column as an Arrow array: a fast vectorised path, and a per-value path for odd values."""
-    import pyarrow as pa
+def _slow_column_array(column: Column, values: Sequence[Any], ids: Sequence[Any], resource: str) -> pa.Array:
+    """One column whose values are not all of their exact type: each value through its coercion rule."""
+    from airflow_provider_smsnexus.transfers import _columns
 
-    target = arrow_type(column.kind)
-    try:
-        if column.kind == "timestamp":
-            if all(v is None or isinstance(v, str) for v in values):
-                return _check_calendar(pa.array(values, pa.string()).cast(target), column, resource)
-        elif column.kind == "string_list":
-            if all(v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)) for v in values):
-                return pa.array(values, target)
-        else:
-            return pa.array(values, target)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-        pass
-    coerce: Callable[[Any], Any]
+    coerce: Callable[[Any, Any], Any]
     if column.kind == "int64":
         coerce = lambda v, rid: _coerce_int(v, column, resource, rid)  # noqa: E731
     elif column.kind == "string":
@@ -246,54 +251,46 @@ def _column_array(column: Column, values: list[Any], ids: list[Any], resource: s
         coerce = lambda v, rid: _coerce_timestamp(v, column, resource, rid)  # noqa: E731
     else:
         coerce = lambda v, rid: _coerce_string_list(v, column, resource, rid)  # noqa: E731
-    try:
-        return pa.array([coerce(v, rid) for v, rid in zip(values, ids)], target)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+    coerced = [coerce(v, rid) for v, rid in zip(values, ids)]
+    # The coerced values are of their exact types: the same builders take them (never pa.array, which
+    # would import pandas, and reads 2.5 as 2).
+    target = arrow_type(column.kind)
+    if column.kind == "int64":
+        array = _columns.int64_array(coerced)
+    elif column.kind == "string":
+        array = _columns.string_array(coerced)
+    elif column.kind == "timestamp":  # microseconds since the epoch, read as the timestamp type
+        micros = _columns.int64_array([None if v is None else (v - _EPOCH) // _MICROSECOND for v in coerced])
+        array = None if micros is None else micros.cast(target)
+    else:
+        array = _columns.string_list_array(coerced, target)
+    if array is None:  # not reached: the coercions return nothing else
         raise SMSNexusResponseError(
-            f"{resource}: field {column.source!r} holds values that are not {column.kind}: {exc}"
-        ) from None
-
-
-def _fast_arrays(resource: str, rows: Sequence[Mapping[str, Any]]) -> list[pa.Array] | None:
-    """
-    The columns parsed by Arrow's JSON reader from the rows re-encoded as JSON lines: one C++ pass, strict
-    about types, and without ``pa.array`` on Python lists (which imports pandas, 40 MB). None when a value
-    needs the per-value rules of :func:`_column_array` (a number where text is due, an id as a string ...).
-    """
-    import io
-
-    import msgspec
-    import pyarrow as pa
-    import pyarrow.json as pajson
-
-    columns = COLUMNS[resource]
-    source_schema = pa.schema(
-        [pa.field(c.source, pa.string() if c.kind == "timestamp" else arrow_type(c.kind)) for c in columns]
-    )
-    try:
-        lines = msgspec.json.Encoder().encode_lines(rows)
-        table = pajson.read_json(
-            io.BytesIO(lines),
-            read_options=pajson.ReadOptions(use_threads=False, block_size=max(len(lines), 1 << 16)),
-            parse_options=pajson.ParseOptions(
-                explicit_schema=source_schema, unexpected_field_behavior="ignore"
-            ),
+            f"{resource}: field {column.source!r} holds values that are not {column.kind}"
         )
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError, msgspec.MsgspecError):
-        return None
-    if table.num_rows != len(rows):
-        return None
-    arrays = []
-    for column in columns:
-        array = table.column(column.source).combine_chunks()
-        if column.kind == "timestamp":
-            try:
-                array = array.cast(arrow_type("timestamp"))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
-                return None
-            array = _check_calendar(array, column, resource)
-        arrays.append(array)
-    return arrays
+    return array
+
+
+def _column_array(column: Column, values: Sequence[Any], ids: Sequence[Any], resource: str) -> pa.Array:
+    """
+    One column as an Arrow array: built straight from the values when each is of its column's exact type
+    (:mod:`~airflow_provider_smsnexus.transfers._columns`, no pandas), else through the per-value rules.
+    """
+    from airflow_provider_smsnexus.transfers import _columns
+
+    if column.kind == "int64":
+        array = _columns.int64_array(values)
+    elif column.kind == "string":
+        array = _columns.string_array(values)
+    elif column.kind == "timestamp":
+        array = _columns.timestamp_array(values, arrow_type("timestamp"))
+    else:
+        array = _columns.string_list_array(values, arrow_type(column.kind))
+    if array is None:
+        array = _slow_column_array(column, values, ids, resource)
+    if column.kind == "timestamp":
+        array = _check_calendar(array, column, resource)
+    return array
 
 
 def rows_to_table(resource: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
@@ -309,23 +306,20 @@ def rows_to_table(resource: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     """
     import pyarrow as pa
 
-    for row in rows:
-        if not isinstance(row, Mapping):
-            raise SMSNexusResponseError(
-                f"{resource}: the API returned a row that is not an object: {_short(row)}"
-            )
+    from airflow_provider_smsnexus.transfers._columns import columns_of
+
     columns = COLUMNS[check_resource(resource)]
-    arrays = _fast_arrays(resource, rows) if rows and all(type(row) is dict for row in rows) else None
-    if arrays is not None:
-        for column, array in zip(columns, arrays):
-            if not column.nullable and array.null_count:
-                raise SMSNexusResponseError(f"{resource}: the API returned a row without {column.source!r}")
-        return pa.Table.from_arrays(arrays, schema=arrow_schema(resource))
-    ids = [row.get("id") for row in rows]
+    if not set(map(type, rows)) <= {dict}:
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise SMSNexusResponseError(
+                    f"{resource}: the API returned a row that is not an object: {_short(row)}"
+                )
+    values_of = columns_of(rows, [column.source for column in columns])
+    ids = values_of[0]  # named in the per-value errors (id is every resource's first column)
     arrays = []
-    for column in columns:
-        values = [row.get(column.source) for row in rows]
-        if not column.nullable and any(v is None for v in values):
+    for column, values in zip(columns, values_of):
+        if not column.nullable and None in values:
             raise SMSNexusResponseError(f"{resource}: the API returned a row without {column.source!r}")
         arrays.append(_column_array(column, values, ids, resource))
     return pa.Table.from_arrays(arrays, schema=arrow_schema(resource))

@@ -184,13 +184,13 @@ def _csv_bytes(table: pa.Table) -> bytes:
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
+    from airflow_provider_smsnexus.transfers._columns import string_array
+
     columns = []
     for column in table.columns:
-        if pa.types.is_list(column.type):
-            column = pa.array(
-                [None if v is None else json.dumps(v, ensure_ascii=False) for v in column.to_pylist()],
-                pa.string(),
-            )
+        if pa.types.is_list(column.type):  # built from the texts directly: pa.array would import pandas
+            texts = [None if v is None else json.dumps(v, ensure_ascii=False) for v in column.to_pylist()]
+            column = string_array(texts)  # never None: Arrow's strings are valid UTF-8, so are these texts
         elif pa.types.is_string(column.type):
             column = pc.replace_substring(column, "\x00", "\ufffd")
         columns.append(column)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_smsnexus.exceptions import SMSNexusResponseError
 from airflow_provider_smsnexus.hooks._pagination import PageWalker
 from airflow_provider_smsnexus.hooks._times import iso_utc
-from airflow_provider_smsnexus.transfers.schema import RESOURCE_PATHS, as_id, rows_to_table
+from airflow_provider_smsnexus.transfers.schema import RESOURCE_PATHS, id_reader, rows_to_table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -167,7 +167,7 @@ def iter_export_batches(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     requests_before = hook.stats["requests"]
-    walker = PageWalker(RESOURCE_PATHS[resource], read_id=lambda value: as_id(value, resource))
+    walker = PageWalker(RESOURCE_PATHS[resource], read_id=id_reader(resource))
     raw: list[Mapping[str, Any]] = []
     ready: list[pa.Table] = []
     ready_rows = 0

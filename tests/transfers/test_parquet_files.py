@@ -142,6 +142,23 @@ def test_files_use_zstd_and_one_row_group_per_buffered_batch(tmp_path):
     assert metadata.row_group(0).column(0).compression == "ZSTD"
 
 
+def test_ids_and_timestamps_are_written_plain_and_other_columns_with_a_dictionary(tmp_path):
+    # Ids and creation times are nearly all distinct: a dictionary of them would only cost.
+    writer = writer_for(tmp_path / "m")
+    writer.write(messages_on([0], per_day=200))
+    writer.commit()
+    metadata = pq.ParquetFile(tmp_path / "m" / "created_date=2026-03-01" / "data.parquet").metadata
+    encodings = {
+        metadata.schema.column(i).name: set(metadata.row_group(0).column(i).encodings)
+        for i in range(metadata.num_columns)
+    }
+    dictionary = {"RLE_DICTIONARY", "PLAIN_DICTIONARY"}
+    assert not encodings["id"] & dictionary
+    assert not encodings["created_at"] & dictionary
+    for name in ("from_number", "to_number", "body", "direction", "status", "credits_used"):
+        assert encodings[name] & dictionary, name
+
+
 def test_stray_parquet_files_in_a_replaced_partition_are_removed(tmp_path):
     stray = tmp_path / "m" / "created_date=2026-03-01" / "part-old.parquet"
     stray.parent.mkdir(parents=True)

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from airflow_provider_smsnexus.exceptions import SMSNexusResponseError
-from airflow_provider_smsnexus.transfers.schema import COLUMNS, arrow_schema, rows_to_table
+from airflow_provider_smsnexus.transfers.schema import COLUMNS, arrow_schema, id_reader, rows_to_table
 from tests.transfers.export_helpers import message_rows
 
 
@@ -48,6 +48,28 @@ def test_rows_ignore_fields_the_api_adds_and_fill_missing_fields_with_nulls():
     assert table.column("from_number").to_pylist() == ["+12125550100"]
 
 
+def test_fields_some_rows_leave_out_or_send_as_null_become_nulls_in_those_rows_only():
+    rows = message_rows(4)
+    del rows[0]["credits_used"]
+    rows[1]["body"] = None
+    rows[2]["created_at"] = None
+    del rows[3]["to"]
+    table = rows_to_table("messages", rows)
+    assert table.schema == arrow_schema("messages")
+    assert table.column("credits_used").to_pylist() == [None, 1, 1, 1]
+    assert table.column("body").to_pylist() == ["message 1", None, "message 3", "message 4"]
+    assert table.column("created_at").null_count == 1
+    assert table.column("created_at").to_pylist()[2] is None
+    assert table.column("to_number").to_pylist() == ["+12125550100", "+12125550101", "+12125550102", None]
+
+
+def test_integral_floats_and_digit_strings_count_as_whole_numbers():
+    rows = message_rows(2)
+    rows[0]["credits_used"] = 3.0
+    rows[1]["credits_used"] = " 4 "
+    assert rows_to_table("messages", rows).column("credits_used").to_pylist() == [3, 4]
+
+
 def test_timestamps_with_offsets_or_without_zone_become_utc():
     rows = message_rows(3)
     rows[0]["created_at"] = "2026-03-08T14:00:00+02:00"
@@ -77,6 +99,8 @@ def test_string_fields_accept_other_scalars_and_ids_accept_digit_strings():
         ("id", "abc", "not a whole number"),
         ("id", None, "without 'id'"),
         ("credits_used", "lots", "not a whole number"),
+        ("credits_used", 2.5, "not a whole number"),
+        ("credits_used", True, "not a whole number"),
         ("created_at", "yesterday", "not an ISO 8601 timestamp"),
         ("created_at", 1709892000, "not an ISO 8601 timestamp"),
         ("created_at", "0001-01-01T00:00:00+01:00", "years 1 to 9999"),
@@ -118,3 +142,17 @@ def test_lone_surrogates_and_other_odd_text_become_valid_strings():
     rows[1]["body"] = ["a", 1]
     table = rows_to_table("messages", rows)
     assert table.column("body").to_pylist() == ["broken \ufffd pair and a good \U0001f389 one", '["a", 1]']
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(5, 5), (-(2**63), -(2**63)), (2**63 - 1, 2**63 - 1), ("77", 77), (" 8 ", 8), (9.0, 9)],
+)
+def test_the_id_reader_reads_whole_numbers_in_any_form(value, expected):
+    assert id_reader("messages")(value) == expected
+
+
+@pytest.mark.parametrize("value", [True, 2**63, -(2**63) - 1, 2.5, "x", None, [1]])
+def test_the_id_reader_refuses_what_is_not_a_64_bit_whole_number(value):
+    with pytest.raises(SMSNexusResponseError):
+        id_reader("messages")(value)
