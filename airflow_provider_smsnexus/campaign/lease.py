@@ -24,6 +24,7 @@ from airflow_provider_smsnexus.campaign.ledger_schema import (
     claim_update,
     entry_of,
     insert_new,
+    key_select,
 )
 
 if TYPE_CHECKING:
@@ -189,38 +190,37 @@ class LeaseWrites:
         account: str | None,
         lease_seconds: float,
     ) -> list[LedgerEntry | None]:
-        import sqlalchemy as sa
-
         update = self._prepared("claim", lambda: claim_update(self.table))
+        select = self._prepared("key_select", lambda: key_select(self.table))
         now = self.clock()
         expires = now + timedelta(seconds=lease_seconds)
         key = campaign_key(campaign_id)
-        table = self.table
         new = {
             "campaign_id": key, "state": STATE_CLAIMED, "attempts": 0, "created_at": now, "updated_at": now,
             "account": account, "lease_owner": owner, "lease_expires_at": expires,
         }  # fmt: skip
-        ordered = sorted(set(items))  # every batch locks rows in one order: two batches never deadlock
-        leased = set()
-        with self._writing(), self.engine.begin() as conn:
-            conn.execute(
-                insert, [{**new, "recipient": r, "message_hash": h, "from_number": f} for r, h, f in ordered]
-            )
-            for recipient, message_hash, _ in ordered:
-                result = conn.execute(
-                    update,
-                    {
-                        "k_campaign": key, "k_recipient": recipient, "k_hash": message_hash, "k_owner": owner,
-                        "k_now": now, "v_expires": expires, "v_account": account,
-                    },
-                )  # fmt: skip
-                if result.rowcount == 1:
-                    leased.add((recipient, message_hash))
-            query = sa.select(table).where(
-                table.c.campaign_id == key, table.c.recipient.in_(sorted({r for r, _, _ in items}))
-            )
-            found = {(row.recipient, row.message_hash): entry_of(row) for row in conn.execute(query)}
-        return [found.get((r, h)) if (r, h) in leased else None for r, h, _ in items]
+        claimed: dict[tuple[str, str], LedgerEntry] = {}
+        # Every batch locks its rows in key order: two batches never deadlock.
+        with self._transaction() as transaction:
+            for recipient, message_hash, from_number in sorted(set(items)):
+                row = {
+                    **new,
+                    "recipient": recipient,
+                    "message_hash": message_hash,
+                    "from_number": from_number,
+                }
+                if transaction.execute(insert, row) == 1:  # a new row: it is as written
+                    claimed[recipient, message_hash] = LedgerEntry(
+                        campaign_id=key, recipient=recipient, message_hash=message_hash, state=STATE_CLAIMED,
+                        from_number=from_number, created_at=now, updated_at=now, account=account,
+                        lease_owner=owner, lease_expires_at=expires,
+                    )  # fmt: skip
+                    continue
+                where = {"k_campaign": key, "k_recipient": recipient, "k_hash": message_hash}
+                leased = {**where, "k_owner": owner, "k_now": now, "v_expires": expires, "v_account": account}
+                if transaction.execute(update, leased) == 1:  # an existing row, now ours: as it is
+                    claimed[recipient, message_hash] = entry_of(transaction.rows(select, where)[0])
+        return [claimed.get((recipient, message_hash)) for recipient, message_hash, _ in items]
 
     def renew(self, owner: str, lease_seconds: float) -> int:
         """Extend every live lease of ``owner`` (one UPDATE); an expired lease is never revived.

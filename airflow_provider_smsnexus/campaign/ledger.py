@@ -9,8 +9,10 @@ claims the row, and every write of the owner is fenced (``WHERE lease_owner = me
 so that an owner whose lease was taken over can mark nothing. ``account`` (a fingerprint of the base URL and
 the token, never the token) scopes the known message ids. Every change is committed before the method
 returns; :meth:`SendLedger.claim_many` and :meth:`SendLedger.mark_sent_many` commit many rows at once (a claim
-is not a pending mark, and a ``sent`` mark lost in a crash leaves the row pending, settled by lookup). The
-hot writes are statements built once per ledger (one round trip each, no SQL built per row).
+is not a pending mark, and a ``sent`` mark lost in a crash leaves the row pending, settled by lookup), and the
+single writes of concurrent threads (their pending marks) are committed together, each thread returning once
+its own is durable. The hot writes are statements built once per ledger and, on SQLite and PostgreSQL, run on
+the DB-API connection (:mod:`~airflow_provider_smsnexus.campaign.ledger_transactions`).
 Lease times are the workers' clocks: they are assumed to agree to within a third of the lease.
 
 .. seealso:: The "Send ledger" and "Exactly once" sections of the README.
@@ -19,8 +21,6 @@ Lease times are the workers' clocks: they are assumed to agree to within a third
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ from airflow_provider_smsnexus.campaign.ledger_schema import (
     sqlite_engine,
     table_exists,
 )
+from airflow_provider_smsnexus.campaign.ledger_transactions import LedgerTransactions, Write, in_key_order
 from airflow_provider_smsnexus.hooks._times import utcnow
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ __all__ = [
 ]
 
 
-class SendLedger(LeaseWrites):
+class SendLedger(LeaseWrites, LedgerTransactions):
     """
     The durable record of a campaign's sends (see the module documentation for the states and leases).
 
@@ -102,10 +103,8 @@ class SendLedger(LeaseWrites):
         self.table = ledger_table(table_name, schema)
         self.clock = clock
         self._owns_engine = owns_engine
-        # SQLite allows one writer: serialise this process' writers instead of meeting "database is locked".
-        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
         self._table_ready = False
-        self._statements: dict[Any, Any] = {}
+        self.open_transactions()
 
     def __repr__(self) -> str:
         # The URL of a database connection may carry a password: show the dialect and table only.
@@ -146,7 +145,8 @@ class SendLedger(LeaseWrites):
         return cls(engine, owns_engine=True, **kwargs)
 
     def close(self) -> None:
-        """Release the database connections (when the ledger created its engine)."""
+        """Release the database connections (the engine's too, when the ledger created it)."""
+        self.close_transactions()
         if self._owns_engine:
             self.engine.dispose()
 
@@ -355,7 +355,9 @@ class SendLedger(LeaseWrites):
         count_attempt: bool = False,
         **values: Any,
     ) -> bool:
-        """One UPDATE that only the live owner of a row that is not sent can make."""
+        """One UPDATE that only the live owner of a row that is not sent can make; committed in a group with
+        the single writes other threads make at the same moment (see
+        :class:`~airflow_provider_smsnexus.campaign.ledger_transactions.GroupCommit`)."""
         return self._fenced_many(
             campaign_id, owner, now, [(recipient, message_hash, values)], count_attempt=count_attempt
         )[0]
@@ -369,25 +371,29 @@ class SendLedger(LeaseWrites):
         *,
         count_attempt: bool = False,
     ) -> list[bool]:
-        """Fenced UPDATEs (see :meth:`_fenced`) of many rows, in one transaction."""
+        """Fenced UPDATEs (see :meth:`_fenced`) of many rows, in one transaction (one row: a group commit)."""
         if not updates:
             return []
         self.create_table()
         key = campaign_key(campaign_id)
-        done = []
-        with self._writing(), self.engine.begin() as conn:
-            for recipient, message_hash, values in updates:
-                values = {"updated_at": now, **values}
-                names = tuple(sorted(values))
-                statement = self._prepared(
-                    ("fenced", names, count_attempt),
-                    lambda names=names: fenced_update(self.table, names, count_attempt=count_attempt),
-                )
-                params = {f"v_{name}": value for name, value in values.items()}
-                params.update(
-                    k_campaign=key, k_recipient=recipient, k_hash=message_hash, k_owner=owner, k_now=now
-                )
-                done.append(conn.execute(statement, params).rowcount == 1)
+        writes: list[Write] = []
+        for recipient, message_hash, values in updates:
+            values = {"updated_at": now, **values}
+            names = tuple(sorted(values))
+            statement = self._prepared(
+                ("fenced", names, count_attempt),
+                lambda names=names: fenced_update(self.table, names, count_attempt=count_attempt),
+            )
+            params = {f"v_{name}": value for name, value in values.items()}
+            params.update(
+                k_campaign=key, k_recipient=recipient, k_hash=message_hash, k_owner=owner, k_now=now
+            )
+            writes.append((statement, params, (key, recipient, message_hash)))
+        if len(writes) == 1:
+            counts = self.group_commit.submit(writes)
+        else:
+            counts = in_key_order(self._run_writes, writes)
+        done = [count == 1 for count in counts]
         for (recipient, _, values), ok in zip(updates, done):
             if not ok:
                 log.warning(
@@ -400,15 +406,6 @@ class SendLedger(LeaseWrites):
         return done
 
     # -- helpers --------------------------------------------------------------------------------------
-
-    def _prepared(self, name: Any, build: Callable[[], Any]) -> Any:
-        """A statement built once per ledger (SQLAlchemy then reuses its compiled form)."""
-        if name not in self._statements:
-            self._statements[name] = build()
-        return self._statements[name]
-
-    def _writing(self) -> Any:
-        return self._write_lock if self._write_lock is not None else nullcontext()
 
     def _key(self, campaign_id: str, recipient: str, message_hash: str) -> tuple[Any, ...]:
         columns = self.table.c

@@ -146,12 +146,28 @@ def ledger_table(name: str, schema: str | None) -> Table:
     )
 
 
+#: How often, and how far apart (s), a connection tries again to switch a new SQLite file to WAL.
+WAL_SWITCH_TRIES = 200
+WAL_SWITCH_PAUSE = 0.01
+
+
 def tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     """WAL lets readers and one writer work at once; FULL sync makes each commit durable; wait when busy."""
+    import sqlite3
+    import time
+
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=60000")
+    for attempt in range(WAL_SWITCH_TRIES):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            # Connections switching a new file at once: SQLite refuses all but one at once, without waiting.
+            if "locked" not in str(exc) or attempt == WAL_SWITCH_TRIES - 1:
+                raise
+            time.sleep(WAL_SWITCH_PAUSE)
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 
@@ -292,7 +308,8 @@ def claim_update(table: Table) -> Any:
             c.campaign_id == sa.bindparam("k_campaign", type_=c.campaign_id.type),
             c.recipient == sa.bindparam("k_recipient", type_=c.recipient.type),
             c.message_hash == sa.bindparam("k_hash", type_=c.message_hash.type),
-            c.state.notin_((STATE_SENT, STATE_UNKNOWN)),
+            c.state != STATE_SENT,  # two comparisons, not NOT IN: the SQL must not depend on the values
+            c.state != STATE_UNKNOWN,
             sa.or_(
                 c.lease_owner == owner,
                 c.lease_owner.is_(None),
@@ -306,6 +323,18 @@ def claim_update(table: Table) -> Any:
             account=sa.bindparam("v_account", type_=c.account.type),
             updated_at=now,
         )
+    )
+
+
+def key_select(table: Table) -> Any:
+    """The SELECT of one row by its key: parameters ``k_campaign``, ``k_recipient``, ``k_hash``."""
+    import sqlalchemy as sa
+
+    c = table.c
+    return sa.select(table).where(
+        c.campaign_id == sa.bindparam("k_campaign", type_=c.campaign_id.type),
+        c.recipient == sa.bindparam("k_recipient", type_=c.recipient.type),
+        c.message_hash == sa.bindparam("k_hash", type_=c.message_hash.type),
     )
 
 

@@ -1,13 +1,14 @@
 """The sender: sends the rows of one campaign exactly once, through the hook and the leased ledger.
 
 Per row: claim a lease (one attempt at a time per row); right before the request leaves, the fenced pending
-mark (``before_send``, one durable commit per request); after the answer, a fenced ``sent`` or ``failed``.
-Claims are taken in batches of the rows the limiter lets leave within about a second (a claim is not a pending
-mark), and ``sent`` marks are committed in groups (a crash before the group's commit leaves those rows pending:
-a rerun settles them by lookup; no unsent row is ever marked sent). A row an earlier attempt left
-pending is settled by lookup once its request can no longer be in flight; an answer lost in this run is
-looked up, and only a message the server provably does not hold is sent again. Rows another live attempt
-holds are waited for, never touched.
+mark (``before_send``: durable before the request leaves; the marks of requests about to leave at the same
+moment share one commit); after the answer, a fenced ``sent`` or ``failed``. Claims are taken in batches of
+the rows the limiter lets leave within about a second (a claim is not a pending mark), and ``sent`` marks are
+committed in groups (a crash before the group's commit leaves those rows pending: a rerun settles them by
+lookup; no unsent row is ever marked sent). With ``max_concurrency=1`` rows are sent in the calling thread.
+A row an earlier attempt left pending is claimed, then settled by lookup once its request can no longer be
+in flight; an answer lost in this run is looked up, and only a message the server provably does not hold is
+sent again. Rows another live attempt holds are waited for, never touched (nor looked up).
 
 .. seealso:: The "Exactly once" section of the README.
 """
@@ -192,7 +193,10 @@ class CampaignSender(RowSettling):
 
     def _process(self, rows: Sequence[CampaignRow]) -> None:
         self.send(rows)
-        self.settle_stale([row for row in rows if row.stale is not None and row.outcome is None])
+        # Rows left pending whose lease this attempt now holds (a row another attempt holds is deferred).
+        self.settle_stale(
+            [row for row in rows if row.stale is not None and row.outcome is None and not row.deferred]
+        )
         self.settle_unknown(rows)
 
     def _note_existing(self, rows: Sequence[CampaignRow]) -> None:
@@ -212,16 +216,38 @@ class CampaignSender(RowSettling):
     # -- sending ---------------------------------------------------------------------------------------
 
     def send(self, rows: Iterable[CampaignRow]) -> None:
-        """Send every undecided row, ``max_concurrency`` at a time, logging progress as it goes."""
+        """Send every undecided row, ``max_concurrency`` at a time, logging progress as it goes.
+
+        A row an earlier attempt left pending is claimed like the others but not sent: once this attempt
+        holds its lease, :meth:`settle_stale` looks it up (only the lease holder looks a row up).
+        """
         todo = [row for row in rows if row.outcome is None and not row.deferred]
-        todo = [row for row in todo if row.stale is None or id(row) in self._cleared]
         if not todo:
             return
         self.progress.add(len(todo))
-        _ = (
-            self.hook.session,
-            self.hook.limiters,
-        )  # resolve the lazy session and limiters before threads share them
+        _ = self.hook.limiters  # resolve the lazy limiters before threads share them (the pool builds itself)
+        started = self._send_inline(todo) if self.max_concurrency == 1 else self._send_pooled(todo)
+        self._record_sent(force=True)
+        for row in todo[started:]:
+            row.settle(NOT_ATTEMPTED, f"not sent: the campaign stopped ({reason_of(self.fatal)})")
+        self.progress.maybe_log(force=True)
+
+    def _send_inline(self, todo: Sequence[CampaignRow]) -> int:
+        """Send one row at a time in this thread (no hand-off to a sending thread); return how many started."""
+        claims: dict[int, Any] = {}
+        for position, row in enumerate(todo):
+            if self._stop.is_set():
+                return position
+            if id(row) not in claims:
+                self._claim(todo[position : position + self._claim_ahead()], claims)
+            self._send_one(row, claims.pop(id(row)))
+            self.progress.done(row)
+            self._record_sent()
+            self.progress.maybe_log()
+        return len(todo)
+
+    def _send_pooled(self, todo: Sequence[CampaignRow]) -> int:
+        """Send ``max_concurrency`` rows at a time from a pool of threads; return how many started."""
         claims: dict[int, Any] = {}
         position = 0
         in_flight: dict[Any, CampaignRow] = {}
@@ -245,10 +271,7 @@ class CampaignSender(RowSettling):
                     self.progress.done(row)
                 self._record_sent()
                 self.progress.maybe_log()
-        self._record_sent(force=True)
-        for row in todo[position:]:
-            row.settle(NOT_ATTEMPTED, f"not sent: the campaign stopped ({reason_of(self.fatal)})")
-        self.progress.maybe_log(force=True)
+        return position
 
     def _claim_ahead(self) -> int:
         """How many rows to claim at once: those the send limiter lets leave in about a second."""
@@ -324,6 +347,7 @@ class CampaignSender(RowSettling):
         if entry.state == STATE_PENDING and id(row) not in self._cleared:
             row.stale = entry  # an earlier attempt's request may have left: settle it by lookup first
             return
+        row.stale = None  # no longer pending (e.g. failed since): nothing to look up
         self._send(row)
 
     def _not_claimed(self, row: CampaignRow) -> None:
@@ -334,7 +358,8 @@ class CampaignSender(RowSettling):
         elif entry is not None and entry.state == STATE_UNKNOWN:
             row.settle(UNKNOWN, entry.reason or "left unknown by another attempt")
         else:
-            row.deferred = True  # another live attempt holds it: wait for it (never touch it)
+            row.deferred = True  # another live attempt holds it: wait for it (never touch it, nor look it up)
+            row.stale = None  # if it is still pending once free, the claim that takes it says so
 
     def _send(self, row: CampaignRow) -> None:
         def mark_pending() -> None:

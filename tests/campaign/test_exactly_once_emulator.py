@@ -1,10 +1,12 @@
 """Exactly once against the emulator over real HTTP: the three holes of issue 11, overlapping attempts, a
-zombie, workers sharing one account, a skewed server clock, and a list served oldest first.
+zombie, rows left pending (looked up only by their lease holder), workers sharing one account, a skewed
+server clock, and a list served oldest first.
 
 Every test asserts on the emulator's own record of what was sent (its inspection API)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections import Counter
@@ -14,7 +16,12 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from airflow_provider_smsnexus.campaign.ledger import SendLedger
+from airflow_provider_smsnexus.campaign.lease import account_fingerprint
+from airflow_provider_smsnexus.campaign.ledger import STATE_PENDING, STATE_SENT, SendLedger
+from airflow_provider_smsnexus.campaign.model import CampaignRow
+from airflow_provider_smsnexus.campaign.render import message_hash
+from airflow_provider_smsnexus.campaign.sender import CampaignSender
+from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator, SMSNexusSendSmsOperator
 
 SENDER = "+12125550100"
@@ -167,6 +174,72 @@ def _now():
     from airflow_provider_smsnexus.hooks._times import utcnow
 
     return utcnow()
+
+
+def left_pending(ledger: SendLedger, hook: SMSNexusHook, owner: str, lease_seconds: float) -> CampaignRow:
+    """An attempt ``owner`` claimed a row and marked it pending, its request reached the server (the
+    emulator holds the message), and it has not recorded the answer: the row as a new attempt plans it."""
+    body = "Your parcel is on its way"
+    row = CampaignRow(1, recipient="+12125550110", from_number=SENDER, body=body)
+    row.message_hash = message_hash(SENDER, body)
+    account = account_fingerprint(hook.config.base_url, hook.config.token)
+    claim = {"from_number": SENDER, "account": account, "lease_seconds": lease_seconds}
+    assert ledger.claim("pending", *row.key, owner=owner, **claim) is not None
+    assert ledger.mark_pending("pending", *row.key, owner=owner, server_at=_now(), uncertainty=5) is not None
+    hook.send_sms(SENDER, row.recipient, body)
+    return row
+
+
+def settling_sender(hook: SMSNexusHook, ledger: SendLedger, owner: str) -> CampaignSender:
+    return CampaignSender(
+        hook, ledger, "pending", log=logging.getLogger("test"), owner=owner, settle_seconds=0,
+        no_answer_settle_seconds=0, lease_wait_seconds=0,
+    )  # fmt: skip
+
+
+def test_a_row_a_dead_attempt_left_pending_is_claimed_then_looked_up_and_recorded_sent(
+    smsnexus_conn, smsnexus_emulator, tmp_path
+):
+    admin = smsnexus_emulator.admin
+    hook = SMSNexusHook()
+    path = tmp_path / "ledger.db"
+    # The dead attempt's clock ran 10 minutes behind: its lease is long expired for everyone else.
+    with SendLedger.sqlite(path, clock=lambda: _now() - timedelta(minutes=10)) as dead:
+        row = left_pending(dead, hook, "dead", lease_seconds=30)
+    (held,) = admin.sent_messages()
+    with SendLedger.sqlite(path) as ledger:
+        heir = settling_sender(hook, ledger, "heir")
+        heir.load_ledger([row])
+        heir.send_all([row])
+        entry = ledger.get("pending", *row.key)
+    assert admin.sent_messages() == [held]  # found by the lookup, not sent again
+    # The heir took the lease before its lookup, so its record of the lookup's finding was written.
+    assert (entry.state, entry.message_id) == (STATE_SENT, str(held["id"]))
+
+
+def test_a_row_left_pending_under_another_live_attempts_lease_is_not_looked_up(
+    smsnexus_conn, smsnexus_emulator, tmp_path
+):
+    admin = smsnexus_emulator.admin
+    hook = SMSNexusHook()
+    with SendLedger.sqlite(tmp_path / "ledger.db") as ledger:
+        row = left_pending(ledger, hook, "live", lease_seconds=300)  # its answer is on the way, say
+        before = ledger.get("pending", *row.key)
+        other = settling_sender(hook, ledger, "other")
+        reads = admin.stats()["requests"]["other"]
+        other.reconciler.existing([row.key])  # the listing every attempt makes before its sends
+        listing = admin.stats()["requests"]["other"] - reads
+        reads = admin.stats()["requests"]["other"]
+        other.load_ledger([row])
+        other.send_all([row])
+        read_by_other = admin.stats()["requests"]["other"] - reads
+        after = ledger.get("pending", *row.key)
+    # The server saw the listing and nothing more: no lookup of the row another attempt holds.
+    assert listing >= 1
+    assert read_by_other == listing
+    assert len(admin.sent_messages()) == 1
+    assert after == before  # the live attempt's row, untouched: still its lease, still pending
+    assert (after.state, after.lease_owner) == (STATE_PENDING, "live")
 
 
 @pytest.mark.slow

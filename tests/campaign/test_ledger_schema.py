@@ -1,8 +1,11 @@
-"""Tests of the ledger's schema helpers: campaign keys, aware datetimes, leases, the default file."""
+"""Tests of the ledger's schema helpers: campaign keys, aware datetimes, leases, the default file, and SQLite
+connections tuned at once on a new file."""
 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import threading
 from datetime import datetime, timedelta, timezone
 
 from airflow_provider_smsnexus.campaign.ledger_schema import (
@@ -12,6 +15,7 @@ from airflow_provider_smsnexus.campaign.ledger_schema import (
     aware,
     campaign_key,
     default_ledger_path,
+    tune_sqlite,
 )
 
 NOW = datetime(2026, 3, 8, 12, tzinfo=timezone.utc)
@@ -40,3 +44,31 @@ def test_leased_by_other_only_for_another_owners_live_lease() -> None:
 def test_default_ledger_path_is_under_airflow_home(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     assert default_ledger_path() == tmp_path / "smsnexus" / "send_ledger.db"
+
+
+def test_connections_opening_a_new_ledger_file_at_once_all_switch_it_to_wal(tmp_path) -> None:
+    # Several workers (or mapped tasks) starting on a fresh embedded ledger: SQLite lets one connection at a
+    # time switch the file to WAL and refuses the others at once ("database is locked"), busy timeout or not.
+    failures: list[BaseException] = []
+    modes: set[str] = set()
+
+    def open_and_tune(path, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            connection = sqlite3.connect(path, timeout=60)
+            tune_sqlite(connection, None)
+            modes.add(connection.execute("PRAGMA journal_mode").fetchone()[0])
+            connection.close()
+        except BaseException as exc:
+            failures.append(exc)
+
+    for trial in range(60):
+        path = tmp_path / f"ledger-{trial}.db"
+        start = threading.Barrier(6)
+        threads = [threading.Thread(target=open_and_tune, args=(path, start)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert failures == []
+    assert modes == {"wal"}
