@@ -18,6 +18,10 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 
 pytest_plugins = ["airflow_provider_smsnexus.emulator.testing"]
+# A `responses` mock also answers the sync hook, whose requests go through urllib3 (not in the secrets
+# guard's copies of this file, which run where `tests` cannot be imported).
+if (Path(__file__).parent / "_responses_urllib3.py").exists():
+    pytest_plugins.append("tests._responses_urllib3")
 
 # Hypothesis: the same examples on every CI run (a failure can be reproduced), a larger random draw on demand
 # (`make test-deep`). Tests that set max_examples scale it with `deep_examples()` from tests/_hypothesis.py.
@@ -133,15 +137,34 @@ def _files_with_secrets(root: Path) -> list[str]:
     return found
 
 
-def pytest_sessionfinish(session, exitstatus):
+def _leak_lines(session) -> list[str]:
     roots = [_AIRFLOW_HOME]
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is not None and factory._basetemp is not None:
         roots.append(factory._basetemp)
     leaked_files = [f for root in roots if root.exists() for f in _files_with_secrets(root)]
-    if leaked_files or _LEAKS:
+    return _LEAKS + [f"token found in file {f}" for f in leaked_files]
+
+
+_WORKER_LEAKS: list[str] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist, on the controller: a worker's leaks (its session end cannot fail the run itself)."""
+    _WORKER_LEAKS.extend(getattr(node, "workeroutput", {}).get("smsnexus_leaks", []))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    lines = _leak_lines(session)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports and fails the run
+        workeroutput["smsnexus_leaks"] = lines
+        return
+    lines += _WORKER_LEAKS
+    if lines:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        for line in _LEAKS + [f"token found in file {f}" for f in leaked_files]:
+        for line in lines:
             if reporter:
                 reporter.write_line(f"SECRET LEAK: {line}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -46,6 +46,26 @@ def test_a_token_in_a_written_file_fails_the_session(guarded):
     result.stdout.fnmatch_lines(["*SECRET LEAK: token found in file*report.txt*"])
 
 
+def test_a_token_in_a_file_written_on_an_xdist_worker_fails_the_session(guarded):
+    # make test runs the suite on pytest-xdist workers: a worker's session end cannot fail the run itself, and
+    # its AIRFLOW_HOME (metadata DB, task logs) is its own, outside the controller's temporary directory.
+    guarded.makepyfile(
+        test_leak="""
+        import os, pathlib
+
+        def test_writes_token():
+            home = pathlib.Path(os.environ["AIRFLOW_HOME"])
+            (home / "report.txt").write_text("token=GUARD-SELFCHECK-SECRET-3")
+
+        def test_other():
+            pass
+        """
+    )
+    result = guarded.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*SECRET LEAK: token found in file*report.txt*"])
+
+
 def test_a_clean_run_passes(guarded):
     guarded.makepyfile(test_clean="def test_ok():\n    print('Authorization: Bearer ***')\n")
     result = guarded.runpytest_subprocess("-p", "no:cacheprovider")
