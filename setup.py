@@ -40,8 +40,8 @@ setup(
         "fastapi>=0.110",
         "uvicorn>=0.29",
         # The emulator's speed (bench/README.md, "Emulator at export scale"): uvicorn's C HTTP parser
-        # and a fast JSON encoder for its answers. msgspec also decodes the hooks' answers and re-encodes
-        # export pages for Arrow's JSON reader (bench/README.md, "History export").
+        # and a fast JSON encoder for its answers. msgspec also decodes the hooks' answers and encodes
+        # their JSON bodies (bench/README.md, "History export").
         "httptools>=0.6",
         "msgspec>=0.18",
     ],
