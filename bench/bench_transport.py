@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import tempfile
@@ -132,23 +131,10 @@ def walk(hook: Any, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_emulator(messages: int) -> tuple[subprocess.Popen, str]:
-    from airflow_provider_smsnexus.emulator.testing import EmulatorAdmin
+    """The export benchmark's emulator (limits lifted, ``messages`` seeded), with a connection for this one."""
+    from _export_support import start_emulator as start_seeded_emulator
 
-    process = subprocess.Popen(
-        [
-            str(PYTHON), "-m", "airflow_provider_smsnexus.emulator", "--port", "0", "--lifecycle", "manual",
-            "--send-limit", "100000000", "--read-limit", "100000000", "--log-level", "warning",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )  # fmt: skip
-    match = re.search(r"AIRFLOW_CONN_SMSNEXUS_DEFAULT='(.*)'", process.stdout.readline())
-    if not match:
-        process.kill()
-        raise SystemExit("the emulator did not start")
-    connection = json.loads(match.group(1))
-    EmulatorAdmin(connection["host"], timeout=600).seed_messages(messages, random_seed=1)
+    process, connection, _ = start_seeded_emulator(messages)
     connection["extra"] = {**connection.get("extra", {}), "read_rate_limit": 100_000_000, "timeout": 60}
     return process, json.dumps(connection)
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_emulator.py", "bench_send.py", "bench_export.py"]
+BENCHMARKS = ["bench_emulator.py", "bench_transport.py", "bench_send.py", "bench_export.py"]
 
 
 def main() -> int:
