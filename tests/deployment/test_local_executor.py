@@ -78,7 +78,11 @@ def test_every_example_dag_runs_when_triggered_from_the_cli_on_a_local_executor_
     # -- the campaign: SIGKILL one partition's task process while its send is inside the server ------------
     # Every send is processed, then its answer held for SEND_HOLD_MS: until the kill, partition 0 cannot
     # finish (it needs four answers), however slowly this machine runs, and the kill lands mid-send.
+    # The alert is triggered first, right after unpausing: the DAG allows two active runs, and a run created
+    # later could wait behind two hourly runs when the test crosses the hour.
     admin.configure(send_hold_ms=SEND_HOLD_MS)
+    alert_run = airflow.trigger("low_credit_alert", {"threshold": 5000})
+    export_run = airflow.trigger("nightly_export")
     campaign_run = airflow.trigger("smsnexus_campaign_send", {"report_dir": str(tmp_path / "reports")})
     running = airflow.wait_for_task_state(
         "smsnexus_campaign_send", campaign_run, "send_campaign", {"running"}, map_index=0
@@ -94,8 +98,6 @@ def test_every_example_dag_runs_when_triggered_from_the_cli_on_a_local_executor_
     victim.wait(30)
     # What the victim's lost answer covered is in the emulator's record; the rest goes out at normal speed.
     admin.configure(send_hold_ms=0)
-    export_run = airflow.trigger("nightly_export")
-    alert_run = airflow.trigger("low_credit_alert", {"threshold": 5000})
 
     # -- the alert: deferred (on the triggerer, no worker slot), then fired once the balance is low -------
     airflow.wait_for_task_state("low_credit_alert", alert_run, "check_balance", {"deferred"}, timeout=240)
