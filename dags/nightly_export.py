@@ -22,6 +22,8 @@ Settings (environment variables, read when the DAG is parsed):
   ObjectStoragePath URL works (``s3://bucket/smsnexus``), with ``SMSNEXUS_EXPORT_STORAGE_CONN_ID``.
 * ``SMSNEXUS_WAREHOUSE_CONN_ID``: an Airflow SQL connection (PostgreSQL, ...); default: the embedded SQLite
   warehouse ``$AIRFLOW_HOME/smsnexus_warehouse.db``.
+* ``SMSNEXUS_WAREHOUSE_SCHEMA``: the warehouse schema of both tables (and of their record of runs); default:
+  the database's default.
 
 Connection: ``smsnexus_default`` (host ``https://www.smsnexus.net/api``, password the API token).
 """
@@ -42,6 +44,7 @@ EXPORT_DIR = (os.environ.get("SMSNEXUS_EXPORT_DIR") or os.path.join(AIRFLOW_HOME
 )
 STORAGE_CONN_ID = os.environ.get("SMSNEXUS_EXPORT_STORAGE_CONN_ID") or None
 WAREHOUSE_CONN_ID = os.environ.get("SMSNEXUS_WAREHOUSE_CONN_ID") or None
+WAREHOUSE_SCHEMA = os.environ.get("SMSNEXUS_WAREHOUSE_SCHEMA") or None
 LOOKBACK = timedelta(days=2)
 
 
@@ -68,6 +71,7 @@ def nightly_export() -> None:
     SMSNexusToSqlOperator(
         task_id="messages_to_sql",
         sql_conn_id=WAREHOUSE_CONN_ID,
+        schema=WAREHOUSE_SCHEMA,
         table="smsnexus_messages",
         lookback=LOOKBACK,
     )
@@ -81,6 +85,7 @@ def nightly_export() -> None:
         task_id="conversations_to_sql",
         resource="conversations",
         sql_conn_id=WAREHOUSE_CONN_ID,
+        schema=WAREHOUSE_SCHEMA,
         table="smsnexus_conversations",
         mode="replace",
     )

@@ -151,7 +151,7 @@ def write_sql_record(conn: Connection, schema: str | None, table: str, record: E
 
     runs_table = records_table(schema)
     if not sa.inspect(conn).has_table(RECORDS_TABLE, schema=schema):
-        runs_table.create(conn)
+        _create_records_table(conn, runs_table, schema)
     key = (
         (runs_table.c.exported_table == table)
         & (runs_table.c.task_key == record.key)
@@ -169,3 +169,25 @@ def write_sql_record(conn: Connection, schema: str | None, table: str, record: E
             exported_at=record.exported_at,
         )
     )
+
+
+def _create_records_table(conn: Connection, runs_table: sa.Table, schema: str | None) -> None:
+    """
+    Create the records table inside the load's transaction, tolerating another export creating it at the same
+    moment: on PostgreSQL the second ``CREATE TABLE`` waits for the first transaction and then fails on the
+    catalog's unique index. A savepoint keeps this load's rows; the table is then there to write into.
+    """
+    import sqlalchemy as sa
+
+    savepoint = conn.begin_nested()
+    try:
+        runs_table.create(conn)
+    except sa.exc.DBAPIError as exc:
+        savepoint.rollback()
+        if not sa.inspect(conn).has_table(RECORDS_TABLE, schema=schema):
+            raise SMSNexusError(
+                f"The export record table {RECORDS_TABLE} could not be created ({type(exc.orig).__name__}): "
+                "nothing was written"
+            ) from exc
+    else:
+        savepoint.commit()

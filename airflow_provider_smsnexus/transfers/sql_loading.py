@@ -269,7 +269,14 @@ class SqlTableLoader:
                 if self._finish_load is not None:  # the writer's last step (the COPY path's one merge)
                     self._finish_load()
                 if record is not None:
-                    write_sql_record(conn, self.table.schema, self.table.name, record)
+                    try:
+                        write_sql_record(conn, self.table.schema, self.table.name, record)
+                    except integrity_errors as exc:  # not about the exported ids: say what it was
+                        raise SMSNexusError(
+                            f"The run {record.run_id!r} of {record.key} could not be recorded beside "
+                            f"{self.table.fullname} ({type(exc).__name__}: another run recorded it at the "
+                            "same moment?), so nothing was written"
+                        ) from exc
         except integrity_errors as exc:
             if self.mode != "append":
                 raise

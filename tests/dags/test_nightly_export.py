@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -114,17 +115,25 @@ def test_a_night_loads_into_a_postgres_warehouse(
     now = datetime.now(timezone.utc)
     admin.seed_messages(500, start=now - timedelta(days=4), end=now - timedelta(minutes=1))
     monkeypatch.setenv("SMSNEXUS_WAREHOUSE_CONN_ID", postgres_conn_id)
-    drop_tables(pg_engine)
-    dag = load_dag()
-
-    dag_run = dag.test()
-
+    # A schema of its own: another copy of the suite may run this DAG into the same database at once.
+    schema = f"nightly_{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("SMSNEXUS_WAREHOUSE_SCHEMA", schema)
+    with pg_engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     try:
+        dag_run = load_dag().test()
         assert dag_run.state == "success"
         expected = ids_created_in(admin, datetime.min.replace(tzinfo=timezone.utc), dag_run.logical_date)
         with pg_engine.connect() as conn:
-            loaded = sorted(r[0] for r in conn.execute(sa.text("SELECT id FROM smsnexus_messages")))
+            loaded = sorted(
+                r[0] for r in conn.execute(sa.text(f'SELECT id FROM "{schema}".smsnexus_messages'))
+            )
+            recorded = conn.execute(
+                sa.text(f'SELECT exported_table FROM "{schema}".smsnexus_export_runs')
+            ).all()
         assert loaded == expected
+        assert sorted(r[0] for r in recorded) == ["smsnexus_messages"]  # its record of runs is in the schema
     finally:
-        drop_tables(pg_engine)
+        with pg_engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         pg_engine.dispose()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections import Counter
 
 import pandas as pd
@@ -209,7 +210,7 @@ def test_partitions_as_parallel_processes_with_a_postgres_ledger(
 
     from airflow_provider_smsnexus.utils.ledger import SendLedger
 
-    table = f"ledger_{os.getpid()}_{int(time.time())}"
+    table = f"ledger_{uuid.uuid4().hex[:12]}"  # unique across copies of the suite sharing the database
     monkeypatch.setenv(
         "AIRFLOW_CONN_SMSNEXUS_DEFAULT",
         smsnexus_emulator.connection_json(

@@ -87,3 +87,60 @@ def test_a_record_written_in_a_rolled_back_transaction_does_not_exist(tmp_path) 
         failed_load()
     assert read_sql_records(engine, None, "messages") == []
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_two_exports_creating_the_records_table_at_once_both_record_their_run(postgres_url) -> None:
+    """
+    Two exports into one PostgreSQL database, each the first to record a run: the second ``CREATE TABLE``
+    waits for the first transaction and then fails on the catalog's unique index. Both loads must still
+    commit their record (the failure used to fail the second load, reported as "ids already in" the table).
+    """
+    import threading
+    import time
+    import uuid
+
+    engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    schema = f"records_{uuid.uuid4().hex[:10]}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    second: dict[str, object] = {}
+
+    def second_export() -> None:
+        try:
+            with engine.begin() as conn:
+                second["pid"] = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+                write_sql_record(conn, schema, "table_b", ExportRun("d.b", "r", None, T1, rows=2))
+        except BaseException as exc:  # reported by the assertion below
+            second["error"] = exc
+
+    try:
+        with engine.begin() as first:
+            write_sql_record(first, schema, "table_a", ExportRun("d.a", "r", None, T1, rows=1))
+            thread = threading.Thread(target=second_export)
+            thread.start()
+            # The event the race needs: the second transaction waits on the first's new table.
+            deadline = time.monotonic() + 30
+            with engine.connect() as watcher:
+                while True:
+                    waiting = watcher.exec_driver_sql(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = %(pid)s AND wait_event_type = 'Lock'",
+                        {"pid": second.get("pid", -1)},
+                    ).scalar()
+                    if waiting or "error" in second or not thread.is_alive():
+                        break
+                    assert time.monotonic() < deadline, "the second export never waited on the first"
+                    time.sleep(0.01)
+            assert waiting, f"the second export did not wait on the first: {second}"
+        thread.join(30)
+        assert not thread.is_alive()
+        assert "error" not in second, second.get("error")
+        with engine.connect() as conn:
+            recorded = conn.exec_driver_sql(
+                f'SELECT exported_table, task_key, "rows" FROM "{schema}".{RECORDS_TABLE} ORDER BY 1'
+            ).all()
+        assert [tuple(r) for r in recorded] == [("table_a", "d.a", 1), ("table_b", "d.b", 2)]
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        engine.dispose()

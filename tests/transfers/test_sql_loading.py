@@ -124,6 +124,26 @@ def test_append_inserts_rows_and_an_id_already_there_fails_the_run_leaving_the_t
     assert set(statuses(engine, table).values()) == {"queued"}
 
 
+def test_append_that_fails_to_record_its_run_says_so_and_does_not_blame_the_ids(tmp_path, table_name):
+    from airflow_provider_smsnexus.transfers.records import RECORDS_TABLE, write_sql_record
+    from airflow_provider_smsnexus.transfers.window import ExportRun
+
+    engine = sqlite_engine(tmp_path / "warehouse.db")
+    end = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    with engine.begin() as conn:  # the records table exists; a trigger makes its insert fail as a race would
+        write_sql_record(conn, None, "other", ExportRun("d.o", "r0", None, end, rows=0))
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER refuse BEFORE INSERT ON {RECORDS_TABLE} BEGIN SELECT RAISE(ABORT, 'taken'); END"
+        )
+    loader = SqlTableLoader(engine, "messages", table_name, schema=None, mode="append", log=LOG)
+    with pytest.raises(SMSNexusError, match=r"The run 'r1' of d\.t could not be recorded") as caught:
+        loader.load([messages(1, 5)], record=ExportRun("d.t", "r1", None, end, rows=5))
+    assert "already in" not in str(caught.value)
+    with engine.connect() as conn:  # one transaction: no rows without their record
+        assert not sa.inspect(conn).has_table(table_name)
+    engine.dispose()
+
+
 def test_replace_leaves_exactly_the_rows_of_the_run(engine, table):
     load(engine, table, [messages(1, 10)])
     load(engine, table, [messages(20, 3), messages(30, 2)], mode="replace")
