@@ -114,10 +114,17 @@ def test_below_at_the_threshold_waits_until_the_deadline(smsnexus_emulator, smsn
 def test_keeps_polling_until_the_balance_drops(smsnexus_emulator, smsnexus_conn):
     admin = smsnexus_emulator.admin
 
+    def answered() -> int:  # balance reads the emulator answered (its record, not the trigger's)
+        return admin.stats()["accepted"]["other"]
+
     async def scenario() -> TriggerEvent:
+        before = await asyncio.to_thread(answered)
         pending = asyncio.ensure_future(anext(make_trigger(threshold=500).run()))
-        await asyncio.sleep(0.3)
-        assert not pending.done()
+        deadline = time.monotonic() + 30
+        while await asyncio.to_thread(answered) < before + 3:  # three polls above the threshold...
+            assert time.monotonic() < deadline, "the trigger did not poll three times"
+            await asyncio.sleep(0.02)
+        assert not pending.done(), pending.result()  # ... and no event
         await asyncio.to_thread(admin.set_balance, 50)
         return await asyncio.wait_for(pending, 10)
 
