@@ -123,10 +123,13 @@ def test_two_exports_creating_the_records_table_at_once_both_record_their_run(po
             deadline = time.monotonic() + 30
             with engine.connect() as watcher:
                 while True:
+                    # pg_locks, each poll in a transaction of its own: a transaction keeps its first snapshot
+                    # of pg_stat_activity, so a poll made before the wait began never saw it.
                     waiting = watcher.exec_driver_sql(
-                        "SELECT count(*) FROM pg_stat_activity WHERE pid = %(pid)s AND wait_event_type = 'Lock'",
+                        "SELECT count(*) FROM pg_locks WHERE pid = %(pid)s AND NOT granted",
                         {"pid": second.get("pid", -1)},
                     ).scalar()
+                    watcher.rollback()
                     if waiting or "error" in second or not thread.is_alive():
                         break
                     assert time.monotonic() < deadline, "the second export never waited on the first"
