@@ -7,7 +7,7 @@ Errors that a retry cannot fix (a bad token, a request the server rejected as in
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
 
 
 class SMSNexusError(AirflowException):
@@ -62,6 +62,19 @@ class SMSNexusNotFoundError(SMSNexusError):
     """404: the resource (for example a webhook id) does not exist."""
 
 
+class SMSNexusConnectionNotFoundError(SMSNexusError, AirflowNotFoundException):
+    """
+    The SMS Nexus connection is not defined where the task or trigger runs. The text names the connection and
+    the places Airflow looks for it. Also an ``AirflowNotFoundException``, as Airflow's own lookup raises.
+
+    :param conn_id: the connection id that was looked up.
+    """
+
+    def __init__(self, message: str, *, conn_id: str):
+        super().__init__(message)
+        self.conn_id = conn_id
+
+
 class SMSNexusValidationError(SMSNexusError, AirflowFailException):
     """
     422: the server rejected the request's fields. Retrying the same request cannot help.
@@ -105,6 +118,77 @@ class SMSNexusCampaignError(SMSNexusError, AirflowFailException):
     A campaign cannot run as configured: a missing column, a template error, a failed pre-flight check
     (an inactive sender, too little credit). Raised before the first send; retrying cannot help.
     """
+
+
+class SMSNexusMissingValueError(SMSNexusError):
+    """
+    A row lacks a value its text needs: a key its nested value does not have (``{{ row.meta.tier }}`` on a row
+    whose ``meta`` has no ``tier``), an attribute of a missing value, or arithmetic on a missing value.
+
+    Raised by :meth:`~airflow_provider_smsnexus.campaign.render.MessageTemplate.render` for one row: the bulk
+    operator reports that row ``invalid`` with this reason and sends the others.
+
+    :param field: the value as the template names it below ``row`` (``meta.tier``).
+    """
+
+    def __init__(self, field: str):
+        super().__init__(f"the text needs {field}, which the row does not have")
+        self.field = field
+
+
+class SMSNexusDestinationError(SMSNexusError):
+    """
+    A place the operator writes to (``report_path``) cannot be written: its folder cannot be created, it is a
+    folder, or nothing may be written there (permissions, a read-only file system, a full disk).
+
+    Checked before the first send, so that nothing is sent to a campaign whose report would be lost. Raised
+    after sending only when the write itself fails (a full disk): then :attr:`summary` holds the campaign's
+    summary (the texts went out), and an Airflow retry sends nothing again and writes the report.
+
+    :param message: what went wrong and what to do.
+    :param parameter: the operator's argument that names the place (``report_path``).
+    :param path: the place.
+    :param summary: the campaign's summary when the failure came after sending, else None.
+    """
+
+    def __init__(
+        self, message: str, *, parameter: str, path: str, summary: dict[str, object] | None = None
+    ):
+        super().__init__(message)
+        self.parameter = parameter
+        self.path = path
+        self.summary = summary
+
+
+class SMSNexusInvalidNumberError(SMSNexusCampaignError):
+    """
+    A phone number given to a task has no sure E.164 reading: a sender or recipient argument, a sensor's or
+    trigger's ``from_number(s)``, the notifier's ``to``. Raised before anything is sent or waited on; the
+    text names the argument, the value and how to write it. A campaign error too (``to`` and ``from_number``
+    of the send operators raised :class:`SMSNexusCampaignError` before), so existing handlers still catch it.
+
+    :param parameter: the argument that holds the number (``"from_number"``, ``"to"``).
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class SMSNexusSuppressionListError(SMSNexusCampaignError):
+    """
+    A suppression list holds an entry that is not a phone number (or a national number without
+    ``default_region``): the campaign stops before its first send, since a number meant to be suppressed
+    could otherwise be texted. The text names the list and the line (or row) of each such entry.
+
+    :param source: the list as the message names it (a path, or "the suppression list").
+    :param places: where each bad entry is (``"line 3 of stop.csv"``), in order.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, places: list[str] | None = None):
+        super().__init__(message)
+        self.source = source
+        self.places: list[str] = places or []
 
 
 class SMSNexusCredentialsRejectedError(SMSNexusError, AirflowFailException):

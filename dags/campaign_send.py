@@ -20,6 +20,10 @@ Settings (environment variables, read when the DAG is parsed):
   when tasks run on more than one machine (CeleryExecutor, Kubernetes). Default: the SQLite file
   ``$AIRFLOW_HOME/smsnexus/send_ledger.db`` of the machine that runs the task.
 
+The reports go under the ``report_dir`` param: ``$AIRFLOW_HOME/smsnexus/reports`` unless the run sets it
+(an object-storage URL such as ``s3://bucket/reports`` keeps them off the worker). A report that cannot be
+written there fails the task before the first text.
+
 The CSV holds a few rows that are not sent on purpose: a duplicate, a national number (read with
 ``default_region="US"``), a number that lost its ``+``, letters, an empty cell, and a number that is not
 in use. Try it against the local emulator::
@@ -34,12 +38,12 @@ in use. Try it against the local emulator::
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, Param, task
 
+from airflow_provider_smsnexus.campaign.report import default_report_dir
 from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator
 from airflow_provider_smsnexus.sensors.delivery import SMSNexusDeliverySensor
 
@@ -74,9 +78,12 @@ with DAG(
             "+12125550100", type="string", description="The sender: a number of the account."
         ),
         "report_dir": Param(
-            str(Path(tempfile.gettempdir()) / "smsnexus-reports"),
+            str(default_report_dir()),
             type="string",
-            description="Where the Parquet reports go (a local path or an object-storage URL).",
+            description=(
+                "Where the Parquet reports go (a local path or an object-storage URL); "
+                "default $AIRFLOW_HOME/smsnexus/reports."
+            ),
         ),
     },
 ) as dag:
@@ -106,8 +113,11 @@ with DAG(
     @task
     def summarise(results: list[dict]) -> dict:
         """Add up the partitions' results (each is the operator's XCom dict)."""
-        totals: dict = {"campaign_id": results[0]["campaign_id"] if results else None}
-        for result in results:
+        # One read of all the partitions' results: a plain loop over Airflow's lazy sequence reads one past
+        # the end, which Airflow logs as an error ("XCom not found") before the loop stops.
+        partitions = list(results[:])
+        totals: dict = {"campaign_id": partitions[0]["campaign_id"] if partitions else None}
+        for result in partitions:
             for key, value in result.items():
                 if isinstance(value, int) and not isinstance(value, bool):
                     totals[key] = totals.get(key, 0) + value

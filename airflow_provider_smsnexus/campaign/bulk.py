@@ -58,12 +58,12 @@ def plan_table(
     """Read, validate, render and deduplicate the rows of this partition; nothing is sent."""
     from airflow_provider_smsnexus.campaign.plan import plan_rows
     from airflow_provider_smsnexus.campaign.render import MessageTemplate
-    from airflow_provider_smsnexus.campaign.sources import load_table
+    from airflow_provider_smsnexus.campaign.sources import load_rows
 
     text_columns = [c for c in (spec.to_column, spec.from_column, spec.media_url_column) if c]
-    frame = load_table(unwrap(recipients), text_columns=text_columns)
+    frame, places = load_rows(unwrap(recipients), what="recipient", text_columns=text_columns)
     template = MessageTemplate(message_template, macros=macros, filters=filters)
-    rows = plan_rows(frame, spec, template, context)
+    rows = plan_rows(frame, spec, template, context, places)
     if not rows and frame.empty:
         log.info("The recipient table is empty: nothing to send")
     return rows
@@ -77,20 +77,40 @@ def suppress_rows(
     suppression_list: Any,
     column: str,
     default_region: str | None,
+    log: logging.Logger | None = None,
 ) -> None:
-    """Mark rows whose number is on the suppression list or opted out by texting STOP."""
+    """
+    Mark rows whose number is on the suppression list or opted out by texting STOP; log how many, from where.
+
+    The suppression list is read whole first: an entry that is not a usable number stops the campaign
+    (:class:`~airflow_provider_smsnexus.exceptions.SMSNexusSuppressionListError`) before anything is sent.
+    A row's reason names where its number is listed (``on the suppression list (line 3 of stop.csv)``).
+    """
     from airflow_provider_smsnexus.campaign.plan import opted_out_numbers, suppress
-    from airflow_provider_smsnexus.campaign.sources import load_numbers
+    from airflow_provider_smsnexus.campaign.sources import read_suppression_list
 
     if all(row.outcome is not None for row in rows):
         return
-    reasons: dict[str, str] = {}
-    if honor_opt_outs:
-        reasons.update(opted_out_numbers(hook.iter_messages(direction="inbound")))
-    if suppression_list is not None:
-        listed = load_numbers(unwrap(suppression_list), column=column, default_region=default_region)
-        reasons.update(dict.fromkeys(listed, "on the suppression list"))
-    suppress(rows, reasons)
+    listed = read_suppression_list(unwrap(suppression_list), column=column, default_region=default_region)
+    opted_out = opted_out_numbers(hook.iter_messages(direction="inbound")) if honor_opt_outs else {}
+    reasons = dict(opted_out)
+    reasons.update({number: f"on the suppression list ({place})" for number, place in listed.numbers.items()})
+    suppressed = suppress(rows, reasons)
+    if log is not None:
+        by_list = sum(row.recipient in listed.numbers for row in suppressed)
+        if suppression_list is not None:
+            log.info(
+                "Suppression list %s: %d numbers; %d rows suppressed by it",
+                listed.source,
+                len(listed.numbers),
+                by_list,
+            )
+        if honor_opt_outs:
+            log.info(
+                "Opt-outs (STOP replies): %d numbers; %d rows suppressed by them",
+                len(opted_out),
+                len(suppressed) - by_list,
+            )
 
 
 def settle_dry_run(rows: Sequence[CampaignRow]) -> None:
@@ -99,19 +119,49 @@ def settle_dry_run(rows: Sequence[CampaignRow]) -> None:
         row.settle(DRY_RUN, "left pending by an earlier attempt" if row.stale else None)
 
 
+def check_report_path(destination: str | None) -> None:
+    """Check before the first send that the report can be written (nothing to check without one).
+
+    :raises SMSNexusDestinationError: naming ``report_path`` and the path.
+    """
+    from airflow_provider_smsnexus.campaign.report import check_destination
+
+    if destination:
+        check_destination(destination, parameter="report_path")
+
+
 def write_campaign_report(
-    rows: Sequence[CampaignRow], destination: str | None, log: logging.Logger, *, quiet: bool = False
+    rows: Sequence[CampaignRow],
+    destination: str | None,
+    log: logging.Logger,
+    *,
+    summary: Mapping[str, Any] | None = None,
+    quiet: bool = False,
 ) -> None:
-    """Write the report when ``destination`` is set; ``quiet`` logs a failure instead of raising it."""
+    """
+    Write the report when ``destination`` is set.
+
+    :param summary: the campaign's summary, carried by the error when the report cannot be written.
+    :param quiet: log a failure instead of raising it (the campaign is already failing with its own error).
+    :raises SMSNexusDestinationError: naming ``report_path``, with ``summary``, when the write fails.
+    """
     from airflow_provider_smsnexus.campaign.report import write_report
+    from airflow_provider_smsnexus.exceptions import SMSNexusDestinationError
 
     if not destination:
         return
     try:
         where = write_report([row.report_row() for row in rows], destination)
-    except Exception:
-        log.exception("Could not write the campaign report to %s", destination)
-        if not quiet:
-            raise
-        return
+    except Exception as exc:
+        log.exception("Could not write the campaign report to report_path=%s", destination)
+        if quiet:
+            return
+        raise SMSNexusDestinationError(
+            f"report_path={str(destination)!r} could not be written after the campaign ran "
+            f"({type(exc).__name__}: {exc}). The campaign's summary: {dict(summary or {})}. Run the task again "
+            "to write the report: the send ledger holds every text sent, so none is sent twice.",
+            parameter="report_path",
+            path=str(destination),
+            summary=dict(summary) if summary is not None else None,
+        ) from exc
     log.info("Wrote the report of %d rows to %s", len(rows), where)

@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,14 @@ log = logging.getLogger(__name__)
 
 #: The longest owner id (the ledger's column).
 MAX_OWNER_LENGTH = 255
+#: The clock of the fence before a request leaves: Linux's boot-time clock counts the time a machine (or a
+#: VM) was suspended, which ``CLOCK_MONOTONIC`` leaves out; both count a stopped process's pause.
+_LEASE_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+
+def lease_clock() -> float:
+    """Seconds on a clock that never goes back and counts pauses of this process (for the send fence)."""
+    return time.clock_gettime(_LEASE_CLOCK)
 
 
 def lease_owner(context: Mapping[str, Any] | None = None) -> str:

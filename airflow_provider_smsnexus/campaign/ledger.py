@@ -21,6 +21,7 @@ Lease times are the workers' clocks: they are assumed to agree to within a third
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -232,18 +233,26 @@ class SendLedger(LeaseWrites, LedgerTransactions):
         server_at: datetime | None = None,
         uncertainty: float | None = None,
         foreign_ids: Iterable[str] = (),
+        lease_seconds: float | None = None,
     ) -> datetime | None:
         """
         Record that the owner's request is about to leave; call it *right before* the request.
 
+        The mark renews the owner's lease to ``lease_seconds`` from now and records ``send_by``, the same
+        moment: the owner promises to let the request leave before it (its own clock) or not at all.
+
         :param server_at: this moment estimated in the server's clock; ``uncertainty`` its half-width (s).
         :param foreign_ids: ids of messages with this text to this recipient listed before this mark (never
             this attempt's own, so a lookup of this mark skips them).
+        :param lease_seconds: the owner's lease; None keeps the lease as it is and sets no ``send_by``.
 
         :return: the mark's time (the owner's clock), or None when ``owner`` no longer holds a live lease
             (nothing may then be sent).
         """
         now = self.clock()
+        lease: dict[str, Any] = {}
+        if lease_seconds is not None:
+            lease["send_by"] = lease["lease_expires_at"] = now + timedelta(seconds=lease_seconds)
         done = self._fenced(
             campaign_id,
             recipient,
@@ -257,6 +266,7 @@ class SendLedger(LeaseWrites, LedgerTransactions):
             pending_uncertainty=uncertainty,
             foreign_ids=",".join(sorted(set(foreign_ids))) or None,
             reason=None,
+            **lease,
         )
         return now if done else None
 

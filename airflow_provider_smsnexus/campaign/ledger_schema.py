@@ -6,7 +6,9 @@ One row per (campaign, normalised recipient, message hash), in one of these stat
     leased by one attempt; no request has left for it yet (a dead owner's claimed row is simply sent again);
 ``pending``
     the request may have left: written by the owner right before it does (``pending_at``, and its estimate
-    in the server's time); a pending row whose owner died is settled by looking it up in ``/api/messages``;
+    in the server's time), with the moment after which the owner will not let it leave (``send_by``); a
+    pending row whose owner died is settled by looking it up in ``/api/messages`` once ``send_by``, the
+    request's longest time and the listing delay have passed;
 ``sent``
     SMS Nexus holds the message (from its answer, or found by a lookup): id and credits kept;
 ``failed``
@@ -56,6 +58,7 @@ UPGRADE_COLUMNS = (
     "pending_server_at",
     "pending_uncertainty",
     "foreign_ids",
+    "send_by",
 )
 
 
@@ -89,6 +92,9 @@ class LedgerEntry:
     :param pending_server_at: the same moment estimated in the server's clock.
     :param pending_uncertainty: that estimate's half-width, in seconds.
     :param foreign_ids: ids of messages with this text to this recipient that existed before the send.
+    :param send_by: the pending mark's fence: the owner lets its request leave before this moment (the
+        owner's clock, UTC) or not at all; an attempt that takes the row over waits until it, plus the
+        request's longest time, plus the listing delay, before looking the message up.
     """
 
     campaign_id: str
@@ -109,6 +115,7 @@ class LedgerEntry:
     pending_server_at: datetime | None = None
     pending_uncertainty: float | None = None
     foreign_ids: frozenset[str] = frozenset()
+    send_by: datetime | None = None
 
     def leased_by_other(self, owner: str, now: datetime) -> bool:
         """Whether another owner holds a live lease on this row."""
@@ -143,6 +150,7 @@ def ledger_table(name: str, schema: str | None) -> Table:
         sa.Column("pending_server_at", sa.DateTime(timezone=True)),
         sa.Column("pending_uncertainty", sa.Float),
         sa.Column("foreign_ids", sa.Text),
+        sa.Column("send_by", sa.DateTime(timezone=True)),
     )
 
 
@@ -192,6 +200,7 @@ def entry_of(row: Any) -> LedgerEntry:
         pending_server_at=aware(row.pending_server_at),
         pending_uncertainty=row.pending_uncertainty,
         foreign_ids=frozenset(filter(None, (row.foreign_ids or "").split(","))),
+        send_by=aware(row.send_by),
     )
 
 

@@ -35,10 +35,9 @@ OUTCOMES = (SENT, FAILED, INVALID, DUPLICATE, SUPPRESSED, ALREADY_SENT, UNKNOWN,
 #: The lookup's clock uncertainty while no ``Date`` header of the server has been seen (the operators'
 #: ``clock_skew`` default); once one has, the measured uncertainty is used instead.
 CLOCK_SKEW = timedelta(seconds=60)
-#: How long to let the server finish a send answered with a 5xx before looking for it.
-SETTLE_SECONDS = 2.0
-#: How long to let the server finish a send that got no answer at all (it may still be processing it).
-NO_ANSWER_SETTLE_SECONDS = 5.0
+#: The share of its lease an owner may spend between starting its pending mark and letting the request leave.
+#: The rest (a third) covers the workers' clocks disagreeing, as the lease itself assumes.
+SEND_CUTOFF_SHARE = 2 / 3
 #: How many times a message that provably did not arrive is sent again within one run.
 RESEND_ROUNDS = 2
 #: How long a claim on a ledger row lives unless its owner renews it (it renews every third of it).
@@ -128,6 +127,8 @@ class CampaignRow:
     pending_at: datetime | None = None
     pending_server_at: datetime | None = None
     pending_uncertainty: float | None = None
+    #: The latest pending mark's fence: the moment before which the request left, or never (local time).
+    send_by: datetime | None = None
     #: When the send's outcome became unknown (starts the settle wait before the lookup).
     error_at: datetime | None = None
     error: BaseException | None = None

@@ -17,15 +17,24 @@ from airflow_provider_smsnexus.campaign.render import (
     message_problem,
     raw_text,
 )
-from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
+from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError, SMSNexusMissingValueError
 from airflow_provider_smsnexus.hooks._times import created_at_of
-from airflow_provider_smsnexus.utils.phone import is_missing, normalise_phone, normalise_phones
+from airflow_provider_smsnexus.utils.keywords import reply_keyword
+from airflow_provider_smsnexus.utils.phone import (
+    is_missing,
+    listed_number,
+    normalise_phone,
+    normalise_phones,
+    phone_argument,
+)
 from airflow_provider_smsnexus.utils.segments import estimate_segments
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
-#: Inbound texts that opt a number out, compared after trimming spaces and ignoring case.
+#: Inbound texts that opt a number out, read as carriers read keywords
+#: (:func:`~airflow_provider_smsnexus.utils.keywords.reply_keyword`: the whole text, any case, trailing
+#: punctuation ignored).
 OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 #: Inbound texts that opt a number back in (the carriers' standard keywords); the latest keyword wins.
 OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP"})
@@ -96,25 +105,28 @@ class RowSpec:
 
 
 def plan_rows(
-    frame: Any, spec: RowSpec, template: MessageTemplate, render_context: Mapping[str, Any]
+    frame: Any,
+    spec: RowSpec,
+    template: MessageTemplate,
+    render_context: Mapping[str, Any],
+    places: Callable[[int], str] | None = None,
 ) -> list[CampaignRow]:
     """
     Validate, render and deduplicate the rows of one partition of a recipient table; nothing is sent.
 
+    :param places: where a row is, by its number (``"line 3 of recipients.csv"``), for the reasons of rows
+        with an unusable number and of duplicates; default ``"row <number>"``.
     :return: one :class:`CampaignRow` per input row of the partition; rows that cannot be sent already
         carry their outcome (``invalid``, ``duplicate``) and reason.
+    :raises SMSNexusInvalidNumberError: when ``from_number`` is not a usable number; nothing was sent.
     """
     spec.check_columns(frame, template)
     if frame.empty:
         return []
+    place = places or row_place
     fixed_sender = None
     if spec.from_number is not None:
-        parsed = normalise_phone(spec.from_number, spec.default_region)
-        if parsed.number is None:
-            raise SMSNexusCampaignError(
-                f"from_number={raw_text(spec.from_number)!r} is not a usable number: {parsed.reason}"
-            )
-        fixed_sender = parsed.number
+        fixed_sender = phone_argument(spec.from_number, "from_number", spec.default_region)
     context = dict(render_context)
     rows = []
     records = frame.to_dict("records")
@@ -126,11 +138,16 @@ def plan_rows(
         row = CampaignRow(number, raw_to=record[spec.to_column], recipient=phone.number)
         rows.append(row)
         if phone.number is None:
-            row.settle(INVALID, phone.reason)
+            row.settle(INVALID, f"{place(number)}: {phone.reason}")
             continue
-        _prepare(row, record, fixed_sender, spec, template, context)
-    mark_duplicates(rows)
+        _prepare(row, record, fixed_sender, spec, template, context, place)
+    mark_duplicates(rows, place)
     return rows
+
+
+def row_place(row_number: int) -> str:
+    """The default place of a row: ``"row <number>"`` (its position, from 1)."""
+    return f"row {row_number}"
 
 
 def _prepare(
@@ -140,12 +157,15 @@ def _prepare(
     spec: RowSpec,
     template: MessageTemplate,
     context: dict[str, Any],
+    place: Callable[[int], str] = row_place,
 ) -> None:
     """Fill in a row with a valid recipient: sender, media URL, text; or mark it invalid."""
     if sender is None:
         parsed = normalise_phone(record[spec.from_column], spec.default_region)
         if parsed.number is None:
-            row.settle(INVALID, f"invalid sender ({spec.from_column}): {parsed.reason}")
+            row.settle(
+                INVALID, f"{place(row.row_number)}: invalid sender ({spec.from_column}): {parsed.reason}"
+            )
             return
         sender = parsed.number
     row.from_number = sender
@@ -161,6 +181,9 @@ def _prepare(
         body = template.render(context, TemplateRow(record))
     except SMSNexusCampaignError:
         raise
+    except SMSNexusMissingValueError as exc:
+        row.settle(INVALID, f"row {row.row_number}: {exc}")
+        return
     except Exception as exc:
         row.settle(INVALID, f"template error: {type(exc).__name__}: {raw_text(str(exc))}")
         return
@@ -173,31 +196,35 @@ def _prepare(
     row.credits_estimated = spec.mms_credits if row.media_url else estimate_segments(body).segments
 
 
-def mark_duplicates(rows: Iterable[CampaignRow]) -> None:
-    """Mark every row after the first sendable one of a recipient as ``duplicate``."""
+def mark_duplicates(rows: Iterable[CampaignRow], place: Callable[[int], str] = row_place) -> None:
+    """Mark every row after the first sendable one of a recipient as ``duplicate``, naming that row's place."""
     first: dict[str, int] = {}
     for row in rows:
         if row.outcome is not None or row.recipient is None:
             continue
         if row.recipient in first:
-            row.settle(DUPLICATE, f"same number as row {first[row.recipient]}")
+            row.settle(DUPLICATE, f"same number as {place(first[row.recipient])}")
         else:
             first[row.recipient] = row.row_number
 
 
-def suppress(rows: Sequence[CampaignRow], reasons: Mapping[str, str]) -> None:
-    """Mark the undecided rows whose number has a suppression reason (a list, or a STOP)."""
+def suppress(rows: Sequence[CampaignRow], reasons: Mapping[str, str]) -> list[CampaignRow]:
+    """Mark the undecided rows whose number has a suppression reason (a list, or a STOP); return them."""
+    suppressed = []
     for row in rows:
         if row.outcome is None and row.recipient in reasons:
             row.settle(SUPPRESSED, reasons[row.recipient])
+            suppressed.append(row)
+    return suppressed
 
 
 def opted_out_numbers(inbound_messages: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """
     The numbers that opted out by texting a stop keyword, each with the reason to report.
 
-    Keywords are compared after trimming spaces and ignoring case. A number that later texted ``START``
-    or ``UNSTOP`` opted back in: its latest keyword (by ``created_at``, then id) wins.
+    A keyword is the whole text, read as carriers read it (any case, surrounding whitespace and trailing
+    punctuation ignored: ``Stop.`` opts out, ``stop sending me ads`` does not). A number that later texted
+    ``START`` or ``UNSTOP`` opted back in: its latest keyword (by ``created_at``, then id) wins.
 
     :param inbound_messages: inbound message dicts of ``/api/messages`` (``from``, ``body``, ``created_at``).
     :return: normalised number -> reason (``"opted out: STOP at 2026-03-08T12:00:00Z"``).
@@ -207,10 +234,10 @@ def opted_out_numbers(inbound_messages: Iterable[Mapping[str, Any]]) -> dict[str
         body = message.get("body")
         if not isinstance(body, str):
             continue
-        keyword = body.strip().upper()
+        keyword = reply_keyword(body)
         if keyword not in OPT_OUT_KEYWORDS and keyword not in OPT_IN_KEYWORDS:
             continue
-        number = normalise_phone(message.get("from")).number
+        number = listed_number(message.get("from"))
         if number is None:
             continue
         message_id = message.get("id")

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
-from airflow_provider_smsnexus.utils.phone import E164_PATTERN, normalise_phone
+from airflow_provider_smsnexus.utils.phone import listed_number
 
 if TYPE_CHECKING:
     import logging
@@ -18,10 +18,8 @@ if TYPE_CHECKING:
 
 
 def e164(value: Any) -> str | None:
-    """A number from an answer as E.164 (as is when it already is), or None."""
-    if isinstance(value, str) and E164_PATTERN.match(value):
-        return value
-    return normalise_phone(value).number
+    """A number from an answer as E.164 (see :func:`~airflow_provider_smsnexus.utils.phone.listed_number`)."""
+    return listed_number(value)
 
 
 def preflight(

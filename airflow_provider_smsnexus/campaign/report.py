@@ -1,14 +1,20 @@
-"""The campaign report: one Parquet row per input row, written atomically, local or in object storage."""
+"""The campaign report: its destination checked before the first send, one Parquet row per input row written
+atomically (local or in object storage), the summary, and the task's verdict."""
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus.utils.paths import local_path
+from airflow_provider_smsnexus.exceptions import SMSNexusDestinationError
+from airflow_provider_smsnexus.utils.paths import local_path, provider_home
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 #: The report's columns, in order, with their Arrow types.
 REPORT_COLUMNS = (
@@ -52,6 +58,88 @@ def write_report(rows: Sequence[Mapping[str, Any]], destination: Any) -> str:
     pq.write_table(table, temporary)
     os.replace(temporary, local)
     return local
+
+
+def default_report_dir() -> Path:
+    """Where campaign reports go unless told otherwise: ``$AIRFLOW_HOME/smsnexus/reports``."""
+    return provider_home() / "reports"
+
+
+def check_destination(destination: Any, *, parameter: str = "report_path") -> None:
+    """
+    Check, before the first send, that a report can be written to ``destination``.
+
+    A local destination must not be a folder; its folder is created, and a file is created in it and
+    removed (as :func:`write_report` writes beside the target and renames). In object storage a small object
+    is written beside the target and removed (a destination that allows writing but not removing passes,
+    with a warning naming the object left behind).
+
+    :param destination: a local path or an object-storage URL.
+    :param parameter: the operator's argument that names it, for the error.
+    :raises SMSNexusDestinationError: naming ``parameter`` and the path, when it cannot be written.
+    """
+    name = str(destination)
+    local = local_path(name)
+    try:
+        problem = _local_problem(local) if local is not None else _object_storage_problem(name)
+    except Exception as exc:  # fsspec and cloud SDKs raise their own types, not only OSError
+        problem = f"it cannot be checked ({type(exc).__name__}: {exc})"
+    if problem:
+        raise SMSNexusDestinationError(
+            f"{parameter}={name!r} cannot be written: {problem}. Nothing was sent: give a {parameter} that "
+            "this worker can write, or fix the folder, and run the task again.",
+            parameter=parameter,
+            path=name,
+        )
+
+
+def _local_problem(local: str) -> str | None:
+    """Why nothing can be written at a local path, or None; its folder is created."""
+    import tempfile
+
+    target = os.path.abspath(local)
+    if os.path.isdir(target):
+        return "it is a folder, not a file name"
+    directory = os.path.dirname(target)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        return f"its folder {directory} cannot be created: a file is in the way"
+    except OSError as exc:
+        return f"its folder {directory} cannot be created ({exc.strerror or exc})"
+    try:
+        handle, probe = tempfile.mkstemp(
+            prefix=f".{os.path.basename(target)}.", suffix=".check", dir=directory
+        )
+        os.close(handle)
+        os.remove(probe)
+    except OSError as exc:
+        return f"no file can be created in {directory} ({exc.strerror or exc})"
+    return None
+
+
+def _object_storage_problem(url: str) -> str | None:
+    """Why nothing can be written at an object-storage URL, or None."""
+    import uuid
+
+    from airflow.sdk import ObjectStoragePath
+
+    target = ObjectStoragePath(url)
+    if target.is_dir():
+        return "it is a folder, not an object name"
+    probe = target.parent / f".{target.name}.{uuid.uuid4().hex}.check"
+    with probe.open("wb") as handle:
+        handle.write(b"")
+    try:
+        probe.unlink()
+    except Exception as exc:  # writing is what the report needs; a probe left behind is only untidy
+        log.warning(
+            "Could not remove the probe %s (%s: %s); the report can be written",
+            probe,
+            type(exc).__name__,
+            exc,
+        )
+    return None
 
 
 def _clean(value: Any) -> Any:

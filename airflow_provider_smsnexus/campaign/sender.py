@@ -18,9 +18,10 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus.campaign.lease import Heartbeat, account_fingerprint, lease_owner
+from airflow_provider_smsnexus.campaign.lease import Heartbeat, account_fingerprint, lease_clock, lease_owner
 from airflow_provider_smsnexus.campaign.ledger import STATE_PENDING, STATE_SENT, STATE_UNKNOWN
 from airflow_provider_smsnexus.campaign.model import (
     ALREADY_SENT,
@@ -28,17 +29,17 @@ from airflow_provider_smsnexus.campaign.model import (
     FAILED,
     LEASE_SECONDS,
     LEASE_WAIT_SECONDS,
-    NO_ANSWER_SETTLE_SECONDS,
     NOT_ATTEMPTED,
     RESEND_ROUNDS,
+    SEND_CUTOFF_SHARE,
     SENT,
-    SETTLE_SECONDS,
     UNKNOWN,
     reason_of,
     utcnow,
 )
 from airflow_provider_smsnexus.campaign.reconcile import Reconciler
 from airflow_provider_smsnexus.campaign.report import Progress
+from airflow_provider_smsnexus.campaign.resume import apply_ledger
 from airflow_provider_smsnexus.campaign.settle import RowSettling
 from airflow_provider_smsnexus.exceptions import (
     SMSNexusCampaignError,
@@ -51,7 +52,6 @@ from airflow_provider_smsnexus.exceptions import (
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Iterable, Sequence
-    from datetime import timedelta
 
     from airflow_provider_smsnexus.campaign.ledger import LedgerEntry, SendLedger
     from airflow_provider_smsnexus.campaign.model import CampaignRow
@@ -70,6 +70,14 @@ class LeaseLost(SMSNexusCampaignError):
     """This attempt's lease on a row was taken over before its request left: nothing was sent."""
 
 
+class SendCutoffPassed(SMSNexusCampaignError):
+    """The pending mark took so long (or the worker was paused) that the lease may have run out: not sent."""
+
+    def __init__(self, spent: float) -> None:
+        super().__init__(f"{spent:.1f} s passed since the pending mark began")
+        self.spent = spent
+
+
 class CampaignSender(RowSettling):
     """
     Sends the rows of one campaign exactly once (see the module documentation); shared by both operators.
@@ -86,8 +94,10 @@ class CampaignSender(RowSettling):
     :param owner: this attempt's lease owner id (see :func:`~airflow_provider_smsnexus.campaign.lease.lease_owner`).
     :param max_concurrency: how many sends may be in flight at once.
     :param clock_skew: the lookup's clock uncertainty while no ``Date`` header of the server was seen.
-    :param settle_seconds: the wait before looking up a send answered with a 5xx.
-    :param no_answer_settle_seconds: the wait before looking up a send that got no answer at all.
+    :param listing_delay: the listing-delay bound (s): a message the server created is listed by
+        ``/api/messages`` within it of the moment its send's answer, or the absence of one, was seen; lookups
+        wait it out, and only a message absent then is sent again. Default: the connection's
+        ``listing_delay`` extra.
     :param resend_rounds: how often a send the server provably does not hold is sent again in one run.
     :param lease_seconds: the lease on a row; renewed every third of it while this attempt lives.
     :param lease_wait_seconds: how long to wait for rows another live attempt holds before reporting them.
@@ -103,8 +113,7 @@ class CampaignSender(RowSettling):
         owner: str | None = None,
         max_concurrency: int = 1,
         clock_skew: timedelta = CLOCK_SKEW,
-        settle_seconds: float = SETTLE_SECONDS,
-        no_answer_settle_seconds: float = NO_ANSWER_SETTLE_SECONDS,
+        listing_delay: float | None = None,
         resend_rounds: int = RESEND_ROUNDS,
         lease_seconds: float = LEASE_SECONDS,
         lease_wait_seconds: float = LEASE_WAIT_SECONDS,
@@ -115,8 +124,7 @@ class CampaignSender(RowSettling):
         self.log = log
         self.owner = owner or lease_owner()
         self.max_concurrency = max(1, int(max_concurrency))
-        self.settle_seconds = settle_seconds
-        self.no_answer_settle_seconds = no_answer_settle_seconds
+        self.listing_delay = hook.config.listing_delay if listing_delay is None else float(listing_delay)
         self.resend_rounds = resend_rounds
         self.lease_seconds = lease_seconds
         self.lease_wait_seconds = lease_wait_seconds
@@ -126,8 +134,9 @@ class CampaignSender(RowSettling):
         self.progress = Progress(log, campaign_id)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        # Rows this attempt may send although its ledger row is pending: their lookup proved them absent.
-        self._cleared: set[int] = set()
+        # Rows this attempt may send although their ledger row is pending: the lookup of that mark (its
+        # ``pending_at``) proved the message absent.
+        self._cleared: dict[int, datetime | None] = {}
         # Rows sent whose ``sent`` mark waits for the next grouped commit (until then their ledger row is pending).
         self._unrecorded: list[CampaignRow] = []
         self._unrecorded_since = 0.0
@@ -136,39 +145,7 @@ class CampaignSender(RowSettling):
 
     def load_ledger(self, rows: Sequence[CampaignRow]) -> None:
         """Mark rows already sent (or left ``unknown``) in this campaign; note those left pending. Reads only."""
-        candidates = [row for row in rows if row.outcome is None]
-        if not candidates:
-            return
-        by_recipient: dict[str, list[LedgerEntry]] = {}
-        for entry in self.ledger.entries(self.campaign_id, {row.recipient for row in candidates}):
-            by_recipient.setdefault(entry.recipient, []).append(entry)
-        changed = 0
-        for row in candidates:
-            entries = by_recipient.get(row.recipient or "", [])
-            sent = [entry for entry in entries if entry.state == STATE_SENT]
-            own = next((entry for entry in entries if entry.message_hash == row.message_hash), None)
-            if sent:
-                entry = next((e for e in sent if e.message_hash == row.message_hash), sent[0])
-                row.found(ALREADY_SENT, None, message_id=entry.message_id, credits=entry.credits)
-                if entry.message_hash != row.message_hash:
-                    changed += 1
-                    row.reason = "a different text was already sent to this recipient in this campaign"
-            elif own is not None and own.state == STATE_UNKNOWN:
-                row.settle(UNKNOWN, own.reason or "left unknown by an earlier attempt")
-            elif any(e.state == STATE_PENDING and e.message_hash != row.message_hash for e in entries):
-                row.settle(
-                    UNKNOWN,
-                    "an earlier attempt left a different text to this recipient pending in this campaign: "
-                    "rerun with that text to settle it first",
-                )
-            elif own is not None and own.state == STATE_PENDING:
-                row.stale = own
-        if changed:
-            self.log.warning(
-                "%d recipients were already sent a different text in campaign %s: not sending them again",
-                changed,
-                self.campaign_id,
-            )
+        apply_ledger(self.ledger, self.campaign_id, rows, self.log)
 
     # -- the whole send --------------------------------------------------------------------------------
 
@@ -344,8 +321,8 @@ class CampaignSender(RowSettling):
             self._abort(exc)
             row.settle(NOT_ATTEMPTED, f"not sent: the ledger could not record the claim ({reason_of(exc)})")
             return
-        if entry.state == STATE_PENDING and id(row) not in self._cleared:
-            row.stale = entry  # an earlier attempt's request may have left: settle it by lookup first
+        if entry.state == STATE_PENDING and self._cleared.pop(id(row), 0) != entry.pending_at:
+            row.stale = entry  # an earlier mark's request may have left: settle it by lookup first
             return
         row.stale = None  # no longer pending (e.g. failed since): nothing to look up
         self._send(row)
@@ -363,6 +340,7 @@ class CampaignSender(RowSettling):
 
     def _send(self, row: CampaignRow) -> None:
         def mark_pending() -> None:
+            started = lease_clock()
             server_at, uncertainty = self.reconciler.server_time()
             mark = self.ledger.mark_pending(
                 self.campaign_id,
@@ -371,13 +349,23 @@ class CampaignSender(RowSettling):
                 server_at=server_at,
                 uncertainty=uncertainty,
                 foreign_ids=row.foreign_ids,
+                lease_seconds=self.lease_seconds,
             )
             if mark is None:
                 raise LeaseLost(f"the lease on the row of {row.recipient} was taken over; not sending it")
             row.pending_at, row.pending_server_at, row.pending_uncertainty = mark, server_at, uncertainty
+            row.send_by = mark + timedelta(seconds=self.lease_seconds)
+            # The fence, on a clock that counts pauses: the mark (and any wait inside its commit) and a freeze
+            # since may have used up the lease, which another attempt may then have taken over.
+            spent = lease_clock() - started
+            if spent >= self.lease_seconds * SEND_CUTOFF_SHARE:
+                raise SendCutoffPassed(spent)
 
         try:
             message = self._call_send(row, mark_pending)
+        except SendCutoffPassed as passed:
+            self._give_up_send(row, passed.spent)
+            return
         except LeaseLost:
             row.settle(
                 UNKNOWN,
@@ -396,6 +384,20 @@ class CampaignSender(RowSettling):
             if not self._unrecorded:
                 self._unrecorded_since = time.monotonic()
             self._unrecorded.append(row)
+
+    def _give_up_send(self, row: CampaignRow, spent: float) -> None:
+        """Nothing left for a row whose fence passed: settle its mark by lookup like an earlier attempt's."""
+        self.log.warning(
+            "Campaign %s: %.1f s passed between the pending mark of %s and its request (the lease allows "
+            "%.1f s): not sending it now; it is looked up once no request can still be unlisted",
+            self.campaign_id, spent, row.recipient, self.lease_seconds * SEND_CUTOFF_SHARE,
+        )  # fmt: skip
+        try:
+            row.stale = self.ledger.get(self.campaign_id, *row.key)
+        except Exception as exc:
+            self._abort(exc)
+        if row.stale is None or row.stale.state != STATE_PENDING:
+            row.settle(UNKNOWN, "not sent by this attempt: its pending mark outlived the lease's fence")
 
     def _call_send(self, row: CampaignRow, before_send: Callable[[], None]) -> dict[str, Any]:
         return self.hook.send_sms(

@@ -8,7 +8,7 @@ A mixin of :class:`~airflow_provider_smsnexus.campaign.sender.CampaignSender`, w
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.campaign.model import (
@@ -21,14 +21,13 @@ from airflow_provider_smsnexus.campaign.model import (
     utcnow,
 )
 from airflow_provider_smsnexus.campaign.reconcile import ABSENT, FOUND
-from airflow_provider_smsnexus.exceptions import SMSNexusError
 
 if TYPE_CHECKING:
     import logging
     import threading
     from collections.abc import Iterable, Sequence
 
-    from airflow_provider_smsnexus.campaign.ledger import SendLedger
+    from airflow_provider_smsnexus.campaign.ledger import LedgerEntry, SendLedger
     from airflow_provider_smsnexus.campaign.model import CampaignRow
     from airflow_provider_smsnexus.campaign.reconcile import Reconciler, Window
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
@@ -44,13 +43,12 @@ class RowSettling:
     owner: str
     log: logging.Logger
     fatal: BaseException | None
-    settle_seconds: float
-    no_answer_settle_seconds: float
+    listing_delay: float
     resend_rounds: int
     lease_seconds: float
     lease_wait_seconds: float
     _stop: threading.Event
-    _cleared: set[int]
+    _cleared: dict[int, datetime | None]
 
     def send(self, rows: Iterable[CampaignRow]) -> None:
         raise NotImplementedError
@@ -64,8 +62,10 @@ class RowSettling:
     # -- rows an earlier attempt left pending ------------------------------------------------------------
 
     def settle_stale(self, rows: Sequence[CampaignRow]) -> None:
-        """Look up rows an earlier (dead) attempt left pending, once their requests can no longer be in
-        flight; resend those the server provably does not hold; never resend on ambiguous evidence."""
+        """Look up rows left pending (by a dead or paused attempt, or by this one when its mark took too long)
+        once their requests can no longer be unlisted: after the mark's ``send_by``, the request's longest
+        time and the listing delay. Resend those the server provably does not hold; never on ambiguous
+        evidence."""
         if not rows or self._stop.is_set():
             return
         self.log.info(
@@ -73,21 +73,18 @@ class RowSettling:
             self.campaign_id,
             len(rows),
         )
-        timeout = float(self.hook.config.timeout)
-        marks = [row.stale.pending_at for row in rows if row.stale and row.stale.pending_at]
-        if marks:
-            self._sleep_until(
-                max(marks) + timedelta(seconds=timeout + self.settle_seconds), "the earlier attempt"
-            )
+        flight = timedelta(seconds=float(self.hook.config.request_seconds) + self.listing_delay)
+        fences = [self._send_by(row.stale) for row in rows if row.stale is not None]
+        self._sleep_until(max(fences) + flight, "the requests of the earlier attempt to be listed")
         windows = []
-        for row in rows:
+        for row, send_by in zip(rows, fences):
             entry = row.stale
             assert entry is not None
             server_at, uncertainty = entry.pending_server_at, entry.pending_uncertainty
             if server_at is None or uncertainty is None:  # written by an older version: local time only
                 server_at = self.reconciler.server_time(entry.pending_at or utcnow())[0]
                 uncertainty = self.reconciler.clock_skew.total_seconds()
-            until = server_at + timedelta(seconds=timeout + self.no_answer_settle_seconds)
+            until = server_at + (send_by - (entry.pending_at or send_by)) + flight
             windows.append(
                 self.reconciler.window(
                     row.key, server_at, uncertainty, until=until, foreign_ids=entry.foreign_ids
@@ -103,8 +100,9 @@ class RowSettling:
             unknown = [row for row in rows if row.outcome == UNKNOWN and row.error_at is not None]
             if not unknown or self._stop.is_set():
                 return
-            wait_for = max(row.error_at + timedelta(seconds=self._settle_seconds(row)) for row in unknown)
-            self._sleep_until(wait_for, "lost answers")
+            # The listing delay runs from the moment the answer, or its absence, was seen.
+            wait_for = max(row.error_at for row in unknown) + timedelta(seconds=self.listing_delay)
+            self._sleep_until(wait_for, "the messages of lost answers to be listed")
             self.log.info(
                 "Campaign %s: looking up %d messages whose answer was lost", self.campaign_id, len(unknown)
             )
@@ -112,7 +110,7 @@ class RowSettling:
             for row in unknown:
                 # An unknown outcome always follows a pending mark (see _record_error).
                 mark, server_at = row.pending_at or utcnow(), row.pending_server_at or utcnow()
-                flight = ((row.error_at or mark) - mark).total_seconds() + self._settle_seconds(row)
+                flight = ((row.error_at or mark) - mark).total_seconds() + self.listing_delay
                 until = server_at + timedelta(seconds=max(flight, 0.0))
                 windows.append(
                     self.reconciler.window(
@@ -158,9 +156,10 @@ class RowSettling:
                     row.reason = "sent by an earlier attempt (found in /api/messages)"
                 self._write(self.ledger.mark_sent, row, message_id=row.message_id, credits=row.credits)
             elif verdict.kind == ABSENT and not last_round:
+                # Cleared to send under this very mark only: a later mark (another attempt's) is looked up anew.
+                self._cleared[id(row)] = row.stale.pending_at if row.stale else row.pending_at
                 row.settle(None)
                 row.stale = None
-                self._cleared.add(id(row))
                 resend.append(row)
             elif verdict.kind == ABSENT:
                 row.settle(
@@ -178,6 +177,8 @@ class RowSettling:
                 len(resend),
             )
             self.send(resend)
+            # A resend may meet a newer mark to settle first (another attempt's, or its own past the fence).
+            self.settle_stale([row for row in resend if row.stale is not None and row.outcome is None])
 
     def _write(self, method: Any, row: CampaignRow, **values: Any) -> None:
         try:
@@ -185,9 +186,12 @@ class RowSettling:
         except Exception as exc:
             self._abort(exc)
 
-    def _settle_seconds(self, row: CampaignRow) -> float:
-        answered = isinstance(row.error, SMSNexusError) and row.error.status_code is not None
-        return self.settle_seconds if answered else self.no_answer_settle_seconds
+    def _send_by(self, entry: LedgerEntry) -> datetime:
+        """The latest moment the entry's owner let its request leave: its mark's fence, or for a mark written
+        without one (an older version), the mark plus this attempt's lease."""
+        if entry.send_by is not None:
+            return entry.send_by
+        return (entry.pending_at or utcnow()) + timedelta(seconds=self.lease_seconds)
 
     # -- rows another live attempt holds -----------------------------------------------------------------
 

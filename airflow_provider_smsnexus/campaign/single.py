@@ -14,7 +14,6 @@ from airflow_provider_smsnexus.campaign.render import (
     media_url_problem,
     message_hash,
     message_problem,
-    raw_text,
 )
 from airflow_provider_smsnexus.exceptions import (
     SMSNexusCampaignError,
@@ -22,7 +21,7 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusResponseError,
     SMSNexusSendOutcomeUnknownError,
 )
-from airflow_provider_smsnexus.utils.phone import normalise_phone
+from airflow_provider_smsnexus.utils.phone import phone_argument
 
 if TYPE_CHECKING:
     import logging
@@ -31,15 +30,10 @@ if TYPE_CHECKING:
 def message_row(
     *, to: Any, from_number: Any, message: Any, media_url: str | None, default_region: str | None
 ) -> CampaignRow:
-    """The message as a campaign row; raises :class:`SMSNexusCampaignError` naming the bad argument."""
-    recipient = normalise_phone(to, default_region)
-    if recipient.number is None:
-        raise SMSNexusCampaignError(f"to={raw_text(to)!r} is not a usable phone number: {recipient.reason}")
-    sender = normalise_phone(from_number, default_region)
-    if sender.number is None:
-        raise SMSNexusCampaignError(
-            f"from_number={raw_text(from_number)!r} is not a usable phone number: {sender.reason}"
-        )
+    """The message as a campaign row; raises :class:`SMSNexusCampaignError` naming the bad argument
+    (:class:`~airflow_provider_smsnexus.exceptions.SMSNexusInvalidNumberError` for a number)."""
+    recipient = phone_argument(to, "to", default_region)
+    sender = phone_argument(from_number, "from_number", default_region)
     body = "" if message is None else str(message).strip()
     problem = message_problem(body) or (media_url_problem(media_url) if media_url else None)
     if problem:
@@ -47,11 +41,11 @@ def message_row(
     return CampaignRow(
         1,
         raw_to=to,
-        recipient=recipient.number,
-        from_number=sender.number,
+        recipient=recipient,
+        from_number=sender,
         media_url=media_url or None,
         body=body,
-        message_hash=message_hash(sender.number, body),
+        message_hash=message_hash(sender, body),
     )
 
 

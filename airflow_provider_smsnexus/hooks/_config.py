@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus import DEFAULT_BASE_URL
-from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.exceptions import SMSNexusConnectionNotFoundError, SMSNexusError
 from airflow_provider_smsnexus.hooks._clock import DEFAULT_UNCERTAINTY_SECONDS
+
+#: The default listing-delay bound (s): the API reference promises no bound; see docs/guarantees.md.
+LISTING_DELAY_SECONDS = 5.0
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -16,11 +20,18 @@ if TYPE_CHECKING:
 
 def _mask(secret: str) -> None:
     """Register the token with Airflow's secrets masker, so that no log line can show it."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # Airflow 3.1 kept it in the execution-time package
-        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+    from airflow.sdk.log import mask_secret
+
     mask_secret(secret)
+
+
+def _extra_proxies(value: Any) -> dict[str, str] | None:
+    """The ``proxies`` extra: a mapping of URL scheme to proxy URL, given as an object or as JSON text."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(f"proxies must map URL schemes to proxy URLs, not {type(value).__name__}")
+    return value or None
 
 
 def _extra_bool_or_str(value: Any) -> bool | str:
@@ -52,6 +63,10 @@ class SMSNexusConnectionConfig:
     :param date_to_param: the query parameter that carries the end of a date range.
     :param server_clock_uncertainty: how far off (seconds) the server's clock may be while no answer's ``Date``
         header has been seen yet (see ``hook.server_clock``).
+    :param listing_delay: the listing-delay bound (seconds): the server lists a message it created within this
+        long of the moment the answer to its request was seen, or, with no answer, of the moment the client
+        stopped waiting. Every "not listed, so not sent" (a campaign's lookups) and every "the window is
+        complete" (exports, inbound triggers) waits it out. Default :data:`LISTING_DELAY_SECONDS`.
     :param explicit_limits: the rate-limit extras the connection sets on purpose; those are never raised to
         the limit the server announces (a worker's share of an account stays its share).
     """
@@ -71,16 +86,20 @@ class SMSNexusConnectionConfig:
     date_from_param: str = "start_date"
     date_to_param: str = "end_date"
     server_clock_uncertainty: float = DEFAULT_UNCERTAINTY_SECONDS
+    listing_delay: float = LISTING_DELAY_SECONDS
     explicit_limits: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.server_clock_uncertainty >= 0:
             raise ValueError(f"server_clock_uncertainty={self.server_clock_uncertainty!r} is below 0")
+        if not self.listing_delay >= 0:
+            raise ValueError(f"listing_delay={self.listing_delay!r} is below 0")
 
     @classmethod
     def from_connection(cls, conn: Connection) -> SMSNexusConnectionConfig:
         """Build the configuration from an Airflow connection, checking each extra."""
-        extra = conn.extra_dejson or {}
+        # A form field left empty is stored as null (or ""): the extra is then unset, and its default applies.
+        extra = {key: value for key, value in (conn.extra_dejson or {}).items() if value not in (None, "")}
         if conn.password:
             _mask(conn.password)
         host = (conn.host or "").strip()
@@ -94,7 +113,7 @@ class SMSNexusConnectionConfig:
                 timeout=float(extra.get("timeout", cls.timeout)),
                 max_retries=int(extra.get("max_retries", cls.max_retries)),
                 verify=_extra_bool_or_str(extra.get("verify", True)),
-                proxies=extra.get("proxies") or None,
+                proxies=_extra_proxies(extra.get("proxies")),
                 send_rate_limit=int(extra.get("send_rate_limit", cls.send_rate_limit)),
                 read_rate_limit=int(extra.get("read_rate_limit", cls.read_rate_limit)),
                 rate_limit_period=float(extra.get("rate_limit_period", cls.rate_limit_period)),
@@ -106,13 +125,15 @@ class SMSNexusConnectionConfig:
                 server_clock_uncertainty=float(
                     extra.get("server_clock_uncertainty", cls.server_clock_uncertainty)
                 ),
+                listing_delay=float(extra.get("listing_delay", cls.listing_delay)),
                 explicit_limits=frozenset(k for k in ("send_rate_limit", "read_rate_limit") if k in extra),
             )
         except (TypeError, ValueError) as exc:
             raise SMSNexusError(
                 f"Connection {conn.conn_id!r} has an invalid extra: {exc}. "
-                "timeout, rate_limit_period, retry_backoff*, max_rate_limit_wait and server_clock_uncertainty "
-                "take numbers (server_clock_uncertainty >= 0); max_retries and *_rate_limit take whole numbers."
+                "timeout, rate_limit_period, retry_backoff*, max_rate_limit_wait, server_clock_uncertainty and "
+                "listing_delay take numbers (the last two >= 0); max_retries and *_rate_limit take whole numbers; "
+                'proxies takes a mapping such as {"https": "http://proxy.example:3128"}.'
             ) from None
 
     def url(self, path: str) -> str:
@@ -121,6 +142,12 @@ class SMSNexusConnectionConfig:
         if base.endswith("/api") and path.startswith("/api/"):
             base = base[: -len("/api")]
         return f"{base}{path}"
+
+    @property
+    def request_seconds(self) -> float:
+        """The longest one request may take on this side: connecting and reading are each bounded by
+        ``timeout``, so a request that starts has left, and been given up on, within twice it."""
+        return 2 * self.timeout
 
     def headers(self) -> dict[str, str]:
         """The headers every request sends."""
@@ -134,3 +161,37 @@ class SMSNexusConnectionConfig:
         """Capped exponential backoff with full jitter for retry number ``attempt`` (0-based)."""
         cap = min(self.retry_backoff_max, self.retry_backoff * (2**attempt))
         return random.uniform(cap / 2, cap)
+
+
+async def aget_connection(conn_id: str) -> Connection:
+    """
+    The Airflow connection ``conn_id``, looked up from an event loop (an async hook, a trigger).
+
+    Airflow's asynchronous lookup first; when it finds nothing, the synchronous lookup in a worker thread.
+    ``airflow dags test`` (and ``dag.test()``) in Airflow 3.3 runs a deferred task's trigger in its own
+    process, through a channel to the metadata database that answers synchronous requests only: there the
+    asynchronous lookup misses a connection stored with ``airflow connections add``, and the synchronous one
+    finds it. Where both look in the same places (a triggerer), the second lookup only confirms the miss.
+
+    :param conn_id: the connection id.
+    :raises SMSNexusConnectionNotFoundError: neither lookup found it; the text says where to define it.
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    from asgiref.sync import sync_to_async
+
+    try:
+        return await BaseHook.aget_connection(conn_id)
+    except AirflowNotFoundException:
+        pass
+    try:
+        return await sync_to_async(BaseHook.get_connection)(conn_id)
+    except AirflowNotFoundException:
+        raise SMSNexusConnectionNotFoundError(
+            f"The SMS Nexus connection {conn_id!r} is not defined where this trigger runs. Define it where "
+            f"Airflow's triggerer (or `airflow dags test`) can read it: `airflow connections add {conn_id} "
+            "--conn-type smsnexus --conn-host <base URL> --conn-password <API token>` in the metadata "
+            f"database, the environment variable AIRFLOW_CONN_{conn_id.upper()}, or a secrets backend. "
+            "See the troubleshooting page of the docs.",
+            conn_id=conn_id,
+        ) from None

@@ -20,7 +20,7 @@ from airflow_provider_smsnexus import DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_smsnexus.exceptions import SMSNexusSendOutcomeUnknownError
 from airflow_provider_smsnexus.hooks._answers import extract_data
 from airflow_provider_smsnexus.hooks._clock import ServerClock
-from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
+from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig, aget_connection
 from airflow_provider_smsnexus.hooks._endpoints import message_page, message_page_query
 from airflow_provider_smsnexus.hooks._pagination import (
     MAX_PER_PAGE,
@@ -412,7 +412,7 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
     async def get_config(self) -> SMSNexusConnectionConfig:
         """The parsed connection, read without blocking the event loop."""
         if self._config is None:
-            conn = await self.aget_connection(self.smsnexus_conn_id)
+            conn = await aget_connection(self.smsnexus_conn_id)
             self._config = SMSNexusConnectionConfig.from_connection(conn)
         return self._config
 

@@ -15,6 +15,7 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusSendOutcomeUnknownError,
 )
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+from airflow_provider_smsnexus.utils.phone import phone_argument
 from airflow_provider_smsnexus.utils.segments import MAX_MESSAGE_LENGTH
 
 if TYPE_CHECKING:
@@ -79,6 +80,11 @@ class SMSNexusNotifier(BaseNotifier):
 
     .. seealso:: The "Notifier" section of the README.
 
+    Every number must carry its country (``+1 212 555 0150``): there is no ``default_region`` here. A number
+    that is not usable (``2015550142`` could be New Jersey or Egypt) raises
+    :class:`~airflow_provider_smsnexus.exceptions.SMSNexusInvalidNumberError` naming ``to`` or
+    ``from_number`` before any text is sent; two spellings of one number get one text.
+
     :param from_number: the sending number of the account, E.164 (templated).
     :param to: one number, a comma-separated string of numbers, or a list of numbers (templated).
     :param message: the text, a Jinja template rendered with the context (templated).
@@ -113,9 +119,16 @@ class SMSNexusNotifier(BaseNotifier):
 
         :param context: the Airflow context (rendering happens before, in ``__call__``).
         :raises ValueError: when there is no recipient or the message is empty.
+        :raises SMSNexusInvalidNumberError: naming ``to`` or ``from_number`` when a number is not usable;
+            nothing was sent.
         :raises SMSNexusError: naming the recipients that failed, after trying all of them.
         """
-        recipients = recipient_list(self.to)
+        sender = phone_argument(self.from_number, "from_number", suggest_region=False)
+        recipients = list(
+            dict.fromkeys(
+                phone_argument(number, "to", suggest_region=False) for number in recipient_list(self.to)
+            )
+        )
         if not recipients:
             raise ValueError("SMSNexusNotifier has no recipient: set `to` to a number or a list of numbers")
         text = fit_message(str(self.message))
@@ -128,7 +141,7 @@ class SMSNexusNotifier(BaseNotifier):
         unknown: dict[str, SMSNexusError] = {}
         for number in recipients:
             try:
-                sent = self.hook.send_sms(from_number=self.from_number, to=number, message=text)
+                sent = self.hook.send_sms(from_number=sender, to=number, message=text)
             except (SMSNexusAuthError, SMSNexusForbiddenError):
                 raise
             except SMSNexusSendOutcomeUnknownError as error:

@@ -91,8 +91,8 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
     """
     Send one personalised text per row of a recipient table, each exactly once, and report every row.
 
-    The steps: plan the rows (normalise every number, render the template per row, mark invalid rows and
-    duplicates with their reason); skip rows the ledger holds as sent; drop suppressed numbers (the
+    The steps: check that the report can be written (before anything else); plan the rows (normalise every
+    number, render the template per row, mark invalid rows and duplicates with their reason); skip rows the ledger holds as sent; drop suppressed numbers (the
     ``suppression_list`` and, with ``honor_opt_outs``, every number that texted STOP); check before the first
     send that every sender is an active number with the needed capability and that the estimated credits fit
     the balance; send (leased ledger rows, paced by the hook's limiter, lost answers looked up); write the
@@ -106,21 +106,34 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
     :param message_template: the text, as a sandboxed Jinja template with StrictUndefined, rendered per row
         with the row as ``row`` (``{{ row.first_name }}``) and the task context (``{{ ds }}``,
         ``{{ params.x }}``). Not one of Airflow's template fields: this operator renders it itself, so the
-        per-row placeholders survive. Naming a column the table lacks fails the task before any send.
+        per-row placeholders survive. Naming a column the table lacks fails the task before any send. A
+        row's missing value (None, NaN, NA, NaT) prints as an empty string whatever filters follow, and
+        ``| default("there")`` replaces it; a value the row lacks (``{{ row.meta.tier }}`` without a
+        ``tier``) makes that row invalid, and the other rows are sent.
     :param from_number: the sender for every row (E.164). Templated. Give this or ``from_column``.
     :param from_column: the column that holds each row's sender.
     :param to_column: the column of recipients (read as text, never as floats). Default ``"to"``.
     :param media_url_column: the column of media URLs (rows with one are sent as MMS).
-    :param default_region: region code for national numbers (``"US"``); None accepts E.164 only.
+    :param default_region: region code for national numbers (``"US"``); None accepts E.164 only: a number
+        without ``+`` (``2015550142``, or ``12125550100`` from a numeric column) makes its row ``invalid``.
     :param suppression_list: numbers never to text: a list, a DataFrame (column ``to_column`` or its only
-        column), or a path (CSV, Parquet, or text with one number per line). Templated (paths).
+        column), or a path (CSV, Parquet, or text with one number per line; UTF-8 with or without a BOM; a
+        first line with no digit is a header). An entry that is not a usable number fails the task before
+        any send (:class:`~airflow_provider_smsnexus.exceptions.SMSNexusSuppressionListError`, naming the
+        line). Templated (paths).
     :param honor_opt_outs: skip every number whose latest keyword text to the account was STOP, STOPALL,
-        UNSUBSCRIBE, CANCEL, END or QUIT (START or UNSTOP opts back in). Default True.
+        UNSUBSCRIBE, CANCEL, END or QUIT, the whole text in any case, trailing punctuation ignored
+        (``Stop.``); START or UNSTOP opts back in. Default True.
     :param dry_run: do everything but send: validate, check, write the report. Default False.
     :param max_concurrency: sends in flight at once (default 1); the hook's limiter still paces them.
     :param num_partitions: split the rows into this many partitions by a stable hash of the recipient.
     :param partition: the partition this task sends (0-based); map it: ``.expand(partition=range(n))``.
     :param report_path: where to write the Parquet report (local path or object-storage URL). Templated.
+        Checked before the first send (its folder is created, a file is created there and removed): one that
+        cannot be written raises :class:`~airflow_provider_smsnexus.exceptions.SMSNexusDestinationError`
+        and nothing is sent. Default None: no report
+        (:func:`~airflow_provider_smsnexus.campaign.report.default_report_dir` is the provider's folder for
+        them, ``$AIRFLOW_HOME/smsnexus/reports``).
     :param max_failure_rate: fail the task (after finishing and writing the report) when more than this
         share of the sends attempted failed. Default 0.05.
     :param mms_credits: the credits one MMS is estimated to cost (the API does not publish it). Default 3.
@@ -190,6 +203,7 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
         from airflow_provider_smsnexus.campaign.report import raise_for_outcome, summarise
 
         self.row_spec().check()
+        bulk.check_report_path(self.report_path)
         campaign_id = self.campaign_id or default_campaign_id(
             context, self, partitioned=self.num_partitions > 1
         )
@@ -211,10 +225,12 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
         except BaseException:
             bulk.write_campaign_report(rows, self.report_path, self.log, quiet=True)
             raise
-        bulk.write_campaign_report(rows, self.report_path, self.log)
         summary = summarise(campaign_id, rows, credits_estimated, dry_run=self.dry_run)
         self.log.info("Campaign %s finished: %s", campaign_id, summary)
-        raise_for_outcome(sender.fatal if sender else None, summary, self.max_failure_rate)
+        try:
+            bulk.write_campaign_report(rows, self.report_path, self.log, summary=summary)
+        finally:  # the campaign's own failure, if any, wins over the report's (logged, and its context)
+            raise_for_outcome(sender.fatal if sender else None, summary, self.max_failure_rate)
         return summary
 
     def row_spec(self) -> RowSpec:
@@ -258,6 +274,7 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
             suppression_list=self.suppression_list,
             column=self.to_column,
             default_region=self.default_region,
+            log=self.log,
         )
 
     def preflight(self, rows: Sequence[CampaignRow], credits_estimated: int) -> None:

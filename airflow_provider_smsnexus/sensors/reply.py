@@ -3,7 +3,6 @@ a NO, approving, rejecting (fail, or hand the answer to a branch) or timing out.
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import timedelta
 from functools import cached_property
@@ -15,9 +14,10 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_smsnexus.exceptions import SMSNexusError
 from airflow_provider_smsnexus.hooks._times import as_utc
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
-from airflow_provider_smsnexus.triggers._inbox import ReplyFilter, read_inbound_after
+from airflow_provider_smsnexus.triggers._inbox import ReplyFilter, normalize_numbers, read_inbound_after
 from airflow_provider_smsnexus.triggers._polling import TRANSIENT_ERRORS
 from airflow_provider_smsnexus.triggers.reply import SMSNexusReplyTrigger, first_reply
+from airflow_provider_smsnexus.utils.keywords import keyword_pattern, reply_keyword
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,7 +50,9 @@ class SMSNexusReplySensor(BaseSensorOperator):
 
     .. seealso:: The "Waiting for a reply" section of the README.
 
-    :param from_number: the contact whose reply is awaited (templated).
+    :param from_number: the contact whose reply is awaited, E.164 with its ``+`` (templated). A number
+        without a country (``2015550142``) fails the task before anything is read, with
+        :class:`~airflow_provider_smsnexus.exceptions.SMSNexusInvalidNumberError`.
     :param after_id: only replies with a greater id: a message id or the sent message's XCom (templated).
     :param after: only replies created at or after this moment, by the server's clock (templated).
     :param pattern: only texts matching this regular expression, case-insensitive, e.g. ``^(YES|NO)$``.
@@ -97,8 +99,12 @@ class SMSNexusReplySensor(BaseSensorOperator):
 
     @cached_property
     def reply_filter(self) -> ReplyFilter:
-        """The rendered conditions a reply must meet."""
-        return ReplyFilter(from_numbers=[self.from_number], to_number=self.to_number, pattern=self.pattern)
+        """The rendered conditions a reply must meet (raises naming an argument that is not usable)."""
+        return ReplyFilter(
+            from_numbers=normalize_numbers(self.from_number, "from_number"),
+            to_number=self.to_number,
+            pattern=self.pattern,
+        )
 
     def _start(self) -> tuple[int, datetime | None]:
         after_id, after = coerce_after_id(self.after_id), as_utc(self.after, "after")
@@ -112,13 +118,14 @@ class SMSNexusReplySensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         """Look once for the reply; done with it as XCom value when it came."""
+        reply_filter = self.reply_filter  # checks the arguments before anything is read
         after_id, after = self._start()
         try:
             rows = read_inbound_after(self.hook, after_id, since=after, start=after)
         except TRANSIENT_ERRORS as error:
             self.log.warning("Looking for a %s failed for now (%s); again later", self._what(), error)
             return PokeReturnValue(is_done=False)
-        reply = first_reply(rows, self.reply_filter)
+        reply = first_reply(rows, reply_filter)
         if reply is None:
             self.log.info("No %s yet", self._what())
             return PokeReturnValue(is_done=False)
@@ -176,6 +183,10 @@ class SMSNexusApprovalSensor(SMSNexusReplySensor):
 
     .. seealso:: The "Approval by SMS" section of the README.
 
+    Answers are read as carriers read keywords (the rule of the campaign's STOP opt-outs,
+    :func:`~airflow_provider_smsnexus.utils.keywords.reply_keyword`): the whole text, any case, surrounding
+    whitespace and trailing punctuation ignored (``No.``, ``yes!``); ``yes please`` is not an answer.
+
     :param approve_words: the answers that approve (case-insensitive, the whole text).
     :param reject_words: the answers that reject.
     :param fail_on_reject: fail on a rejection (default) or return it.
@@ -192,17 +203,15 @@ class SMSNexusApprovalSensor(SMSNexusReplySensor):
         words = [*approve_words, *reject_words]
         if not approve_words or not reject_words:
             raise SMSNexusError("approve_words / reject_words: give at least one word each")
-        kwargs.setdefault(
-            "pattern", r"^\s*(" + "|".join(re.escape(word) for word in words) + r")\s*[.!]?\s*$"
-        )
+        kwargs.setdefault("pattern", keyword_pattern(words))
         super().__init__(**kwargs)
-        self.approve_words = [word.upper() for word in approve_words]
-        self.reject_words = [word.upper() for word in reject_words]
+        self.approve_words = [reply_keyword(word) for word in approve_words]
+        self.reject_words = [reply_keyword(word) for word in reject_words]
         self.fail_on_reject = fail_on_reject
 
     def result(self, reply: dict[str, Any]) -> dict[str, Any]:
         """Approve or reject on the reply's word."""
-        answer = str(reply.get("body") or "").strip().rstrip(".!").strip().upper()
+        answer = reply_keyword(str(reply.get("body") or ""))
         approved = answer in self.approve_words
         if not approved and self.fail_on_reject:
             raise AirflowFailException(

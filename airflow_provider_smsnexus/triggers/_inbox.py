@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusResponseError
 from airflow_provider_smsnexus.hooks._pagination import MAX_PER_PAGE, PageWalker
 from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of, iso_utc
-from airflow_provider_smsnexus.utils.phone import normalise_phone
+from airflow_provider_smsnexus.utils.phone import phone_argument
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -60,18 +60,19 @@ def compile_pattern(pattern: str | None, field: str = "pattern") -> re.Pattern[s
 
 
 def normalize_numbers(numbers: str | Iterable[str] | None, field: str) -> list[str] | None:
-    """E.164 forms of the given numbers (one string or several), or None for "any number"."""
+    """
+    E.164 forms of the given numbers (one string or several), or None for "any number".
+
+    A number must carry its country (``+``): there is no ``default_region`` here, and a national number
+    such as ``2015550142`` could be another person's number abroad.
+
+    :raises SMSNexusInvalidNumberError: naming ``field`` and the number, before anything is waited on.
+    """
     if numbers is None:
         return None
     if isinstance(numbers, str):
         numbers = [numbers]
-    normalized = []
-    for number in numbers:
-        result = normalise_phone(number)
-        if not result.ok:
-            raise SMSNexusError(f"{field}: {number!r} is {result.reason}")
-        normalized.append(result.number)
-    return sorted(set(normalized))
+    return sorted({phone_argument(number, field, suggest_region=False) for number in numbers})
 
 
 @dataclass(frozen=True)

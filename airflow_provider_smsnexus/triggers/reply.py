@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus import DEFAULT_CONN_ID
 from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
-from airflow_provider_smsnexus.triggers._inbox import ReplyFilter, aread_inbound_after
+from airflow_provider_smsnexus.triggers._inbox import ReplyFilter, aread_inbound_after, normalize_numbers
 from airflow_provider_smsnexus.triggers._polling import PollingTrigger
 
 if TYPE_CHECKING:
@@ -25,7 +25,8 @@ class SMSNexusReplyTrigger(PollingTrigger):
     id), ``{"status": "timeout", "message": ...}`` after ``deadline``, or ``{"status": "error", ...}`` for an
     error that waiting cannot fix (401, 403, a malformed answer).
 
-    :param from_number: the contact whose reply is awaited (E.164).
+    :param from_number: the contact whose reply is awaited, E.164 with its ``+`` (a number without a country
+        raises :class:`~airflow_provider_smsnexus.exceptions.SMSNexusInvalidNumberError`).
     :param to_number: only replies to this number of the account; None for any.
     :param pattern: only texts matching this regular expression (``re.search``, case-insensitive).
     :param after_id: only messages with a greater id (e.g. the id of the question sent).
@@ -48,7 +49,9 @@ class SMSNexusReplyTrigger(PollingTrigger):
         deadline: float | None = None,
     ) -> None:
         super().__init__(smsnexus_conn_id=smsnexus_conn_id, poke_interval=poke_interval, deadline=deadline)
-        self.reply_filter = ReplyFilter(from_numbers=[from_number], to_number=to_number, pattern=pattern)
+        self.reply_filter = ReplyFilter(
+            from_numbers=normalize_numbers(from_number, "from_number"), to_number=to_number, pattern=pattern
+        )
         self.after_id = None if after_id is None else int(after_id)
         self.after = as_utc(after, "after")
 

@@ -192,8 +192,8 @@ def left_pending(ledger: SendLedger, hook: SMSNexusHook, owner: str, lease_secon
 
 def settling_sender(hook: SMSNexusHook, ledger: SendLedger, owner: str) -> CampaignSender:
     return CampaignSender(
-        hook, ledger, "pending", log=logging.getLogger("test"), owner=owner, settle_seconds=0,
-        no_answer_settle_seconds=0, lease_wait_seconds=0,
+        hook, ledger, "pending", log=logging.getLogger("test"), owner=owner, listing_delay=0,
+        lease_wait_seconds=0,
     )  # fmt: skip
 
 

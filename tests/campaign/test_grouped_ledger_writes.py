@@ -205,7 +205,7 @@ def campaign_rows() -> list[CampaignRow]:
 def test_rows_whose_grouped_sent_commit_was_lost_stay_pending_and_a_rerun_sends_none_again(tmp_path):
     server = FakeServer()
     log = logging.getLogger("test-grouped")
-    kwargs = {"log": log, "settle_seconds": 0, "no_answer_settle_seconds": 0}
+    kwargs = {"log": log, "listing_delay": 0}
     with CrashBeforeGroupCommit.sqlite(tmp_path / "ledger.db") as crashing:
         first = campaign_rows()
         CampaignSender(server, crashing, "c", owner="first", **kwargs).send_all(first)

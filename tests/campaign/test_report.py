@@ -8,11 +8,17 @@ import pytest
 from airflow_provider_smsnexus.campaign.model import CampaignRow
 from airflow_provider_smsnexus.campaign.report import (
     REPORT_COLUMNS,
+    check_destination,
+    default_report_dir,
     raise_for_outcome,
     summarise,
     write_report,
 )
-from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusSendOutcomeUnknownError
+from airflow_provider_smsnexus.exceptions import (
+    SMSNexusDestinationError,
+    SMSNexusError,
+    SMSNexusSendOutcomeUnknownError,
+)
 
 
 def test_write_report_writes_one_typed_row_per_input_row(tmp_path) -> None:
@@ -51,3 +57,71 @@ def test_raise_for_outcome_fails_on_unknown_rows_and_on_too_many_failures() -> N
     with pytest.raises(SMSNexusError, match="1 of 2 sends failed"):
         raise_for_outcome(None, summarise("c", _rows("sent", "failed"), 0, dry_run=False), 0.4)
     raise_for_outcome(None, summarise("c", _rows("sent", "failed"), 0, dry_run=False), 0.5)
+
+
+# -- destinations checked before the first send (issue 22, hole 6), and the default folder (issue 25) --------
+
+
+def test_default_report_dir_is_under_airflow_home(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home"))
+    assert default_report_dir() == tmp_path / "home" / "smsnexus" / "reports"
+    monkeypatch.delenv("AIRFLOW_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    assert default_report_dir() == tmp_path / "user" / "airflow" / "smsnexus" / "reports"
+
+
+def test_check_destination_creates_the_folder_and_leaves_nothing_behind(tmp_path) -> None:
+    target = tmp_path / "a" / "b" / "report.parquet"
+    check_destination(str(target))
+    assert list(target.parent.iterdir()) == []
+    check_destination(f"file://{target}")
+    assert list(target.parent.iterdir()) == []
+
+
+def _under_a_file(tmp_path) -> str:
+    (tmp_path / "file").write_text("")
+    return str(tmp_path / "file" / "r.parquet")
+
+
+def _a_folder(tmp_path) -> str:
+    (tmp_path / "r.parquet").mkdir()
+    return str(tmp_path / "r.parquet")
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (_under_a_file, "a file is in the way"),
+        (_a_folder, "it is a folder"),
+        (lambda tmp_path: "/proc/smsnexus-reports/r.parquet", "cannot be created (No such file or directory)"),
+        (lambda tmp_path: "/sys/smsnexus-r.parquet", "no file can be created in /sys (Permission denied)"),
+    ],
+    ids=["file in the way", "a folder", "folder cannot be created", "no permission"],
+)
+def test_check_destination_names_the_parameter_the_path_and_the_problem(tmp_path, make, problem) -> None:
+    path = make(tmp_path)
+    with pytest.raises(SMSNexusDestinationError) as caught:
+        check_destination(path, parameter="report_path")
+    error = caught.value
+    assert (error.parameter, error.path, error.summary) == ("report_path", path, None)
+    assert str(error).startswith(f"report_path={path!r} cannot be written: ")
+    assert problem in str(error)
+
+
+def test_check_destination_in_object_storage_writes_and_removes_a_probe() -> None:
+    import uuid
+
+    import fsspec
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io import attach
+
+    memory = fsspec.filesystem("memory")
+    attach("memory", fs=memory)
+    bucket = f"/reports-{uuid.uuid4().hex}"
+    check_destination(f"memory://{bucket}/run/report.parquet")
+    assert memory.find(bucket) == []
+    with ObjectStoragePath(f"memory://{bucket}/run/report.parquet/part-0").open("wb") as handle:
+        handle.write(b"x")
+    with pytest.raises(SMSNexusDestinationError, match="it is a folder"):
+        check_destination(f"memory://{bucket}/run/report.parquet")
+    memory.rm(bucket, recursive=True)

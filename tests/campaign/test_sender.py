@@ -88,8 +88,7 @@ def ledger(tmp_path):
 
 
 def sender(transport, ledger, owner, **kwargs) -> CampaignSender:
-    kwargs.setdefault("settle_seconds", 0)
-    kwargs.setdefault("no_answer_settle_seconds", 0)
+    kwargs.setdefault("listing_delay", 0)
     return CampaignSender(transport, ledger, "c", log=LOG, owner=owner, **kwargs)
 
 

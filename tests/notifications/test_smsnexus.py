@@ -9,7 +9,12 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk import DAG
 
-from airflow_provider_smsnexus.exceptions import SMSNexusAuthError, SMSNexusError
+from airflow_provider_smsnexus.exceptions import (
+    SMSNexusAuthError,
+    SMSNexusError,
+    SMSNexusInvalidNumberError,
+    SMSNexusValidationError,
+)
 from airflow_provider_smsnexus.notifications.smsnexus import (
     SMSNexusNotifier,
     fit_message,
@@ -57,16 +62,58 @@ def test_recipients_are_templated(smsnexus_emulator, smsnexus_conn):
 
 
 def test_one_unreachable_recipient_does_not_stop_the_others(smsnexus_emulator, smsnexus_conn):
-    bad = "212-555-0199"  # not E.164: the API answers 422
-    notifier = SMSNexusNotifier(from_number=SENDER, to=[ON_CALL[0], bad, ON_CALL[1]], message="disk full")
+    unreachable = "+12125550199"
+    notifier = SMSNexusNotifier(
+        from_number=SENDER, to=[ON_CALL[0], unreachable, ON_CALL[1]], message="disk full"
+    )
+    send = notifier.hook.send_sms
 
+    def send_sms(from_number, to, message, *args, **kwargs):
+        # The emulator answers 422 only for a number that is not E.164, which the notifier no longer sends;
+        # a carrier's refusal of one valid number is made here (a server cannot be told to, per number).
+        if to == unreachable:
+            raise SMSNexusValidationError(
+                "POST /api/sms/send answered 422", errors={"to": ["The to number is not reachable."]}
+            )
+        return send(from_number, to, message, *args, **kwargs)
+
+    notifier.hook.send_sms = send_sms
     with pytest.raises(
-        SMSNexusError, match=r"reached 2 of 3 recipient\(s\); failed: 212-555-0199: "
+        SMSNexusError, match=r"reached 2 of 3 recipient\(s\); failed: \+12125550199: "
     ) as raised:
         notifier(failure_context())
 
     assert sent(smsnexus_emulator.admin) == [(ON_CALL[0], "disk full"), (ON_CALL[1], "disk full")]
     assert "422" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "parameter", "value"),
+    [
+        ({"to": [ON_CALL[0], "2015550142"]}, "to", "2015550142"),  # +20 155 501 42 is Egypt: never guessed
+        ({"to": "212-555-0199"}, "to", "212-555-0199"),
+        ({"from_number": "2125550100"}, "from_number", "2125550100"),
+    ],
+)
+def test_a_number_without_a_country_fails_before_any_text(
+    smsnexus_emulator, smsnexus_conn, kwargs, parameter, value
+):
+    notifier = SMSNexusNotifier(**{"from_number": SENDER, "to": ON_CALL[1], "message": "disk full", **kwargs})
+
+    with pytest.raises(
+        SMSNexusInvalidNumberError, match=rf"^{parameter}='{value}' is not a usable phone number"
+    ):
+        notifier(failure_context())
+
+    assert smsnexus_emulator.admin.sent_messages() == []
+
+
+def test_two_spellings_of_one_number_get_one_text(smsnexus_emulator, smsnexus_conn):
+    SMSNexusNotifier(from_number=SENDER, to="+1 212 555 0150, +12125550150", message="once")(
+        failure_context()
+    )
+
+    assert sent(smsnexus_emulator.admin) == [("+12125550150", "once")]
 
 
 def test_long_text_is_cut_to_1600_characters(smsnexus_emulator, smsnexus_conn):

@@ -125,13 +125,9 @@ def is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
-def _text(value: Any) -> str:
-    """How Jinja prints a value (``str``), after the row turned missing values into None."""
-    return str(None if is_missing(value) else value)
-
-
 def _printed(value: Any) -> str:
-    """How ``{{ value }}`` prints: None as an empty string (documented), anything else as ``str``."""
+    """How a row's value prints, whatever filters follow: a missing value as an empty string (the sending
+    guide's rule; never ``"None"``), anything else as ``str``."""
     return "" if is_missing(value) else str(value)
 
 
@@ -141,11 +137,11 @@ RENDERINGS = {
     "Hi {{ row.name }}!": lambda name: f"Hi {_printed(name)}!",
     "Hi {{ row.name }}": lambda name: f"Hi {_printed(name)}",
     "{{ row['name'] }}{{ row.name }}": lambda name: _printed(name) * 2,
-    "{{ row.name | string | upper }} on {{ ds }}": lambda name: f"{_text(name).upper()} on 2026-03-08",
+    "{{ row.name | string | upper }} on {{ ds }}": lambda name: f"{_printed(name).upper()} on 2026-03-08",
     "Hello {{ row.name or 'there' }} 👋": lambda name: (
         f"Hello {_printed(name) if not is_missing(name) and name else 'there'} 👋"
     ),
-    "{{ row.name ~ row.name ~ row.name }}": lambda name: _text(name) * 3,
+    "{{ row.name ~ row.name ~ row.name }}": lambda name: _printed(name) * 3,
 }
 
 

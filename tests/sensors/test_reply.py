@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
-from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusInvalidNumberError
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 from airflow_provider_smsnexus.sensors.reply import SMSNexusApprovalSensor, SMSNexusReplySensor
 from airflow_provider_smsnexus.triggers.reply import SMSNexusReplyTrigger
@@ -216,3 +216,34 @@ def test_the_reply_trigger_finds_a_reply_listed_late(smsnexus_emulator, smsnexus
     assert event.payload["status"] == "success"
     assert event.payload["reply"]["id"] == late["id"]
     assert late["id"] > answer["id"]
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_an_approver_without_a_country_fails_before_anything_is_read(
+    smsnexus_emulator, smsnexus_conn, deferrable
+):
+    # "2015550142" read as "+2015550142" would wait for an answer from Egypt.
+    admin = smsnexus_emulator.admin
+    question = ask()
+    reads = admin.stats()["requests"]["other"]
+    sensor = make(SMSNexusApprovalSensor, from_number="2015550142", after_id=question, deferrable=deferrable)
+
+    with pytest.raises(
+        SMSNexusInvalidNumberError, match=r"^from_number='2015550142' is not a usable"
+    ) as caught:
+        sensor.execute({})
+
+    assert caught.value.parameter == "from_number"
+    assert "'+12015550142' if it is a US or Canadian number" in str(caught.value)
+    assert admin.stats()["requests"]["other"] == reads  # nothing was read, nothing waited on
+
+
+@pytest.mark.parametrize(("text", "approved"), [("Yes!!", True), ("no?", False), ("NO …", False)])
+def test_answers_are_read_as_carriers_read_keywords(smsnexus_emulator, smsnexus_conn, text, approved):
+    question = ask()
+    smsnexus_emulator.admin.add_inbound(ON_CALL, OUR_NUMBER, "yes please")  # not the whole text: no answer
+    answer = smsnexus_emulator.admin.add_inbound(ON_CALL, OUR_NUMBER, text)
+
+    result = make(SMSNexusApprovalSensor, after_id=question, fail_on_reject=False).execute({})
+
+    assert (result["approved"], result["reply"]["id"]) == (approved, answer["id"])

@@ -86,6 +86,7 @@ def test_serialize_round_trip_rebuilds_the_same_trigger_identity():
         ({"asset_name": ""}, "asset_name"),
         ({"pattern": "(unclosed"}, "pattern"),
         ({"from_numbers": ["not a number"]}, "from_numbers"),
+        ({"from_numbers": ["+12125550150", "3235550142"]}, r"from_numbers='3235550142' .* no country code"),
         ({"after_id": "12"}, "after_id"),
     ],
 )

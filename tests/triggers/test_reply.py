@@ -6,6 +6,9 @@ import asyncio
 import json
 import time
 
+import pytest
+
+from airflow_provider_smsnexus.exceptions import SMSNexusInvalidNumberError
 from airflow_provider_smsnexus.triggers._inbox import ReplyFilter
 from airflow_provider_smsnexus.triggers.reply import SMSNexusReplyTrigger, first_reply
 
@@ -27,6 +30,16 @@ def test_serialize_round_trip_keeps_the_filter_and_starting_point() -> None:
     assert kwargs["from_number"] == "+12125550150"
     assert (kwargs["pattern"], kwargs["after_id"], kwargs["after"]) == ("yes", 4, "2026-03-08T12:00:00Z")
     assert SMSNexusReplyTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+@pytest.mark.parametrize("number", ["2015550142", "12125550150"])
+def test_a_number_without_a_country_is_refused_naming_from_number(number) -> None:
+    # "2015550142" read as "+2015550142" would wait on a number in Egypt.
+    with pytest.raises(
+        SMSNexusInvalidNumberError, match=rf"^from_number='{number}' is not a usable"
+    ) as caught:
+        SMSNexusReplyTrigger(from_number=number, after_id=1)
+    assert caught.value.parameter == "from_number"
 
 
 def test_first_reply_is_the_lowest_matching_id() -> None:
