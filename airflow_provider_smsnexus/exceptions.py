@@ -138,22 +138,21 @@ class SMSNexusMissingValueError(SMSNexusError):
 
 class SMSNexusDestinationError(SMSNexusError):
     """
-    A place the operator writes to (``report_path``) cannot be written: its folder cannot be created, it is a
-    folder, or nothing may be written there (permissions, a read-only file system, a full disk).
+    A place the operator writes to (a campaign's ``report_path``, an export's ``path``) cannot be written: its
+    folder cannot be created, it is a folder, or nothing may be written there (permissions, a read-only file
+    system, a full disk).
 
     Checked before the first send, so that nothing is sent to a campaign whose report would be lost. Raised
     after sending only when the write itself fails (a full disk): then :attr:`summary` holds the campaign's
     summary (the texts went out), and an Airflow retry sends nothing again and writes the report.
 
     :param message: what went wrong and what to do.
-    :param parameter: the operator's argument that names the place (``report_path``).
+    :param parameter: the operator's argument that names the place (``report_path``, ``path``).
     :param path: the place.
     :param summary: the campaign's summary when the failure came after sending, else None.
     """
 
-    def __init__(
-        self, message: str, *, parameter: str, path: str, summary: dict[str, object] | None = None
-    ):
+    def __init__(self, message: str, *, parameter: str, path: str, summary: dict[str, object] | None = None):
         super().__init__(message)
         self.parameter = parameter
         self.path = path

@@ -32,7 +32,7 @@ in use. Try it against the local emulator::
     export AIRFLOW_CONN_SMSNEXUS_DEFAULT='<the JSON it printed>'
     airflow dags test smsnexus_campaign_send
 
-.. seealso:: The "SMSNexusBulkSendOperator" section of the README.
+See "SMSNexusBulkSendOperator" in the docs (docs/guides/sending.md).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ What it shows:
 
 * ``SMSNexusInboundMessageTrigger`` in an ``AssetWatcher``: the triggerer polls the inbound messages and
   records one asset event per new message (its position kept in the asset's state store, so a triggerer
-  restart neither loses nor repeats one; see the README's "Replies as Asset events");
+  restart neither loses nor repeats one; see "Replies as Asset events" in docs/guides/two-way.md);
 * a DAG scheduled on that asset: each run reads the messages from its triggering asset events (Airflow
   may put several events into one run when they arrive close together) and answers each one;
 * a message the trigger could not prove was handed on only once is flagged ``possibly_repeated``: the
@@ -14,7 +14,7 @@ What it shows:
 Settings (environment variables, read when the DAG is parsed): ``SMSNEXUS_INBOUND_SINCE`` — handle messages
 created from this moment on (fixed: it is part of the watcher's identity); default 2026-01-01.
 
-.. seealso:: The "Replies as Asset events" section of the README.
+See "Replies as Asset events" in the docs (docs/guides/two-way.md).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ What it shows:
 Settings (environment variables, read when the DAG is parsed): ``SMSNEXUS_ON_CALL`` (the number asked),
 ``SMSNEXUS_FROM_NUMBER`` (the account's number), ``SMSNEXUS_APPROVAL_TIMEOUT`` (seconds, default 3600).
 
-.. seealso:: The "Approval by SMS" section of the README.
+See "Approval by SMS" in the docs (docs/guides/two-way.md).
 """
 
 from __future__ import annotations

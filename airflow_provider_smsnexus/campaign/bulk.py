@@ -84,7 +84,7 @@ def suppress_rows(
 
     The suppression list is read whole first: an entry that is not a usable number stops the campaign
     (:class:`~airflow_provider_smsnexus.exceptions.SMSNexusSuppressionListError`) before anything is sent.
-    A row's reason names where its number is listed (``on the suppression list (line 3 of stop.csv)``).
+    A row's reason names where its number is listed (``on the suppression list: line 3 of stop.csv``).
     """
     from airflow_provider_smsnexus.campaign.plan import opted_out_numbers, suppress
     from airflow_provider_smsnexus.campaign.sources import read_suppression_list
@@ -94,13 +94,13 @@ def suppress_rows(
     listed = read_suppression_list(unwrap(suppression_list), column=column, default_region=default_region)
     opted_out = opted_out_numbers(hook.iter_messages(direction="inbound")) if honor_opt_outs else {}
     reasons = dict(opted_out)
-    reasons.update({number: f"on the suppression list ({place})" for number, place in listed.numbers.items()})
+    reasons.update({number: f"on the suppression list: {place}" for number, place in listed.numbers.items()})
     suppressed = suppress(rows, reasons)
     if log is not None:
         by_list = sum(row.recipient in listed.numbers for row in suppressed)
         if suppression_list is not None:
             log.info(
-                "Suppression list %s: %d numbers; %d rows suppressed by it",
+                "Suppression list from %s: %d numbers; %d rows suppressed by it",
                 listed.source,
                 len(listed.numbers),
                 by_list,

@@ -15,7 +15,7 @@ its own is durable. The hot writes are statements built once per ledger and, on 
 the DB-API connection (:mod:`~airflow_provider_smsnexus.campaign.ledger_transactions`).
 Lease times are the workers' clocks: they are assumed to agree to within a third of the lease.
 
-.. seealso:: The "Send ledger" and "Exactly once" sections of the README.
+.. seealso:: "The send ledger" and "Exactly once" in :doc:`/guides/sending`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Everything else in :mod:`airflow_provider_smsnexus.campaign` and both operators take their outcome names and
 defaults from here, so the package has no import circle and every fact is defined once.
 
-.. seealso:: The "Exactly once" section of the README (the outcome table).
+.. seealso:: "Exactly once" in :doc:`/guides/sending` (the outcome table).
 """
 
 from __future__ import annotations

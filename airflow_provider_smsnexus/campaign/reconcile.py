@@ -7,7 +7,7 @@ text, and is neither a message the ledger already holds for this account nor one
 send (``foreign_ids``). No candidate: the server provably does not hold the message; one: it is the row's;
 two or more: the evidence is ambiguous and the row ends ``unknown``, never resent automatically.
 
-.. seealso:: The "Exactly once" section of the README: what this assumes about the server.
+.. seealso:: "Exactly once" in :doc:`/guides/sending`; :doc:`/guarantees`: what this assumes of the server.
 """
 
 from __future__ import annotations

@@ -70,9 +70,8 @@ class _RowField:
         super().__init__(hint=field, name=field, exc=SMSNexusMissingValueError)  # type: ignore[call-arg]
 
     def __getattr__(self, name: str) -> AbsentValue:
-        if (
-            name[:2] == "__" and name[-2:] == "__"
-        ):  # Python's protocol probes (copy, pickle) stay AttributeErrors
+        # Python's protocol probes (copy, pickle) stay AttributeErrors, as in Jinja's own Undefined.
+        if name[:2] == "__" and name[-2:] == "__":
             raise AttributeError(name)
         return AbsentValue(_child(self._undefined_name, name))  # type: ignore[attr-defined]
 

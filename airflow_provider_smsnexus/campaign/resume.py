@@ -12,6 +12,13 @@ from typing import TYPE_CHECKING
 from airflow_provider_smsnexus.campaign.ledger_schema import STATE_PENDING, STATE_SENT, STATE_UNKNOWN
 from airflow_provider_smsnexus.campaign.model import ALREADY_SENT, UNKNOWN
 
+#: Why a row recorded as sent under another account is ``unknown``.
+OTHER_ACCOUNT = (
+    "the ledger records this text as sent from another account (another base URL or API token): not sent "
+    "again, and not counted as sent here. If only the token was rotated, it was sent; otherwise use another "
+    "campaign_id for this account"
+)
+
 if TYPE_CHECKING:
     import logging
     from collections.abc import Sequence
@@ -22,14 +29,23 @@ if TYPE_CHECKING:
 
 
 def apply_ledger(
-    ledger: SendLedger, campaign_id: str, rows: Sequence[CampaignRow], log: logging.Logger
+    ledger: SendLedger,
+    campaign_id: str,
+    rows: Sequence[CampaignRow],
+    log: logging.Logger,
+    *,
+    account: str | None = None,
 ) -> None:
     """Mark rows already sent (or left ``unknown``) in ``campaign_id``; note those left pending.
+
+    A row recorded ``sent`` under another account fingerprint (another base URL or token) is ``unknown``:
+    the ledger cannot tell a rotated token from another account, so it neither trusts nor repeats that send.
 
     :param ledger: the send ledger.
     :param campaign_id: the campaign.
     :param rows: the campaign's rows; only undecided ones are looked at.
     :param log: where a warning about changed texts goes.
+    :param account: this attempt's account fingerprint; None checks nothing.
     """
     candidates = [row for row in rows if row.outcome is None]
     if not candidates:
@@ -44,6 +60,9 @@ def apply_ledger(
         own = next((entry for entry in entries if entry.message_hash == row.message_hash), None)
         if sent:
             entry = next((e for e in sent if e.message_hash == row.message_hash), sent[0])
+            if account is not None and entry.account not in (None, account):
+                row.settle(UNKNOWN, OTHER_ACCOUNT)
+                continue
             row.found(ALREADY_SENT, None, message_id=entry.message_id, credits=entry.credits)
             if entry.message_hash != row.message_hash:
                 changed += 1

@@ -10,7 +10,7 @@ A row an earlier attempt left pending is claimed, then settled by lookup once it
 in flight; an answer lost in this run is looked up, and only a message the server provably does not hold is
 sent again. Rows another live attempt holds are waited for, never touched (nor looked up).
 
-.. seealso:: The "Exactly once" section of the README.
+.. seealso:: "Exactly once" in :doc:`/guides/sending`.
 """
 
 from __future__ import annotations
@@ -140,12 +140,27 @@ class CampaignSender(RowSettling):
         # Rows sent whose ``sent`` mark waits for the next grouped commit (until then their ledger row is pending).
         self._unrecorded: list[CampaignRow] = []
         self._unrecorded_since = 0.0
+        self._scoped = False
 
     # -- what the ledger knows -------------------------------------------------------------------------
 
     def load_ledger(self, rows: Sequence[CampaignRow]) -> None:
         """Mark rows already sent (or left ``unknown``) in this campaign; note those left pending. Reads only."""
-        apply_ledger(self.ledger, self.campaign_id, rows, self.log)
+        self._scope_to_server_run()
+        apply_ledger(self.ledger, self.campaign_id, rows, self.log, account=self.account)
+
+    def _scope_to_server_run(self) -> None:
+        """Scope the ledger's campaign to the server run that answers, when the server names it (the emulator
+        does; SMS Nexus does not): a restarted emulator holds none of an earlier run's messages, so the ledger's
+        record of that run must not answer for it. Costs one read when nothing was asked of the server yet."""
+        if self._scoped:
+            return
+        clock = self.hook.server_clock
+        if not clock.answers:
+            self.hook.get_balance()
+        if clock.run:
+            self.campaign_id = f"{self.campaign_id}@emulator-run-{clock.run}"
+        self._scoped = True
 
     # -- the whole send --------------------------------------------------------------------------------
 
@@ -157,6 +172,7 @@ class CampaignSender(RowSettling):
         todo = [row for row in rows if row.outcome is None]
         if not todo:
             return
+        self._scope_to_server_run()
         with Heartbeat(self.ledger, self.owner, self.lease_seconds):
             try:
                 self._note_existing(todo)

@@ -154,7 +154,7 @@ class SuppressionList:
     """
     The numbers of a suppression list, each with where it is listed.
 
-    :param source: the list as messages name it (its path, or ``"the suppression list"``).
+    :param source: the list as messages name it (its path, or ``"the suppression_list argument"``).
     :param numbers: E.164 number -> where it is first listed (``"line 3 of stop.csv"``).
     """
 
@@ -183,7 +183,11 @@ def read_suppression_list(source: Any, *, column: str, default_region: str | Non
         return SuppressionList("no suppression list", {})
     if callable(source) and not isinstance(source, pd.DataFrame):
         source = source()
-    name = "the suppression list"
+    name = (
+        "the suppression_list DataFrame"
+        if isinstance(source, pd.DataFrame)
+        else "the suppression_list argument"
+    )
     try:
         if isinstance(source, (str, os.PathLike)) or is_storage_path(source):
             name = str(source)
@@ -221,7 +225,7 @@ def read_suppression_list(source: Any, *, column: str, default_region: str | Non
             f"; and {len(problems) - MAX_QUOTED_PROBLEMS} more" if len(problems) > MAX_QUOTED_PROBLEMS else ""
         )
         raise SMSNexusSuppressionListError(
-            f"The suppression list {name} has {len(problems)} entr{'y' if len(problems) == 1 else 'ies'} that "
+            f"The suppression list has {len(problems)} entr{'y' if len(problems) == 1 else 'ies'} that "
             f"{'is' if len(problems) == 1 else 'are'} not a usable phone number, and a number meant to be "
             f"suppressed must not be texted: nothing was sent. {quoted}{more}. Fix or remove them.",
             source=name,

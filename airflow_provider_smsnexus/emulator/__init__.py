@@ -3,7 +3,7 @@
 The server itself (FastAPI + uvicorn) is imported lazily by :mod:`.app`, :mod:`.server` and
 :mod:`.cli`; importing this package stays cheap.
 
-.. seealso:: The "Local emulator" section of the README.
+.. seealso:: :doc:`/emulator`, the emulator's manual.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The emulator's HTTP side: the FastAPI application (routes in :mod:`.api_routes` and
 :mod:`.inspection`), wrapped in a small ASGI layer that does what must happen around every ``/api``
 request — the maintenance page, authentication, rate limiting and its headers, latency and fault
-injection —, dates every answer on the server's clock (``Date``) and keeps the inspection API to
-loopback clients.
+injection —, dates every answer on the server's clock (``Date``) and keeps the inspection API and the
+inbox page to loopback clients (unless the settings' ``allow_remote_inspection`` opens them).
 
 Serve :func:`create_app`'s result with uvicorn; :mod:`.server` and :mod:`.cli` do.
 """
@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from airflow_provider_smsnexus import RUN_HEADER
 from airflow_provider_smsnexus.emulator.answers import (
     MsgspecJSONResponse,
     encode_json,
@@ -86,6 +87,13 @@ def _gateway_page(status: int) -> bytes:
     return f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>".encode()
 
 
+#: The answer to a client beyond loopback, unless the emulator was started to allow it.
+LOOPBACK_ONLY = (
+    "The inspection API and the inbox page are loopback-only. Start the emulator with "
+    "--allow-remote-inspection to serve them to other addresses (e.g. a browser outside its Docker container)."
+)
+
+
 def _is_loopback(client: Any) -> bool:
     host = client[0] if client else ""
     return host in ("::1", "localhost") or host.startswith(("127.", "::ffff:127."))
@@ -147,11 +155,9 @@ class EmulatorApp:
             return
         send = self._dated(raw_send)
         path: str = scope["path"]
-        if path == "/_emulator" or path.startswith("/_emulator/"):
-            if not _is_loopback(scope.get("client")):
-                await _send_json(
-                    send, 403, {"success": False, "message": "The inspection API is loopback-only."}
-                )
+        if path in ("/", "/_emulator") or path.startswith("/_emulator/"):
+            if not (self.emulator.settings.allow_remote_inspection or _is_loopback(scope.get("client"))):
+                await _send_json(send, 403, {"success": False, "message": LOOPBACK_ONLY})
                 return
             await self.api(scope, receive, send)
             return
@@ -161,11 +167,15 @@ class EmulatorApp:
         await self.api(scope, receive, send)
 
     def _dated(self, send: Send) -> Send:
-        """Wrap ``send``: add a ``Date`` header on the server's clock to every answer."""
+        """Wrap ``send``: add a ``Date`` header on the server's clock, and the run's name, to every answer."""
 
         async def dated(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"date", self._date_header())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"date", self._date_header()),
+                    (RUN_HEADER.lower().encode(), self.emulator.run_id.encode()),
+                ]
             await send(message)
 
         return dated
@@ -312,7 +322,9 @@ def _build_api(emulator: Emulator) -> FastAPI:
     add_inspection_routes(api, emulator)
     from airflow_provider_smsnexus.emulator.inbox import add_inbox_routes
 
-    add_inbox_routes(api, emulator)  # the inbox page at "/" (it checks loopback itself) and its routes
+    add_inbox_routes(
+        api, emulator
+    )  # the inbox page at "/" (kept to loopback above, as /_emulator) and its routes
     return api
 
 

@@ -65,11 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="tokens",
         metavar="TOKEN",
+        default=argparse.SUPPRESS,  # the help says the default: an appended list cannot hold it
         help=f"API token; repeat for more accounts, each token is its own account (default: {DEFAULT_TOKEN})",
+    )
+    server.add_argument(
+        "--allow-remote-inspection",
+        action="store_true",
+        help="serve the inbox page (/) and the inspection API (/_emulator) to any address, not only to "
+        "loopback: for a browser outside a Docker container. Whoever reaches the port can then read every "
+        "message and reset the emulator",
     )
     server.add_argument("--access-log", action="store_true", help="log each request line")
     server.add_argument(
-        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="the server's log level",
     )
 
     data = parser.add_argument_group("accounts and data")
@@ -127,7 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     drift = parser.add_argument_group("what the API reference does not promise")
-    drift.add_argument("--list-order", choices=[NEWEST_FIRST, OLDEST_FIRST], default=NEWEST_FIRST)
+    drift.add_argument(
+        "--list-order",
+        choices=[NEWEST_FIRST, OLDEST_FIRST],
+        default=NEWEST_FIRST,
+        help="the order of the message and conversation lists",
+    )
     drift.add_argument(
         "--ignore-date-params", action="store_true", help="GET /api/messages ignores start/end_date"
     )
@@ -148,7 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     lifecycle = parser.add_argument_group("message lifecycle")
-    lifecycle.add_argument("--lifecycle", choices=[LIFECYCLE_AUTO, LIFECYCLE_MANUAL], default=LIFECYCLE_AUTO)
+    lifecycle.add_argument(
+        "--lifecycle",
+        choices=[LIFECYCLE_AUTO, LIFECYCLE_MANUAL],
+        default=LIFECYCLE_AUTO,
+        help="auto: messages move on after the delays below; manual: when the inspection API says",
+    )
     lifecycle.add_argument(
         "--sent-delay", type=float, default=defaults.sent_delay, help="seconds queued -> sent"
     )
@@ -175,9 +196,9 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
 
     :param args: the parsed command line.
     """
-    names = set(EmulatorSettings.runtime_fields()) | {"seed_messages"}
+    names = set(EmulatorSettings.runtime_fields()) | {"seed_messages", "allow_remote_inspection"}
     values: dict[str, Any] = {name: getattr(args, name) for name in names if hasattr(args, name)}
-    values["tokens"] = list(dict.fromkeys(args.tokens or [DEFAULT_TOKEN]))
+    values["tokens"] = list(dict.fromkeys(getattr(args, "tokens", None) or [DEFAULT_TOKEN]))
     return EmulatorSettings(**values)
 
 

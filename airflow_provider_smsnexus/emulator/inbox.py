@@ -1,4 +1,4 @@
-"""The emulator's inbox page at ``/`` (loopback clients only): the account, its conversations as
+"""The emulator's inbox page at ``/`` (loopback clients only, as the inspection API): the account, its conversations as
 phone-style threads, replying as the customer, final statuses on demand, faults and rate limits; and the
 two inspection routes it needs beyond the existing ones (its state in one answer, a message's status)."""
 
@@ -23,11 +23,6 @@ if TYPE_CHECKING:
 #: The newest messages the page shows (threads are built from them).
 DEFAULT_LIMIT = 300
 FINAL = {"delivered": DELIVERED, "failed": FAILED}
-
-
-def _is_loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    return host in ("::1", "localhost") or host.startswith(("127.", "::ffff:127."))
 
 
 def page_html() -> str:
@@ -75,10 +70,8 @@ def add_inbox_routes(api: FastAPI, emulator: Emulator) -> None:
     :param emulator: the state they serve.
     """
 
-    @api.get("/", response_model=None)
-    async def inbox_page(request: Request) -> HTMLResponse | JSONResponse:
-        if not _is_loopback(request):  # "/" is outside /_emulator: check here, as the ASGI layer does there
-            return JSONResponse({"success": False, "message": "The inbox page is loopback-only."}, 403)
+    @api.get("/")
+    async def inbox_page() -> HTMLResponse:
         return HTMLResponse(page_html())
 
     @api.get("/_emulator/inbox/{account_id}")

@@ -29,7 +29,7 @@ def add_inspection_routes(api: FastAPI, emulator: Emulator) -> None:
 
     @api.get("/_emulator/health")
     async def health() -> JSONResponse:
-        return ok({"status": "ok", "accounts": len(emulator.accounts)})
+        return ok({"status": "ok", "accounts": len(emulator.accounts), "run": emulator.run_id})
 
     @api.post("/_emulator/reset")
     async def reset() -> JSONResponse:

@@ -11,7 +11,7 @@ in a ``conftest.py``. It provides:
     Sets ``AIRFLOW_CONN_SMSNEXUS_DEFAULT`` to that emulator (fast retry back-off) and returns
     ``"smsnexus_default"``.
 
-.. seealso:: The "Local emulator" section of the README.
+.. seealso:: "In your tests (pytest)" in :doc:`/emulator`.
 """
 
 from __future__ import annotations

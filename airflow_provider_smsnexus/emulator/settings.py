@@ -94,6 +94,10 @@ class EmulatorSettings:
     :param allow_http_webhooks: accept ``http://`` webhook URLs (local development); else HTTPS only.
     :param random_seed: seed of the random choices (faults, lifecycle, live traffic); None for fresh.
     :param seed_messages: messages of history seeded into account 1 at start and after each reset.
+    :param allow_remote_inspection: serve the inspection API (``/_emulator``) and the inbox page (``/``) to
+        clients at any address, not only to this machine's loopback: a browser on the host of a Docker
+        container reaches it from the bridge's address. Whoever reaches the port can then read every
+        message and reset the emulator. Off by default; set at start only (not a run-time setting).
     """
 
     tokens: list[str] = field(default_factory=lambda: [DEFAULT_TOKEN])
@@ -128,6 +132,7 @@ class EmulatorSettings:
     allow_http_webhooks: bool = False
     random_seed: int | None = None
     seed_messages: int = 0
+    allow_remote_inspection: bool = False
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> EmulatorSettings:
@@ -166,7 +171,7 @@ class EmulatorSettings:
     @classmethod
     def runtime_fields(cls) -> frozenset[str]:
         """Names of the fields the inspection API may change while running."""
-        return frozenset(f.name for f in dataclasses.fields(cls)) - {"tokens", "seed_messages"}
+        return frozenset(f.name for f in dataclasses.fields(cls)) - START_ONLY_FIELDS
 
     def problem(self, name: str, value: Any) -> str | None:
         """What is wrong with ``value`` as the new value of run-time setting ``name`` (judged by its
@@ -202,6 +207,8 @@ class EmulatorSettings:
         return None
 
 
+#: Settings fixed when the emulator starts: the inspection API cannot change them (it is what one of them opens).
+START_ONLY_FIELDS = frozenset({"tokens", "seed_messages", "allow_remote_inspection"})
 #: Settings that take whole numbers only (older numeric settings accept any number, as before).
 _INTEGERS = frozenset({"fail_before_status", "reorder_conversations_per_list", "status_changes_per_list"})
 #: Settings whose value is one of a few words.

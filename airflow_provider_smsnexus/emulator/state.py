@@ -11,6 +11,7 @@ and changes nothing. The names other modules import from here stay importable fr
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,9 @@ class Emulator(
         self.dispatcher = dispatcher or WebhookDispatcher()
         self.clock = clock
         self.limiter = FixedWindowLimiter()
+        #: This run's name, sent with every answer: a client's record of another run (a send ledger) then
+        #: never answers for this one, whose messages are new.
+        self.run_id = secrets.token_hex(8)
         self.reset()
 
     def reset(self) -> None:

@@ -7,7 +7,7 @@ This module is also the name of the pytest plugin: ``pytest_plugins = ["airflow_
 in a ``conftest.py`` loads the fixtures of :mod:`airflow_provider_smsnexus.emulator.pytest_plugin`
 (``smsnexus_emulator``, ``smsnexus_conn``) without this module importing pytest.
 
-.. seealso:: The "Local emulator" section of the README.
+.. seealso:: "Inspection API" in :doc:`/emulator`.
 """
 
 from __future__ import annotations
@@ -92,8 +92,14 @@ class EmulatorAdmin:
     # -- state ----------------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        """``{"status": "ok", "accounts": n}``."""
+        """``{"status": "ok", "accounts": n, "run": id}``: ``run`` names this emulator run, as every API
+        answer's ``X-SMSNexus-Emulator-Run`` header does."""
         return self._call("GET", "/health")
+
+    def ledger_campaign(self, campaign_id: str) -> str:
+        """The send ledger's campaign of ``campaign_id`` sent through this emulator run: the campaign scoped
+        to the run (a ledger's record of one run never answers for another)."""
+        return f"{campaign_id}@emulator-run-{self.health()['run']}"
 
     def reset(self) -> None:
         """Return to the start-up settings: default account(s) only, no messages, no webhooks,

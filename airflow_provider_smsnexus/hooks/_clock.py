@@ -7,7 +7,7 @@ local time ``t0`` and was answered at ``t1`` with ``Date: D``, the server wrote 
 intersection. Samples that cannot all be true (the server's clock was set, an NTP step) restart the estimate
 from the latest sample alone.
 
-.. seealso:: the "Exactly once" section of the README: lookups of unknown sends use this clock.
+.. seealso:: "Exactly once" in :doc:`/guides/sending`: lookups of unknown sends use this clock.
 """
 
 from __future__ import annotations
@@ -84,6 +84,11 @@ class ServerClock:
         self._high = math.inf
         self._samples = 0
         self.restarts = 0
+        #: How many answers were taken in (with or without a usable ``Date``).
+        self.answers = 0
+        #: The server run that answered last, when the server names it (``RUN_HEADER``: the emulator
+        #: does, a real SMS Nexus does not): a restarted emulator is another server, with other messages.
+        self.run: str | None = None
 
     def __repr__(self) -> str:
         estimate = self.estimate()
@@ -92,15 +97,19 @@ class ServerClock:
             f"samples={estimate.samples})"
         )
 
-    def observe(self, sent_at: float, answered_at: float, date: str | None) -> bool:
+    def observe(self, sent_at: float, answered_at: float, date: str | None, run: str | None = None) -> bool:
         """
         Take in one answer.
 
         :param sent_at: local epoch time just before the request left.
         :param answered_at: local epoch time just after the answer's headers arrived.
         :param date: the answer's ``Date`` header (None or unreadable: nothing is learnt).
+        :param run: the answer's ``X-SMSNexus-Emulator-Run`` header, when the server names its run.
         :return: whether the answer was a usable sample.
         """
+        with self._lock:
+            self.answers += 1
+            self.run = run or None
         server_second = parse_date_header(date)
         if server_second is None or not answered_at >= sent_at:
             return False

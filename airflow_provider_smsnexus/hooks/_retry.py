@@ -7,7 +7,7 @@ The driver knows no HTTP library. :meth:`RetryDriver.steps` is a generator that 
 hook runs it with :func:`run_blocking`, the async hook with :func:`run_async`, so both obey the same
 limiter, count the same stats and feed the same server clock.
 
-Outcome of a send (see the README's exactly-once section): an error raised before the request can have left
+Outcome of a send ("Exactly once" in the sending guide): an error raised before the request can have left
 this machine is :data:`NOT_SENT` (safe to retry, or to mark failed); anything after the request may have been
 written is :data:`UNKNOWN` (:class:`SMSNexusSendOutcomeUnknownError`): never repeated, settled by a lookup.
 """
@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smsnexus import RUN_HEADER
 from airflow_provider_smsnexus.exceptions import (
     SMSNexusError,
     SMSNexusResponseError,
@@ -290,7 +291,8 @@ class RetryDriver:
                 delay = config.backoff(failures)
                 why = f"no answer ({outcome.kind})"
             elif isinstance(outcome, Answer):
-                self.server_clock.observe(sent_at, answered_at, outcome.headers.get("Date"))
+                headers = outcome.headers
+                self.server_clock.observe(sent_at, answered_at, headers.get("Date"), headers.get(RUN_HEADER))
                 info = parse_rate_limit_headers(
                     outcome.headers, answered_at, server_offset=self.server_clock.offset_for_waits()
                 )

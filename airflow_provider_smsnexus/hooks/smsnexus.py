@@ -5,7 +5,7 @@ Both hooks share one core, in the private modules beside this one: the connectio
 (``_pagination``, with the message list's query in ``_endpoints``, read one page ahead by ``_read_ahead``) and
 times (``_times``); only the transport differs (``_transport``).
 
-.. seealso:: the "SMSNexusHook" section of the README.
+.. seealso:: :doc:`/connection`, the connection and the hook.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_smsnexus import DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
+from airflow_provider_smsnexus import DEFAULT_CONN_ID
 from airflow_provider_smsnexus.exceptions import SMSNexusSendOutcomeUnknownError
 from airflow_provider_smsnexus.hooks._answers import extract_data
 from airflow_provider_smsnexus.hooks._clock import ServerClock
@@ -50,6 +50,7 @@ from airflow_provider_smsnexus.hooks._transport import (
     urllib3_pool,
     urllib3_send,
 )
+from airflow_provider_smsnexus.hooks.connection_form import hook_ui_field_behaviour
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -96,8 +97,8 @@ class _SMSNexusBaseHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabel and hide the connection form's fields for SMS Nexus."""
-        return UI_FIELD_BEHAVIOUR
+        """Relabel and hide the connection form's fields for SMS Nexus (see :mod:`.connection_form`)."""
+        return hook_ui_field_behaviour()
 
 
 class SMSNexusHook(_SMSNexusBaseHook):

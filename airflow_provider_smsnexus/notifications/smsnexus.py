@@ -78,7 +78,7 @@ class SMSNexusNotifier(BaseNotifier):
     ``notify`` serves callbacks run by the task runner or DAG processor; ``async_notify`` serves the
     triggerer (deadline alerts) and runs the sends in a worker thread, so the event loop is not blocked.
 
-    .. seealso:: The "Notifier" section of the README.
+    .. seealso:: "Notifier" in :doc:`/guides/balance-alerts`.
 
     Every number must carry its country (``+1 212 555 0150``): there is no ``default_region`` here. A number
     that is not usable (``2015550142`` could be New Jersey or Egypt) raises

@@ -3,7 +3,7 @@
 Both are thin: the engine is :mod:`airflow_provider_smsnexus.campaign` (planning, pre-flight checks, the
 leased send ledger, the sender and its lookups, the report).
 
-.. seealso:: The "Sending SMS", "SMSNexusBulkSendOperator" and "Exactly once" sections of the README.
+.. seealso:: :doc:`/guides/sending`, and "Exactly once" there.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class SMSNexusSendSmsOperator(SendOperatorBase):
     A retry of the same task instance does not send again: the send is recorded in the send ledger like one
     row of a campaign, and a send whose answer was lost is looked up in ``/api/messages`` first.
 
-    .. seealso:: The "SMSNexusSendSmsOperator" section of the README.
+    .. seealso:: "SMSNexusSendSmsOperator" in :doc:`/guides/sending`.
 
     :param from_number: the sender, a number of the account (E.164). Templated.
     :param to: the recipient (E.164, or national with ``default_region``). Templated.
@@ -98,7 +98,7 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
     the balance; send (leased ledger rows, paced by the hook's limiter, lost answers looked up); write the
     report; return the summary.
 
-    .. seealso:: The "SMSNexusBulkSendOperator", "Exactly once" and "Scaling out" sections of the README.
+    .. seealso:: "SMSNexusBulkSendOperator", "Exactly once" and "Scaling out" in :doc:`/guides/sending`.
 
     :param recipients: the table: a pandas DataFrame, a list of dicts, a callable (no arguments) returning
         either, or a path to a CSV or Parquet file (local, or an object-storage URL). Templated (paths and

@@ -33,7 +33,7 @@ class SMSNexusEnsureWebhookOperator(BaseOperator):
     is registered. A webhook for the same URL with other events is left alone (and a new one registered).
     A run that dies between registering and returning leaves the webhook registered; the next run finds it.
 
-    .. seealso:: The "Webhooks" section of the README.
+    .. seealso:: "Webhooks as operators" in :doc:`/guides/two-way`.
 
     :param url: the HTTPS URL that receives the events (templated).
     :param events: any of ``message.received``, ``message.delivered``, ``message.failed``.

@@ -59,7 +59,7 @@ class SMSNexusBalanceSensor(BaseSensorOperator):
     :class:`~airflow_provider_smsnexus.triggers.balance.SMSNexusBalanceTrigger` and frees its worker
     slot; ``timeout`` holds in both modes, and both return the same XCom value.
 
-    .. seealso:: The "Balance sensor" section of the README.
+    .. seealso:: "Balance sensor" in :doc:`/guides/balance-alerts`.
 
     :param threshold: the threshold in credits (templated; a rendered string of digits is accepted).
     :param when: ``"below"`` (default) or ``"at_least"``.

@@ -86,7 +86,7 @@ class SMSNexusDeliverySensor(BaseSensorOperator):
     the counts with ``complete: false`` (messages still queued count as not delivered). It fails
     (:class:`AirflowFailException`) when ``delivery_rate`` is below ``min_delivery_rate``.
 
-    .. seealso:: The "Delivery reports" section of the README.
+    .. seealso:: "Delivery reports" in :doc:`/guides/two-way`.
 
     :param campaign: the bulk operator's XCom summary (its ``campaign_id`` is used), or a campaign id.
     :param ledger_conn_id: the ledger's SQL connection, as given to the bulk operator (None: SQLite file).

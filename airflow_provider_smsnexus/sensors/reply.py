@@ -48,7 +48,7 @@ class SMSNexusReplySensor(BaseSensorOperator):
     A 429 or a 5xx is logged and checked again. With ``deferrable=True`` the wait runs in the triggerer
     (:class:`~airflow_provider_smsnexus.triggers.reply.SMSNexusReplyTrigger`).
 
-    .. seealso:: The "Waiting for a reply" section of the README.
+    .. seealso:: "Waiting for a reply" in :doc:`/guides/two-way`.
 
     :param from_number: the contact whose reply is awaited, E.164 with its ``+`` (templated). A number
         without a country (``2015550142``) fails the task before anything is read, with
@@ -181,7 +181,7 @@ class SMSNexusApprovalSensor(SMSNexusReplySensor):
     branch; no answer within ``timeout`` fails it with :class:`AirflowSensorTimeout`. Any other text is
     not an answer: the wait goes on.
 
-    .. seealso:: The "Approval by SMS" section of the README.
+    .. seealso:: "Approval by SMS" in :doc:`/guides/two-way`.
 
     Answers are read as carriers read keywords (the rule of the campaign's STOP opt-outs,
     :func:`~airflow_provider_smsnexus.utils.keywords.reply_keyword`): the whole text, any case, surrounding

@@ -6,7 +6,7 @@ into the destination's :class:`ExportWriter` (:mod:`~airflow_provider_smsnexus.t
 (with the record of the run, for the next run's window) and returns the run's figures; it also names the
 task's lineage. The destinations only implement :class:`ExportWriter`.
 
-.. seealso:: the "Exporting history" section of the README.
+.. seealso:: :doc:`/guides/exports`.
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ class SMSNexusExportBaseOperator(BaseOperator):
     :param smsnexus_conn_id: the SMS Nexus connection.
     :param window_start: (templated) the window's start on created_at; default: the run's
         ``data_interval_start`` when its data interval is not empty, else where the last export of this task
-        into this destination ended (see the README's window table). (Not ``start_date``: that name is
-        BaseOperator's own.)
+        into this destination ended (see the table in :doc:`/guides/exports`). (Not ``start_date``: that name
+        is BaseOperator's own.)
     :param window_end: (templated) the window's end (excluded); default: the run's ``data_interval_end`` when
         its data interval is not empty, else its logical date, else its ``run_after``. Never later than the
         moment the task starts.

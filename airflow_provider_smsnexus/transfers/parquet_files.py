@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.exceptions import SMSNexusDestinationError, SMSNexusError
 from airflow_provider_smsnexus.transfers.records import write_file_records
 from airflow_provider_smsnexus.transfers.schema import arrow_schema
 from airflow_provider_smsnexus.transfers.stream import DEFAULT_BATCH_SIZE
@@ -160,6 +160,53 @@ def sweep_stale_staging(
     return removed
 
 
+def path_error(
+    target: ParquetTarget, error: OSError, *, publishing: bool = False
+) -> SMSNexusDestinationError:
+    """
+    The operator's error for a local destination that cannot take the export's files: it names ``path`` and
+    the place that failed, and says why and what to do.
+
+    :param publishing: the error came while the staged files were moved in (some may have been), not before.
+    """
+    place = error.filename or target.local
+    if isinstance(error, IsADirectoryError | FileExistsError | NotADirectoryError) and Path(place).is_dir():
+        reason = f"{place} is a folder, where the export writes one file"
+        fix = "point path at a file name ending in .parquet that is not a folder, or at a folder without .parquet"
+    elif isinstance(error, FileExistsError | NotADirectoryError):
+        reason = f"{place} is a file, where the export needs a folder"
+        fix = "point path at a folder (or at a name that does not exist yet), or move the file away"
+    else:
+        reason = f"{place} cannot be created or written: {error.strerror or error}"
+        fix = "point path at a place the task's user may create folders and files in"
+    done = "files published before it stay; a rerun replaces them" if publishing else "nothing was exported"
+    return SMSNexusDestinationError(
+        f"The export cannot write to path={str(target.local)!r}: {reason}. {done.capitalize()}; {fix}.",
+        parameter="path",
+        path=str(target.local),
+    )
+
+
+def check_local_destination(target: ParquetTarget) -> None:
+    """
+    Fail before the first row is read when a local ``path`` cannot take the export's files: a folder where
+    one file goes (``path`` ending in ``.parquet``, unpartitioned), a file where a folder goes, a parent that
+    is a file or cannot be created.
+
+    :raises SMSNexusDestinationError: naming ``path``, the place that failed, and what to do.
+    """
+    root = target.local
+    assert root is not None
+    try:
+        if target.single_file and root.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(root))
+        if not target.single_file and root.exists() and not root.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(root))
+        root.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise path_error(target, error) from None
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -242,6 +289,7 @@ class ParquetExportWriter:
 
     def _make_staging(self) -> Path:
         if self.target.local is not None:
+            check_local_destination(self.target)
             parent, prefix = self.target.local.parent, f".{self.target.local.name}{_STAGING_MARK}"
         else:
             parent, prefix = Path(tempfile.gettempdir()), f"smsnexus-export{_STAGING_MARK}"
@@ -379,7 +427,10 @@ class ParquetExportWriter:
         relative = self._destination_file(key)
         if self.target.local is not None:
             target = self.target.local / relative if relative else self.target.local
-            _replace_local(source, target)
+            try:
+                _replace_local(source, target)
+            except OSError as error:  # checked before the run; changed since (or a full disk)
+                raise path_error(self.target, error, publishing=True) from None
             folder = target.parent
             leftovers = [p for p in folder.glob("*.parquet") if p.name != target.name] if key else []
             for leftover in leftovers:

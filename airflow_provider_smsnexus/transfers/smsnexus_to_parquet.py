@@ -4,7 +4,7 @@ Export SMS Nexus messages, conversations or phone numbers to Parquet: :class:`SM
 The files are staged and swapped in by :class:`~airflow_provider_smsnexus.transfers.parquet_files.ParquetExportWriter`:
 a failed or killed run leaves the destination as it was.
 
-.. seealso:: the "Exporting history: Parquet" section of the README.
+.. seealso:: "Parquet" in :doc:`/guides/exports`.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class SMSNexusToParquetOperator(SMSNexusExportBaseOperator):
 
     The task's outlet is ``Asset(<destination URL>)`` when ``path`` is not templated.
 
-    .. seealso:: the "Exporting history: Parquet" section of the README.
+    .. seealso:: "Parquet" in :doc:`/guides/exports`.
     """
 
     template_fields: Sequence[str] = (*SMSNexusExportBaseOperator.template_fields, "path")

@@ -5,7 +5,7 @@ The run is spooled to local disk, then loaded in one transaction with its record
 (:mod:`~airflow_provider_smsnexus.transfers.sql_loading`): a failed or killed run leaves the table exactly
 as it was.
 
-.. seealso:: the "Exporting history: SQL" section of the README.
+.. seealso:: "SQL warehouse" in :doc:`/guides/exports`.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ class SMSNexusToSqlOperator(SMSNexusExportBaseOperator):
     connection is read at run time; for the embedded warehouse,
     ``Asset("smsnexus-sql://smsnexus_warehouse/<table>")``.
 
-    .. seealso:: the "Exporting history: SQL" section of the README.
+    .. seealso:: "SQL warehouse" in :doc:`/guides/exports`.
     """
 
     template_fields: Sequence[str] = (*SMSNexusExportBaseOperator.template_fields, "table", "schema")

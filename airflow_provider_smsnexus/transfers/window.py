@@ -9,7 +9,7 @@ The destination keeps that record (:class:`ExportRun`, written in the same trans
 beside the files of a Parquet export after they are swapped in), so a cleared run exports exactly its
 window again and a manual run between scheduled runs neither loses nor repeats a message.
 
-.. seealso:: the "Exporting history: the window" section of the README.
+.. seealso:: "The window on every schedule" in :doc:`/guides/exports`.
 """
 
 from __future__ import annotations

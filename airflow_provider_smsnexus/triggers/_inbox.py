@@ -1,7 +1,7 @@
 """Reading the inbound messages that came after a position: which messages match, and one full walk of
 the inbound list (async for triggers, sync for poke mode) that never relies on the list's order.
 
-What the walk assumes about the server, beyond the API reference (see the README's "Replies" section):
+What the walk assumes about the server, beyond the API reference (docs/guides/two-way.md lists it too):
 
 - message ids are integers that grow: a message created later has a greater id;
 - a message is listed within ``lookback_seconds`` of its creation. Ids need not become visible in

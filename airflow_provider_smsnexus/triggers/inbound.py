@@ -18,9 +18,9 @@ into a floor), not only the newest id: a message listed late, with an id below o
 still handed on, once. The exact guarantee: every inbound message is handed on exactly once (or, after a
 crash in the window above, again with the flag) provided it is listed by ``GET /api/messages`` before a
 message created more than ``lookback_seconds`` after it has been handed on. One that shows up later
-than that is outside the window and is not handed on (the assumption is listed in the README).
+than that is outside the window and is not handed on (the assumption is listed in the docs).
 
-.. seealso:: the "Replies as Asset events" section of the README, for the guarantee and its assumptions.
+.. seealso:: "Replies as Asset events" in :doc:`/guides/two-way`, for the guarantee and its assumptions.
 """
 
 from __future__ import annotations

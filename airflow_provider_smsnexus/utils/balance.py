@@ -10,7 +10,7 @@ time is floored at :data:`MIN_ELAPSED_HOURS` so that a few credits spent in the 
 midnight do not read as an absurd hourly rate. When nothing was used today there is no rate, and no
 estimate of the hours left: both are None.
 
-.. seealso:: The "Balance sensor" section of the README.
+.. seealso:: "Balance sensor" in :doc:`/guides/balance-alerts`.
 """
 
 from __future__ import annotations

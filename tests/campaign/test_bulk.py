@@ -60,7 +60,7 @@ def test_suppress_rows_honours_stop_texts_and_the_list(smsnexus_emulator, smsnex
     )
     assert [r.outcome for r in rows] == [SUPPRESSED, SUPPRESSED, None]
     assert rows[0].reason.startswith("opted out: STOP at ")
-    assert rows[1].reason == "on the suppression list"
+    assert rows[1].reason == "on the suppression list: entry 1 (1-based) of the suppression_list argument"
 
 
 def test_a_dry_run_settles_every_row_as_dry_run_and_the_report_lists_them(tmp_path) -> None:

@@ -176,6 +176,13 @@ def _now():
     return utcnow()
 
 
+def pending_campaign() -> str:
+    """The ledger's campaign "pending" as an attempt against this test's emulator run scopes it."""
+    from airflow_provider_smsnexus.emulator.testing import EmulatorAdmin
+
+    return EmulatorAdmin(SMSNexusHook().config.base_url.removesuffix("/api")).ledger_campaign("pending")
+
+
 def left_pending(ledger: SendLedger, hook: SMSNexusHook, owner: str, lease_seconds: float) -> CampaignRow:
     """An attempt ``owner`` claimed a row and marked it pending, its request reached the server (the
     emulator holds the message), and it has not recorded the answer: the row as a new attempt plans it."""
@@ -184,8 +191,9 @@ def left_pending(ledger: SendLedger, hook: SMSNexusHook, owner: str, lease_secon
     row.message_hash = message_hash(SENDER, body)
     account = account_fingerprint(hook.config.base_url, hook.config.token)
     claim = {"from_number": SENDER, "account": account, "lease_seconds": lease_seconds}
-    assert ledger.claim("pending", *row.key, owner=owner, **claim) is not None
-    assert ledger.mark_pending("pending", *row.key, owner=owner, server_at=_now(), uncertainty=5) is not None
+    campaign = pending_campaign()
+    assert ledger.claim(campaign, *row.key, owner=owner, **claim) is not None
+    assert ledger.mark_pending(campaign, *row.key, owner=owner, server_at=_now(), uncertainty=5) is not None
     hook.send_sms(SENDER, row.recipient, body)
     return row
 
@@ -211,7 +219,7 @@ def test_a_row_a_dead_attempt_left_pending_is_claimed_then_looked_up_and_recorde
         heir = settling_sender(hook, ledger, "heir")
         heir.load_ledger([row])
         heir.send_all([row])
-        entry = ledger.get("pending", *row.key)
+        entry = ledger.get(pending_campaign(), *row.key)
     assert admin.sent_messages() == [held]  # found by the lookup, not sent again
     # The heir took the lease before its lookup, so its record of the lookup's finding was written.
     assert (entry.state, entry.message_id) == (STATE_SENT, str(held["id"]))
@@ -224,7 +232,7 @@ def test_a_row_left_pending_under_another_live_attempts_lease_is_not_looked_up(
     hook = SMSNexusHook()
     with SendLedger.sqlite(tmp_path / "ledger.db") as ledger:
         row = left_pending(ledger, hook, "live", lease_seconds=300)  # its answer is on the way, say
-        before = ledger.get("pending", *row.key)
+        before = ledger.get(pending_campaign(), *row.key)
         other = settling_sender(hook, ledger, "other")
         reads = admin.stats()["requests"]["other"]
         other.reconciler.existing([row.key])  # the listing every attempt makes before its sends
@@ -233,7 +241,7 @@ def test_a_row_left_pending_under_another_live_attempts_lease_is_not_looked_up(
         other.load_ledger([row])
         other.send_all([row])
         read_by_other = admin.stats()["requests"]["other"] - reads
-        after = ledger.get("pending", *row.key)
+        after = ledger.get(pending_campaign(), *row.key)
     # The server saw the listing and nothing more: no lookup of the row another attempt holds.
     assert listing >= 1
     assert read_by_other == listing

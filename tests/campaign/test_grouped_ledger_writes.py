@@ -165,13 +165,22 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.config = SimpleNamespace(
-            base_url="https://fake.invalid/api", token="SMSNEXUS-MOCK-SECRET-g", timeout=0.1
+            base_url="https://fake.invalid/api",
+            token="SMSNEXUS-MOCK-SECRET-g",
+            timeout=0.1,
+            request_seconds=0.2,
+            listing_delay=0,
         )
         self.session = object()
         self.limiters: dict[str, Any] = {}
         self.server_clock = ServerClock()
         self.created: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+
+    def get_balance(self) -> dict[str, Any]:
+        """The one read that tells which server run answers (this fake names none)."""
+        self.server_clock.answers += 1
+        return {"credits": 10_000}
 
     def send_sms(self, from_number, to, message, media_url=None, *, before_send=None):
         before_send()

@@ -46,7 +46,7 @@ def test_a_send_answered_500_whose_message_is_listed_late_is_not_sent_again(
     assert summary["sent"] == 1
     assert report(tmp_path / "r.parquet") == {numbers(1)[0]: "sent"}
     with SendLedger.sqlite(operator_ledger_path()) as ledger:
-        (entry,) = ledger.entries("late")
+        (entry,) = ledger.entries(admin.ledger_campaign("late"))
     assert (entry.state, entry.message_id) == (STATE_SENT, str(message["id"]))
 
 

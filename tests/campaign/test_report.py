@@ -93,7 +93,10 @@ def _a_folder(tmp_path) -> str:
     [
         (_under_a_file, "a file is in the way"),
         (_a_folder, "it is a folder"),
-        (lambda tmp_path: "/proc/smsnexus-reports/r.parquet", "cannot be created (No such file or directory)"),
+        (
+            lambda tmp_path: "/proc/smsnexus-reports/r.parquet",
+            "cannot be created (No such file or directory)",
+        ),
         (lambda tmp_path: "/sys/smsnexus-r.parquet", "no file can be created in /sys (Permission denied)"),
     ],
     ids=["file in the way", "a folder", "folder cannot be created", "no permission"],

@@ -28,7 +28,11 @@ class FakeTransport:
 
     def __init__(self) -> None:
         self.config = SimpleNamespace(
-            base_url="https://fake.invalid/api", token="SMSNEXUS-MOCK-SECRET-t", timeout=0.1
+            base_url="https://fake.invalid/api",
+            token="SMSNEXUS-MOCK-SECRET-t",
+            timeout=0.1,
+            request_seconds=0.2,
+            listing_delay=0,
         )
         self.session = object()
         self.limiters: dict[str, Any] = {}
@@ -40,6 +44,11 @@ class FakeTransport:
         self.waiting: dict[str, threading.Event] = {}
         self._ids = iter(range(1000, 10_000))
         self._lock = threading.Lock()
+
+    def get_balance(self) -> dict[str, Any]:
+        """The one read that tells which server run answers (this fake names none)."""
+        self.server_clock.answers += 1
+        return {"credits": 10_000}
 
     def create(self, to: str, body: str, created: datetime | None = None) -> dict[str, Any]:
         with self._lock:

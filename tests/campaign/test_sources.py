@@ -61,7 +61,7 @@ def test_a_suppression_list_says_where_each_number_is_listed(tmp_path) -> None:
     assert listed.source == str(path)
     assert listed.numbers == {"+12125550101": f"line 2 of {path}", "+12125550102": f"line 4 of {path}"}
     entries = read_suppression_list(["+12125550103"], column="to", default_region=None)
-    assert entries.numbers == {"+12125550103": "entry 1 (1-based) of the suppression list"}
+    assert entries.numbers == {"+12125550103": "entry 1 (1-based) of the suppression_list argument"}
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,7 @@ def test_a_tls_error_after_the_send_with_the_lookup_down_stays_unknown_and_a_ret
     assert len(proxy.corrupted) > 1  # the lookups were corrupted too
     assert [m["id"] for m in smsnexus_emulator.admin.sent_messages()] == [stored["id"]]
     with SendLedger.sqlite(ledger_home / "smsnexus" / "send_ledger.db") as ledger:
-        (entry,) = ledger.entries("tls")
+        (entry,) = ledger.entries(smsnexus_emulator.admin.ledger_campaign("tls"))
     assert entry.state == STATE_PENDING  # not "failed": a retry looks it up before any send
 
     proxy.corrupt = lambda request: False  # the server answers again

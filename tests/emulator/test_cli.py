@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from airflow_provider_smsnexus.emulator.cli import build_parser, settings_from_args
@@ -101,3 +102,18 @@ def test_command_line_options_set_the_drift_switches():
     assert (defaults.list_order, defaults.ignore_date_params, defaults.clock_offset_seconds) == (
         "newest_first", False, 0.0,
     )  # fmt: skip
+
+
+def test_allow_remote_inspection_is_off_unless_asked_for():
+    assert settings_from_args(build_parser().parse_args([])).allow_remote_inspection is False
+    asked = build_parser().parse_args(["--allow-remote-inspection"])
+    assert settings_from_args(asked).allow_remote_inspection is True
+
+
+def test_help_states_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines: compare words
+    token_help = text[text.index("--token TOKEN API token") : text.index("--allow-remote-inspection serve")]
+    assert token_help.count("(default:") == 1
+    assert "(default: SMSNEXUS-TEST-TOKEN-default)" in token_help

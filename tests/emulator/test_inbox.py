@@ -159,6 +159,7 @@ def test_screenshot_of_the_inbox_for_the_readme(page, smsnexus_emulator, smsnexu
 
     target = SCREENSHOT if os.environ.get("SMSNEXUS_WRITE_SCREENSHOT") == "1" else tmp_path / "inbox.png"
     admin = smsnexus_emulator.admin
+    admin.set_limits(send_limit=30, read_limit=60, window_seconds=60)  # the real service's, not the tests'
     hook = SMSNexusHook()
     question = hook.send_sms(OUR_NUMBER, CUSTOMER, "Your table for 4 is ready at 7pm. Reply YES to confirm.")
     admin.add_inbound(CUSTOMER, OUR_NUMBER, "YES")
@@ -166,6 +167,7 @@ def test_screenshot_of_the_inbox_for_the_readme(page, smsnexus_emulator, smsnexu
     page.get_by_test_id("thread").filter(has_text=CUSTOMER).click()
     page.locator(f"[data-id='{question['id']}'] [data-testid=mark-delivered]").click()
     page.get_by_test_id("status").filter(has_text=re.compile("^delivered$")).wait_for(timeout=WAIT_MS)
+    page.get_by_test_id("limit-send").filter(has_text="30 per 60 s").wait_for(timeout=WAIT_MS)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target))
@@ -182,3 +184,60 @@ def test_the_page_is_refused_to_clients_off_this_machine():
         answer = client.get("/")
     assert answer.status_code == 403
     assert "loopback" in answer.json()["message"]
+
+
+def test_allow_remote_inspection_lets_a_client_off_this_machine_use_the_page():
+    from starlette.testclient import TestClient
+
+    from airflow_provider_smsnexus.emulator.app import create_app
+    from airflow_provider_smsnexus.emulator.settings import EmulatorSettings
+
+    stranger = ("203.0.113.9", 40000)  # a browser on the Docker host, seen from inside the container
+    settings = EmulatorSettings.for_tests(allow_remote_inspection=True)
+    with TestClient(create_app(settings), client=stranger) as client:
+        page, state = client.get("/"), client.get("/_emulator/inbox/1")
+        reply = client.post(
+            "/_emulator/accounts/1/inbound", json={"from": CUSTOMER, "to": OUR_NUMBER, "body": "hello"}
+        )
+        listed = client.get("/_emulator/accounts/1/messages").json()["data"]
+    assert page.status_code == 200 and "<title>SMS Nexus emulator" in page.text
+    assert state.status_code == 200 and reply.status_code in (200, 201)
+    assert [(m["from"], m["body"]) for m in listed] == [(CUSTOMER, "hello")]
+
+
+def test_without_the_option_the_page_and_its_routes_stay_loopback_only():
+    from starlette.testclient import TestClient
+
+    from airflow_provider_smsnexus.emulator.app import create_app
+    from airflow_provider_smsnexus.emulator.settings import EmulatorSettings
+
+    app = create_app(EmulatorSettings.for_tests())
+    with TestClient(app, client=("203.0.113.9", 40000)) as stranger:
+        refused = [stranger.get(path) for path in ("/", "/_emulator/inbox/1", "/_emulator/config")]
+    with TestClient(app, client=("127.0.0.1", 40000)) as local:
+        opened = local.post("/_emulator/config", json={"allow_remote_inspection": True})
+        page = local.get("/")
+    assert [answer.status_code for answer in refused] == [403, 403, 403]
+    assert all("--allow-remote-inspection" in answer.json()["message"] for answer in refused)
+    # The switch is set at start only: the inspection API it guards cannot turn it on.
+    assert opened.status_code == 422
+    assert page.status_code == 200
+
+
+def test_the_switches_have_human_labels_naming_their_setting_in_a_tooltip(page):
+    labels = page.locator("[data-testid^=label-]")
+    labels.first.wait_for(timeout=WAIT_MS)
+    shown = {
+        labels.nth(i).get_attribute("data-testid").removeprefix("label-"): (
+            labels.nth(i).inner_text().split("\n")[0].strip(),
+            labels.nth(i).get_attribute("title"),
+        )
+        for i in range(labels.count())
+    }
+    assert {"fail_before_share", "fail_after_share", "drop_after_share", "lifecycle"} <= set(shown)
+    for setting, (text, tooltip) in shown.items():
+        assert text and "_" not in text, (setting, text)
+        assert tooltip.endswith(f"(setting {setting})"), (setting, tooltip)
+    # The fault shares say what happens, not the setting's name ("fail before share").
+    for setting in ("fail_before_share", "fail_after_share", "drop_after_share"):
+        assert "share" not in shown[setting][0].lower(), shown[setting]

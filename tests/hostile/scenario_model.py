@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-#: Where a worker can stop itself (see ``scenario_worker.STOP_POINTS``), and the other triggers.
+#: Where a worker can stop itself (see ``scenario_worker.STOP_POINTS``).
 POINTS = ("preflight", "after_pending", "before_sent_mark", "lookup")
 #: ``sends``: when the emulator's record holds ``count`` more sends than when the round began.
 SENDS = "sends"
@@ -190,7 +190,8 @@ def draw_scenario(seed: int) -> Scenario:
     switches = _draw_switches(rng)
     if switches.send_hold_ms:
         valid = min(valid, 8)  # every send waits out the client's timeout: keep the campaign short
-    rounds = tuple(_draw_round(rng, valid) for _ in range(rng.choice((1, 1, 2, 3))))
+    count = rng.choice((1, 1, 2, 3))
+    rounds = tuple(_draw_round(rng, valid, last=n == count - 1) for n in range(count))
     return Scenario(
         seed=seed,
         valid=valid,
@@ -226,30 +227,41 @@ def _draw_switches(rng: random.Random) -> Switches:
     )
 
 
-def _draw_intervention(rng: random.Random, valid: int, *, alone: bool) -> Intervention | None:
-    action = rng.choice((None, None, KILL, PAUSE, PAUSE))
+#: Stop points and how often each is drawn; the n-th pass (``_POINT_PASSES``) is one a small campaign reaches.
+_POINT_WEIGHTS = {"preflight": 1, "after_pending": 3, "before_sent_mark": 2, "lookup": 2}
+_POINT_PASSES = {"preflight": 1, "after_pending": 3, "before_sent_mark": 2, "lookup": 1}
+
+
+def _draw_intervention(rng: random.Random, budget: int, *, alone: bool, likely: bool) -> Intervention | None:
+    """An intervention triggered within the first ``budget`` sends of its round (None: the worker runs on);
+    ``likely`` when an uninterrupted worker would leave the rounds after it nothing to do."""
+    actions = (KILL, PAUSE, PAUSE, None) if likely else (None, None, KILL, PAUSE, PAUSE)
+    action = rng.choice(actions)
     if action is None:
         return None
-    if rng.random() < 0.5:
-        point, count = SENDS, rng.randint(1, max(1, valid - 1))
+    if rng.random() < 0.4:
+        point, count = SENDS, rng.randint(1, max(1, budget))
     else:
-        point = rng.choice(POINTS)
-        count = 1 if point == "preflight" else rng.randint(1, 3)
+        point = rng.choices(list(_POINT_WEIGHTS), weights=list(_POINT_WEIGHTS.values()))[0]
+        count = rng.randint(1, min(_POINT_PASSES[point], max(1, budget)))
     resume = None
     if action == PAUSE:
-        resume = LEASES_EXPIRED if alone else rng.choice((OTHER_EXITED, LEASES_EXPIRED))
+        resume = LEASES_EXPIRED if alone else rng.choice((OTHER_EXITED, OTHER_EXITED, LEASES_EXPIRED))
     return Intervention(action, point, count, resume)
 
 
-def _draw_round(rng: random.Random, valid: int) -> tuple[WorkerPlan, ...]:
-    if rng.random() < 0.6:
-        return (WorkerPlan(intervention=_draw_intervention(rng, valid, alone=True)),)
-    first = WorkerPlan(intervention=_draw_intervention(rng, valid, alone=False))
-    start = rng.choice((AT_ONCE, AFTER_SENDS, AFTER_FIRST_STOPPED))
+def _draw_round(rng: random.Random, valid: int, *, last: bool) -> tuple[WorkerPlan, ...]:
+    """One round: one worker (maybe stopped), or two on the same campaign and ledger at once."""
+    budget = max(1, valid // 3)  # the sends an earlier interrupted round is likely to leave to this one
+    if rng.random() < 0.5:
+        return (WorkerPlan(intervention=_draw_intervention(rng, budget, alone=True, likely=not last)),)
+    first = WorkerPlan(intervention=_draw_intervention(rng, budget, alone=False, likely=True))
+    start = rng.choice((AT_ONCE, AFTER_SENDS, AFTER_FIRST_STOPPED, AFTER_FIRST_STOPPED))
     if start == AFTER_FIRST_STOPPED and first.intervention is None:
         start = AT_ONCE
-    intervention = _draw_intervention(rng, valid, alone=True)  # never waits for the first: no deadlock
-    after = rng.randint(1, max(1, valid // 2)) if start == AFTER_SENDS else 0
+    # The second never waits for the first to exit (a pause of it ends when its leases expired): no deadlock.
+    intervention = _draw_intervention(rng, budget, alone=True, likely=False)
+    after = rng.randint(1, budget) if start == AFTER_SENDS else 0
     return first, WorkerPlan(start=start, after=after, intervention=intervention)
 
 

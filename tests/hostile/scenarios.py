@@ -151,7 +151,8 @@ class ScenarioRunner:
 
         s = self.scenario
         rng = random.Random(s.seed)
-        numbers = valid_numbers(s.valid + s.suppressed + s.opted_out)
+        # the first fictional number is the account's own sender: not a recipient
+        numbers = valid_numbers(s.valid + s.suppressed + s.opted_out + 1)[1:]
         valid, suppressed, opted = (
             numbers[: s.valid],
             numbers[s.valid : s.valid + s.suppressed],

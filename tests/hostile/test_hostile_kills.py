@@ -125,7 +125,7 @@ def test_a_campaign_killed_at_eight_points_and_at_random_is_sent_exactly_once(
     assert worker.wait_until(lambda: sent() > before, timeout=20), worker.stderr[-3000:]
     kills.kill(worker, "processed by the server, answer not yet received")
     held = admin.sent_messages()[-1]["to"]
-    assert ledger_states(ledger_home, held) == ["pending"], "the answer was recorded before the kill"
+    assert ledger_states(ledger_home, admin, held) == ["pending"], "the answer was recorded before the kill"
     # 6. The answers arrived; the ledger's group commit of 'sent' has not happened.
     kill_at_pause(
         "answers received, before the ledger records them",
@@ -146,7 +146,7 @@ def test_a_campaign_killed_at_eight_points_and_at_random_is_sent_exactly_once(
     so_far = [m["to"] for m in admin.sent_messages()]
     assert len(so_far) == len(set(so_far)), "a killed attempt's rerun texted someone twice"
     # The last kill came inside a lookup of rows left pending: the ledger must show unfinished rows.
-    states = Counter(ledger_states(ledger_home, None))
+    states = Counter(ledger_states(ledger_home, admin, None))
     assert states["sent"] < RECIPIENTS, f"the kills left nothing for the rerun to settle: {states}"
     final = {k: v for k, v in base.items() if k != "kind"}
     for _ in range(3):  # reruns until the task succeeds, as Airflow's retries would
@@ -220,12 +220,13 @@ def test_a_rerun_at_once_after_a_kill_waits_for_a_send_the_server_is_still_proce
     figures.add("kills_survived")
 
 
-def ledger_states(ledger_home: Path, recipient: str | None) -> list[str]:
+def ledger_states(ledger_home: Path, admin, recipient: str | None) -> list[str]:
     """The states of ``recipient``'s rows (None: every row) in the test's embedded ledger, read directly."""
     from airflow_provider_smsnexus.campaign.ledger import SendLedger
 
+    campaign = admin.ledger_campaign(CAMPAIGN)  # scoped to this emulator run
     with SendLedger.sqlite(ledger_home / "smsnexus" / "send_ledger.db") as ledger:
-        return [entry.state for entry in ledger.entries(CAMPAIGN, None if recipient is None else [recipient])]
+        return [entry.state for entry in ledger.entries(campaign, None if recipient is None else [recipient])]
 
 
 # -- exports ------------------------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ Phone values are drawn from a hand-checked table of forms built around known num
 validity is known by construction rather than asked of the production ``normalise_phone``:
 
 * pool A (``+1 212 555 0110..0149``, valid per ``phonenumbers``) carries the forms whose reading the
-  documented rules fix (``utils/phone.py``): E.164 text, national text (valid only with ``default_region``),
-  whole numbers as int or float, Unicode digits, and the refused forms (letters, symbols, control and bidi
-  characters, extensions);
+  documented rules fix (``utils/phone.py``): E.164 text, national text and whole numbers as int or float
+  (each valid only with ``default_region``: without it they have no country), Unicode digits, and the
+  refused forms (letters, symbols, control and bidi characters, extensions);
 * pool B (``0150..0189``) carries forms the rules leave open (bytes, ``"<digits>.0"`` text, ``Decimal``, fullwidth
   digits, an ``00`` prefix): a row of pool B may be texted or refused, but only ever to its own number, once;
 * invalid values with no number at all: too short, an unassigned ``+1 555`` area code, too long, letters, a
@@ -64,8 +64,8 @@ valid_forms = st.one_of(
     _forms(POOL_A, lambda n: f"({n[2:5]}) {n[5:8]}-{n[8:]}", national=True),
     _forms(POOL_A, lambda n: f"{n[2:5]}.{n[5:8]}.{n[8:]}", national=True),
     _forms(POOL_A, lambda n: f"{n[2:5]}-{n[5:8]}-{n[8:]}", national=True),
-    _forms(POOL_A, lambda n: float(n[1:])),  # pandas' float column
-    _forms(POOL_A, lambda n: int(n[1:])),
+    _forms(POOL_A, lambda n: float(n[1:]), national=True),  # pandas' float column: the "+" is lost
+    _forms(POOL_A, lambda n: int(n[1:]), national=True),
     _forms(POOL_A, lambda n: n.translate(ARABIC_INDIC)),  # Unicode digits
 )
 #: Forms of pool A the rules refuse: letters, symbols, control and bidi characters, an extension.

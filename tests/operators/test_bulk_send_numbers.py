@@ -122,9 +122,9 @@ def test_every_number_of_a_suppression_file_is_suppressed_and_every_other_texted
     assert sorted(texted()) == ["+12125550110", "+12125550112", "+12125550114"]
     assert summary["suppressed"] == 2
     reasons = pd.read_parquet(report).set_index("recipient")["reason"]
-    assert reasons["+12125550111"] == f"on the suppression list (line {first_line} of {suppression})"
-    assert reasons["+12125550113"] == f"on the suppression list (line {first_line + 1} of {suppression})"
-    assert f"Suppression list {suppression}: 2 numbers; 2 rows suppressed by it" in _logs(capfd)
+    assert reasons["+12125550111"] == f"on the suppression list: line {first_line} of {suppression}"
+    assert reasons["+12125550113"] == f"on the suppression list: line {first_line + 1} of {suppression}"
+    assert f"Suppression list from {suppression}: 2 numbers; 2 rows suppressed by it" in _logs(capfd)
 
 
 @pytest.mark.parametrize(

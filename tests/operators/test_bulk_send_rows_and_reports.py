@@ -41,8 +41,16 @@ def texts(emulator) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("template", "first", "second"),
     [
-        ("Hi {{ row.name | title }}" + TAIL, "Hi , your order ships today.", "Hi Ann, your order ships today."),
-        ("Hi {{ row.name | upper }}" + TAIL, "Hi , your order ships today.", "Hi ANN, your order ships today."),
+        (
+            "Hi {{ row.name | title }}" + TAIL,
+            "Hi , your order ships today.",
+            "Hi Ann, your order ships today.",
+        ),
+        (
+            "Hi {{ row.name | upper }}" + TAIL,
+            "Hi , your order ships today.",
+            "Hi ANN, your order ships today.",
+        ),
         (
             "Hi {{ row.name | default('there') | title }}" + TAIL,
             "Hi There, your order ships today.",
@@ -109,11 +117,16 @@ def test_a_default_covers_a_missing_nested_value(smsnexus_conn, smsnexus_emulato
     }
 
 
-def test_the_ledger_hashes_the_text_that_was_sent(smsnexus_conn, smsnexus_emulator, make_context, ledger_home):
+def test_the_ledger_hashes_the_text_that_was_sent(
+    smsnexus_conn, smsnexus_emulator, make_context, ledger_home
+):
     rows = [{"to": "+12125550101", "name": None}, {"to": "+12125550102", "name": "ann"}]
     bulk(rows, "  Hi {{ row.name | title }}!  ", campaign_id="hashes").execute(make_context())
     with SendLedger.sqlite(ledger_home / "smsnexus" / "send_ledger.db") as ledger:
-        hashes = {e.recipient: e.message_hash for e in ledger.entries("hashes")}
+        hashes = {
+            e.recipient: e.message_hash
+            for e in ledger.entries(smsnexus_emulator.admin.ledger_campaign("hashes"))
+        }
     sent = texts(smsnexus_emulator)
     assert sent == {"+12125550101": "Hi !", "+12125550102": "Hi Ann!"}
     assert hashes == {

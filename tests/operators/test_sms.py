@@ -268,12 +268,12 @@ def test_bad_rows_are_reported_with_their_reason_and_never_sent(
         "invalid",
     ]
     reasons = rows["reason"].tolist()
-    assert reasons[1] == "missing phone number"
+    assert reasons[1] == "row 2 (1-based) of the recipient DataFrame: missing phone number"
     assert "letters" in reasons[3]
-    assert reasons[4] == "same number as row 1"
+    assert reasons[4] == "same number as row 1 (1-based) of the recipient DataFrame"
     assert reasons[5].startswith("message too long: 1700 characters")
     assert reasons[6] == "empty message"
-    assert reasons[8] == "empty phone number"
+    assert reasons[8] == "row 9 (1-based) of the recipient DataFrame: empty phone number"
     recipients = rows["recipient"].tolist()
     assert pd.isna(recipients[1])
     assert [recipients[0], *recipients[2:4]] == ["+12125550110", "+12125550111", "not a number"]
@@ -388,18 +388,25 @@ def test_stop_replies_and_the_suppression_list_are_never_texted(
     reasons = pd.read_parquet(report).set_index("recipient")["reason"]
     assert reasons["+12125550110"].startswith("opted out: STOP")
     assert reasons["+12125550111"].startswith("opted out: UNSUBSCRIBE")
-    assert reasons["+12125550114"] == "on the suppression list"
+    assert reasons["+12125550114"] == f"on the suppression list: line 1 of {suppression}"
 
 
 def test_opt_outs_can_be_ignored_and_lists_come_in_several_shapes(
     smsnexus_conn, smsnexus_emulator, make_context, texted
 ):
     smsnexus_emulator.admin.add_inbound("+12125550110", SENDER, "STOP")
-    for index, suppression in enumerate(
-        [["+12125550111"], pd.DataFrame({"to": ["+12125550111"]}), pd.DataFrame({"phone": [12125550111]})]
-    ):
+    shapes = [
+        (["+12125550111"], None),
+        (pd.DataFrame({"to": ["+12125550111"]}), None),
+        (pd.DataFrame({"phone": [12125550111]}), "US"),  # a number column lost its "+": read with a region
+    ]
+    for index, (suppression, region) in enumerate(shapes):
         summary = bulk(
-            frame(2), honor_opt_outs=False, suppression_list=suppression, campaign_id=f"c{index}"
+            frame(2),
+            honor_opt_outs=False,
+            suppression_list=suppression,
+            default_region=region,
+            campaign_id=f"c{index}",
         ).execute(make_context())
         assert (summary["sent"], summary["suppressed"]) == (1, 1)
     assert texted() == ["+12125550110"] * 3
@@ -564,10 +571,10 @@ def test_a_changed_text_is_not_sent_again_in_the_same_campaign(smsnexus_conn, ma
     assert "2 recipients were already sent a different text" in _logs(capfd)
 
 
-def test_the_ledger_records_every_send(smsnexus_conn, make_context, ledger_home):
+def test_the_ledger_records_every_send(smsnexus_conn, smsnexus_emulator, make_context, ledger_home):
     bulk(frame(2), campaign_id="spring-sale").execute(make_context())
     with SendLedger.sqlite(ledger_home / "smsnexus" / "send_ledger.db") as ledger:
-        entries = ledger.entries("spring-sale")
+        entries = ledger.entries(smsnexus_emulator.admin.ledger_campaign("spring-sale"))
     assert {(e.recipient, e.state, e.attempts) for e in entries} == {
         ("+12125550110", "sent", 1),
         ("+12125550111", "sent", 1),

@@ -340,3 +340,45 @@ def test_an_id_that_is_not_a_number_is_a_typed_error_that_leaves_the_destination
         with pytest.raises(SMSNexusResponseError, match="not a whole number"):
             run_export(SMSNexusToParquetOperator(task_id="export", path=str(tmp_path / "m")))
     assert sorted(os.listdir(tmp_path)) == []
+
+
+# -- a path that cannot take the export --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layout", "path", "partition_by", "names", "says"),
+    [
+        # a partitioned export writes folders: `path` is a file
+        ({"messages": "file"}, "messages", "auto", "messages", "is a file, where the export needs a folder"),
+        # a parent of `path` is a file
+        ({"exports": "file"}, "exports/messages", "auto", "exports", "is a file, where the export needs"),
+        # an unpartitioned export to a name ending in .parquet writes one file: `path` is a folder
+        ({"messages.parquet": "folder"}, "messages.parquet", None, "messages.parquet", "is a folder"),
+    ],
+    ids=["path-is-a-file", "parent-is-a-file", "file-path-is-a-folder"],
+)
+def test_a_path_that_cannot_take_the_files_fails_before_reading_naming_path(
+    smsnexus_emulator, smsnexus_conn, tmp_path, layout, path, partition_by, names, says
+):
+    from airflow_provider_smsnexus.exceptions import SMSNexusDestinationError
+
+    seed_days(smsnexus_emulator.admin, 50, days=2)
+    for name, kind in layout.items():
+        (tmp_path / name).mkdir() if kind == "folder" else (tmp_path / name).write_text("keep me")
+    before = snapshot(tmp_path)
+    op = SMSNexusToParquetOperator(task_id="export", path=str(tmp_path / path), partition_by=partition_by)
+
+    with pytest.raises(SMSNexusDestinationError) as caught:
+        run_export(op)
+
+    error = caught.value
+    assert (error.parameter, error.path) == ("path", str(tmp_path / path))
+    assert f"path={str(tmp_path / path)!r}" in str(error)
+    assert f"{tmp_path / names} {says}" in str(error)
+    assert error.__cause__ is None and error.__suppress_context__  # the message is the whole story
+    # Checked before the first page: the emulator saw no request, and the files are as they were.
+    assert smsnexus_emulator.admin.stats()["requests"]["other"] == 0
+    assert snapshot(tmp_path) == before
+    # The same export to a free path next to it exports the whole history: the check refuses only the path.
+    run_export(SMSNexusToParquetOperator(task_id="export", path=str(tmp_path / "free")))
+    assert exported_ids(tmp_path / "free") == sorted(m["id"] for m in smsnexus_emulator.admin.messages())
