@@ -681,3 +681,19 @@ def test_the_celery_profile_runs_two_workers_that_share_the_components_settings_
         ]
         assert not errors, (name, errors)
     assert "[postgres,celery]" in DOCKERFILE.read_text(), "the image installs the celery extra"
+
+
+def test_the_inbox_page_is_opened_to_the_hosts_browser_and_published_on_loopback_only(services):
+    from airflow_provider_smsnexus.emulator.cli import build_parser, settings_from_args
+
+    emulator = services["emulator"]
+    args = command_args(emulator)
+    # The browser reaches the container through Docker's bridge: the page must allow a non-loopback client...
+    assert settings_from_args(build_parser().parse_args(args[1:])).allow_remote_inspection is True
+    # ... and only the host's own loopback may reach the port.
+    assert emulator["ports"] and all(str(port).startswith("127.0.0.1:") for port in emulator["ports"])
+
+
+def test_the_readme_names_the_extras_the_dockerfile_installs():
+    extras = re.search(r'"/tmp/smsnexus-provider\[([a-z,]+)\]"', DOCKERFILE.read_text()).group(1)
+    assert f'".[{extras}]"' in (DOCKER_DIR / "README.md").read_text()
