@@ -8,9 +8,15 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
-VERSION = re.search(
-    r'^__version__ = "([^"]+)"', (HERE / "airflow_provider_smsnexus" / "__init__.py").read_text(), re.M
-).group(1)
+# Facts defined once, in the package (read as text: installing must not import Airflow).
+PACKAGE_INIT = (HERE / "airflow_provider_smsnexus" / "__init__.py").read_text()
+
+
+def _package_constant(name: str) -> str:
+    return re.search(rf'^{name} = "([^"]+)"', PACKAGE_INIT, re.M).group(1)
+
+
+VERSION = _package_constant("__version__")
 # `make docs`: the Sphinx site under docs/; part of dev too, so `make install` (and CI) can build it.
 DOCS_REQUIRES = ["sphinx>=8", "myst-parser>=4", "furo>=2024.8"]
 
@@ -21,6 +27,8 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
+    # Airflow 3.3 reads a provider's documentation-url from the "Documentation" URL of its package.
+    project_urls={"Documentation": _package_constant("DOCUMENTATION_URL")},
     packages=find_packages(include=["airflow_provider_smsnexus", "airflow_provider_smsnexus.*"]),
     package_data={
         "airflow_provider_smsnexus": ["py.typed"],
@@ -28,7 +36,8 @@ setup(
     },
     python_requires=">=3.10",
     install_requires=[
-        "apache-airflow>=3.1",
+        # The lowest Airflow it runs on: MIN_AIRFLOW_VERSION (tests/test_airflow_floor.py).
+        f"apache-airflow>={_package_constant('MIN_AIRFLOW_VERSION')}",
         "requests>=2.31",
         # The sync hook's own requests go through a urllib3 pool (bench/README.md: 0.44x requests' CPU per call).
         "urllib3>=2",

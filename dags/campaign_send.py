@@ -30,7 +30,15 @@ in use. Try it against the local emulator::
 
     smsnexus-emulator --port 8025 &     # prints the AIRFLOW_CONN_SMSNEXUS_DEFAULT value to export
     export AIRFLOW_CONN_SMSNEXUS_DEFAULT='<the JSON it printed>'
+    # or store it in the metadata database instead (one command):
+    #   airflow connections add smsnexus_default --conn-type smsnexus
+    #     --conn-host http://127.0.0.1:8025/api --conn-password '<the token it printed>'
     airflow dags test smsnexus_campaign_send
+
+``airflow dags test`` runs the deferred ``delivery_report`` in its own process (no triggerer needed); its
+trigger reads a connection from the environment or from the metadata database alike (Airflow 3.3's
+asynchronous lookup misses the database there: the provider falls back to the synchronous one; see the
+troubleshooting page of the docs). It waits for the emulator's delivery reports, about half a minute.
 
 See "SMSNexusBulkSendOperator" in the docs (docs/guides/sending.md).
 """

@@ -51,3 +51,27 @@ def test_the_sensors_old_private_name_still_imports():
     from airflow_provider_smsnexus.sensors.balance import _CredentialsRejectedError
 
     assert _CredentialsRejectedError is SMSNexusCredentialsRejectedError
+
+
+def test_number_errors_keep_where_the_number_was_across_pickling():
+    from airflow_provider_smsnexus.exceptions import (
+        SMSNexusCampaignError,
+        SMSNexusInvalidNumberError,
+        SMSNexusSuppressionListError,
+    )
+
+    number = pickle.loads(
+        pickle.dumps(SMSNexusInvalidNumberError("from_number='2015550142' ...", parameter="from_number"))
+    )
+    listed = pickle.loads(
+        pickle.dumps(
+            SMSNexusSuppressionListError("bad line", source="stop.csv", places=["line 3 of stop.csv"])
+        )
+    )
+    assert (type(number), number.parameter) == (SMSNexusInvalidNumberError, "from_number")
+    assert (type(listed), listed.source, listed.places) == (
+        SMSNexusSuppressionListError,
+        "stop.csv",
+        ["line 3 of stop.csv"],
+    )
+    assert all(isinstance(error, (SMSNexusCampaignError, AirflowFailException)) for error in (number, listed))

@@ -66,3 +66,63 @@ def test_the_provider_info_names_the_type_as_the_hook_does():
 
     (entry,) = get_provider_info()["connection-types"]
     assert entry["hook-name"] == SMSNexusHook.hook_name
+
+
+def test_the_ui_connection_form_shows_the_extra_fields_and_hides_login_schema_and_port(tmp_path):
+    # What Airflow 3.3's UI asks its API for to draw the form (it imports no hook).
+    script = (
+        "import json\n"
+        "from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService\n"
+        "(meta,) = [m for m in HookMetaService.hook_meta_data() if m.connection_type == 'smsnexus']\n"
+        "print(json.dumps(meta.model_dump(mode='json')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AIRFLOW_HOME": str(tmp_path)},
+    )
+    meta = json.loads(result.stdout.strip().splitlines()[-1])
+    fields = meta["extra_fields"]
+    # Hand-listed: the extras users set (SMSNexusConnectionConfig reads each under this very key).
+    assert set(fields) == {
+        "send_rate_limit",
+        "read_rate_limit",
+        "rate_limit_period",
+        "timeout",
+        "max_retries",
+        "verify",
+        "proxies",
+        "date_from_param",
+        "date_to_param",
+    }
+    assert fields["send_rate_limit"]["schema"]["title"] == "Send rate limit"
+    assert fields["send_rate_limit"]["schema"]["type"] == ["integer", "null"]
+    assert all(field["value"] is None for field in fields.values())  # nothing pre-filled
+    standard = meta["standard_fields"]
+    assert {name for name in ("login", "url_schema", "port") if standard[name]["hidden"]} == {
+        "login",
+        "url_schema",
+        "port",
+    }
+    assert (standard["host"]["title"], standard["password"]["title"]) == ("Base URL", "API token")
+
+
+def test_the_provider_info_links_the_documentation(tmp_path):
+    from airflow_provider_smsnexus import DOCUMENTATION_URL, get_provider_info
+
+    assert get_provider_info()["documentation-url"] == DOCUMENTATION_URL
+    # Airflow 3.3 replaces it with the package's "Documentation" URL (setup.py's project_urls) when it loads.
+    script = (
+        "from airflow.providers_manager import ProvidersManager\n"
+        "print(ProvidersManager().providers['airflow-provider-smsnexus'].data['documentation-url'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AIRFLOW_HOME": str(tmp_path)},
+    )
+    assert result.stdout.strip().splitlines()[-1] == DOCUMENTATION_URL

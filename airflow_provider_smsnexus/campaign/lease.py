@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from airflow_provider_smsnexus.campaign.ledger import SendLedger
+    from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,29 @@ def account_fingerprint(base_url: str, token: str) -> str:
     """
     digest = hashlib.sha256(f"smsnexus-account\x1f{base_url.rstrip('/')}\x1f{token}".encode()).hexdigest()
     return digest[:32]
+
+
+#: What joins a campaign id and the emulator run it was sent through, in the ledger.
+RUN_SCOPE = "@emulator-run-"
+
+
+def run_scoped(campaign_id: str, hook: SMSNexusHook) -> str:
+    """
+    The ledger's campaign of ``campaign_id`` on the server that answers the hook: scoped to the server's run
+    when it names one (the emulator does; SMS Nexus does not), so that a ledger's record of one emulator run
+    never answers for another, whose messages are new. An id already scoped is returned as it is.
+
+    Makes one read (``GET /api/balance``) when the hook has not heard from the server yet.
+
+    :param campaign_id: the campaign.
+    :param hook: the SMS Nexus hook.
+    """
+    if RUN_SCOPE in campaign_id:
+        return campaign_id
+    clock = hook.server_clock
+    if not clock.answers:
+        hook.get_balance()
+    return f"{campaign_id}{RUN_SCOPE}{clock.run}" if clock.run else campaign_id
 
 
 class LeaseWrites:

@@ -21,7 +21,13 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus.campaign.lease import Heartbeat, account_fingerprint, lease_clock, lease_owner
+from airflow_provider_smsnexus.campaign.lease import (
+    Heartbeat,
+    account_fingerprint,
+    lease_clock,
+    lease_owner,
+    run_scoped,
+)
 from airflow_provider_smsnexus.campaign.ledger import STATE_PENDING, STATE_SENT, STATE_UNKNOWN
 from airflow_provider_smsnexus.campaign.model import (
     ALREADY_SENT,
@@ -150,17 +156,11 @@ class CampaignSender(RowSettling):
         apply_ledger(self.ledger, self.campaign_id, rows, self.log, account=self.account)
 
     def _scope_to_server_run(self) -> None:
-        """Scope the ledger's campaign to the server run that answers, when the server names it (the emulator
-        does; SMS Nexus does not): a restarted emulator holds none of an earlier run's messages, so the ledger's
-        record of that run must not answer for it. Costs one read when nothing was asked of the server yet."""
-        if self._scoped:
-            return
-        clock = self.hook.server_clock
-        if not clock.answers:
-            self.hook.get_balance()
-        if clock.run:
-            self.campaign_id = f"{self.campaign_id}@emulator-run-{clock.run}"
-        self._scoped = True
+        """Scope the ledger's campaign to the server run that answers (see
+        :func:`~airflow_provider_smsnexus.campaign.lease.run_scoped`), once, before the ledger is read."""
+        if not self._scoped:
+            self.campaign_id = run_scoped(self.campaign_id, self.hook)
+            self._scoped = True
 
     # -- the whole send --------------------------------------------------------------------------------
 

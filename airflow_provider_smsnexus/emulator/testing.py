@@ -23,8 +23,14 @@ if TYPE_CHECKING:
 
     from airflow_provider_smsnexus.emulator.server import EmulatorServer
 
-#: Connection extras of ``smsnexus_conn``: quick retries so tests of back-off stay fast.
-TEST_CONNECTION_EXTRAS: dict[str, Any] = {"retry_backoff": 0.01, "retry_backoff_max": 0.05, "timeout": 10}
+#: Connection extras of ``smsnexus_conn``: quick retries so tests of back-off stay fast, and a listing delay of
+#: 0, true of the emulator unless its ``late_visibility_ms`` switch is on (a test of that switch sets its own).
+TEST_CONNECTION_EXTRAS: dict[str, Any] = {
+    "retry_backoff": 0.01,
+    "retry_backoff_max": 0.05,
+    "timeout": 10,
+    "listing_delay": 0,
+}
 
 
 class EmulatorAdminError(RuntimeError):

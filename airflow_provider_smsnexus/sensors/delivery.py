@@ -143,11 +143,12 @@ class SMSNexusDeliverySensor(BaseSensorOperator):
     @cached_property
     def tracked(self) -> tuple[list[int], str | None, int]:
         """The ledger's sent message ids, the oldest send's time, and the rows not known to be sent."""
+        from airflow_provider_smsnexus.campaign.lease import run_scoped
         from airflow_provider_smsnexus.campaign.ledger import STATE_FAILED, STATE_SENT, SendLedger
 
         options = {"table_name": self.ledger_table} if self.ledger_table else {}
         with SendLedger.for_connection(self.ledger_conn_id, **options) as ledger:
-            entries = ledger.entries(self.campaign_id)
+            entries = ledger.entries(run_scoped(self.campaign_id, self.hook))
         sent = [entry for entry in entries if entry.state == STATE_SENT and entry.message_id]
         untracked = sum(1 for entry in entries if entry.state not in (STATE_SENT, STATE_FAILED))
         moments = [entry.created_at for entry in sent if entry.created_at is not None]

@@ -20,6 +20,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_smsnexus import DEFAULT_CONN_ID
 from airflow_provider_smsnexus.hooks._pagination import MAX_PER_PAGE
 from airflow_provider_smsnexus.hooks._times import utcnow
+from airflow_provider_smsnexus.transfers.horizon import listed_horizon, wait_for_horizon
 from airflow_provider_smsnexus.transfers.schema import (
     MESSAGE_DIRECTIONS,
     MESSAGE_STATUSES,
@@ -162,6 +163,9 @@ class SMSNexusExportBaseOperator(BaseOperator):
         """Whether the window is widened to whole UTC days (partitioned destinations)."""
         return False
 
+    def _check_destination(self) -> None:
+        """Refuse a destination that cannot take the export, before the first request (default: no check)."""
+
     def _open_writer(self, window: ExportWindow | None) -> ExportWriter:
         raise NotImplementedError
 
@@ -189,10 +193,15 @@ class SMSNexusExportBaseOperator(BaseOperator):
     ) -> tuple[ExportWindow | None, ExportRun | None, str | None]:
         """
         The run's window (None for resources exported whole), the record to keep with the destination
-        (None outside a DAG run), and the rule that chose the window; fixed at ``now``.
+        (None outside a DAG run), and the rule that chose the window.
+
+        The window never ends after the listed horizon (:mod:`~airflow_provider_smsnexus.transfers.horizon`):
+        a window without a fixed end ends there; one whose end has passed on the worker's clock (``now``) but
+        not yet on the horizon waits for it.
         """
         if self.resource != "messages":
             return None, None, None
+        horizon = listed_horizon(self.hook)
         facts = RunFacts.from_context(context)
         needs_history = self.window_start is None and self.window_end is None and not facts.has_interval
         history = self._history() if needs_history and facts.run_id is not None else []
@@ -200,15 +209,20 @@ class SMSNexusExportBaseOperator(BaseOperator):
             facts,
             history,
             key=self.export_key,
-            now=now,
+            now=horizon,
             window_start=self.window_start,
             window_end=self.window_end,
             initial_window_start=self.initial_window_start,
         )
-        window = resolve_window(start, end, now=now, lookback=self.lookback, whole_days=self._whole_days())
+        fixed_end = to_utc(end, "window_end")
+        if fixed_end is not None and horizon < fixed_end <= now:
+            horizon = wait_for_horizon(self.hook, fixed_end, log=self.log)
+        window = resolve_window(
+            start, end, now=horizon, lookback=self.lookback, whole_days=self._whole_days()
+        )
         record = None
         if facts.run_id is not None:  # the window asked for, before lookback and widening
-            asked_end = min(to_utc(end, "window_end") or now, now)
+            asked_end = min(fixed_end or horizon, horizon)
             asked_start = to_utc(start, "window_start")
             asked_start = None if asked_start is None else min(asked_start, asked_end)
             record = ExportRun(self.export_key, facts.run_id, asked_start, asked_end, exported_at=now)
@@ -216,8 +230,7 @@ class SMSNexusExportBaseOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Fix the window, stream the pages into the destination's writer, commit, return the figures."""
-        # The API's timestamps have whole seconds: rows created in the current second are left to a later
-        # run, so that every row of the window exists before the first page is read.
+        self._check_destination()
         now = utcnow().replace(microsecond=0)
         window, record, rule = self.export_window(context, now)
         stats = ExportStats(

@@ -19,6 +19,7 @@ from airflow_provider_smsnexus.transfers.parquet_files import (
     PARTITION_BY_CREATED_DATE,
     ParquetExportWriter,
     ParquetTarget,
+    check_local_destination,
     partition_key,
 )
 from airflow_provider_smsnexus.transfers.records import read_file_records
@@ -104,6 +105,10 @@ class SMSNexusToParquetOperator(SMSNexusExportBaseOperator):
 
     def _history(self) -> list[ExportRun]:
         return read_file_records(self.target)
+
+    def _check_destination(self) -> None:
+        if self.target.local is not None:
+            check_local_destination(self.target)
 
     def _lineage_output(self) -> tuple[str, str]:
         return self.target.lineage()

@@ -38,7 +38,8 @@ class ExportWindow:
     The span [start, end) of created_at that a message export covers.
 
     :param start: the inclusive start (aware UTC), or None for the whole history.
-    :param end: the exclusive end (aware UTC); never later than the moment the task started.
+    :param end: the exclusive end (aware UTC); never later than the listed horizon (see
+        :mod:`~airflow_provider_smsnexus.transfers.horizon`).
     """
 
     start: datetime | None
@@ -185,7 +186,7 @@ def choose_window(
     :param facts: the run (see :class:`RunFacts`).
     :param history: the runs of this task its destination recorded.
     :param key: the task's key in ``history``.
-    :param now: the moment the task started (the end of a run without a run).
+    :param now: the listed horizon (the end of a run whose window has no fixed end).
     :param window_start: the operator's ``window_start`` (rendered), or None.
     :param window_end: the operator's ``window_end`` (rendered), or None.
     :param initial_window_start: where the first export of a task starts (None: the whole history).
@@ -229,8 +230,8 @@ def resolve_window(
 
     :param window_start: the window's start (datetime, date or ISO string); None for the whole history.
     :param window_end: the window's end; None for ``now``.
-    :param now: the moment the task started: the end is never later, so rows created while the export runs
-        are left to the next run.
+    :param now: the listed horizon, on the server's clock: the end is never later, so rows the list may not
+        show yet (created since, or listed late) are left to the next run.
     :param lookback: moves the start back by this much, so that status changes of recent messages are
         exported again.
     :param whole_days: widen the window to whole UTC days (start to its midnight, end to the next midnight
@@ -252,6 +253,6 @@ def resolve_window(
     if start is not None and start > end:
         raise ValueError(
             f"the export window starts at {start.isoformat()}, after its end {end.isoformat()} "
-            "(an end in the future is cut to the moment the task started)"
+            "(an end after the listed horizon, the server's present minus listing_delay, is cut to it)"
         )
     return ExportWindow(start, end)

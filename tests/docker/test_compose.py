@@ -691,7 +691,8 @@ def test_the_inbox_page_is_opened_to_the_hosts_browser_and_published_on_loopback
     # The browser reaches the container through Docker's bridge: the page must allow a non-loopback client...
     assert settings_from_args(build_parser().parse_args(args[1:])).allow_remote_inspection is True
     # ... and only the host's own loopback may reach the port.
-    assert emulator["ports"] and all(str(port).startswith("127.0.0.1:") for port in emulator["ports"])
+    assert emulator["ports"]
+    assert all(str(port).startswith("127.0.0.1:") for port in emulator["ports"])
 
 
 def test_the_readme_names_the_extras_the_dockerfile_installs():

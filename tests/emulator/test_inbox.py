@@ -2,7 +2,8 @@
 what it shows comes from the emulator's record, and what is done in it reaches the record — a reply
 typed in the page is picked up by the inbound trigger.
 
-Skips with a reason where no browser is installed; with ``CI=true`` the browser is required.
+Skips with a reason where no browser is installed; with ``CI=true`` the browser is required
+(``tests/_chromium.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import asyncio
 import concurrent.futures
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,20 +19,11 @@ import pytest
 
 from airflow_provider_smsnexus.triggers import inbound
 from airflow_provider_smsnexus.triggers.inbound import MemoryPositionStore, SMSNexusInboundMessageTrigger
+from tests._chromium import chromium
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-CHROMIUM = os.environ.get("SMSNEXUS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: The README's picture; a test run writes it only when asked (SMSNEXUS_WRITE_SCREENSHOT=1), so that running
 #: the suite never changes a tracked file.
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "_static" / "inbox.png"
@@ -41,26 +32,10 @@ CUSTOMER = "+12125550177"
 WAIT_MS = 15_000
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; the browser test is required in CI (.ci/run installs chromium)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("Playwright for Python is not installed (pip install -e '.[dev]')")
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_FLAGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -153,7 +128,6 @@ def test_fault_switches_and_rate_limits_are_shown_and_switch_the_emulator(page, 
 
 
 def test_screenshot_of_the_inbox_for_the_readme(page, smsnexus_emulator, smsnexus_conn, tmp_path):
-    import os
 
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
@@ -200,8 +174,10 @@ def test_allow_remote_inspection_lets_a_client_off_this_machine_use_the_page():
             "/_emulator/accounts/1/inbound", json={"from": CUSTOMER, "to": OUR_NUMBER, "body": "hello"}
         )
         listed = client.get("/_emulator/accounts/1/messages").json()["data"]
-    assert page.status_code == 200 and "<title>SMS Nexus emulator" in page.text
-    assert state.status_code == 200 and reply.status_code in (200, 201)
+    assert page.status_code == 200
+    assert "<title>SMS Nexus emulator" in page.text
+    assert state.status_code == 200
+    assert reply.status_code in (200, 201)
     assert [(m["from"], m["body"]) for m in listed] == [(CUSTOMER, "hello")]
 
 
@@ -236,7 +212,8 @@ def test_the_switches_have_human_labels_naming_their_setting_in_a_tooltip(page):
     }
     assert {"fail_before_share", "fail_after_share", "drop_after_share", "lifecycle"} <= set(shown)
     for setting, (text, tooltip) in shown.items():
-        assert text and "_" not in text, (setting, text)
+        assert text, setting
+        assert "_" not in text, (setting, text)
         assert tooltip.endswith(f"(setting {setting})"), (setting, tooltip)
     # The fault shares say what happens, not the setting's name ("fail before share").
     for setting in ("fail_before_share", "fail_after_share", "drop_after_share"):

@@ -583,8 +583,15 @@ def test_provider_info_registers_the_connection_type_and_modules():
     (conn_type,) = info["connection-types"]
     assert conn_type["connection-type"] == "smsnexus"
     assert conn_type["hook-class-name"] == "airflow_provider_smsnexus.hooks.smsnexus.SMSNexusHook"
-    behaviour = conn_type["ui-field-behaviour"]
+    behaviour = conn_type[
+        "ui-field-behaviour"
+    ]  # the provider info's keys are kebab-case, the hook's snake_case
     assert behaviour["relabeling"] == {"host": "Base URL", "password": "API token"}
     assert behaviour["placeholders"]["host"] == "https://www.smsnexus.net/api"
-    assert set(behaviour["hidden_fields"]) == {"login", "schema", "port"}
-    assert SMSNexusHook.get_ui_field_behaviour() == behaviour
+    assert set(behaviour["hidden-fields"]) == {"login", "schema", "port"}
+    hook_behaviour = SMSNexusHook.get_ui_field_behaviour()
+    assert set(hook_behaviour["hidden_fields"]) == set(behaviour["hidden-fields"])
+    assert (hook_behaviour["relabeling"], hook_behaviour["placeholders"]) == (
+        behaviour["relabeling"],
+        behaviour["placeholders"],
+    )

@@ -73,7 +73,9 @@ class Switches:
 
     ``send_hold_ms`` above the client's timeout makes a read timeout after the server acted;
     ``send_limit`` / ``read_limit`` (one-second windows) make a 429 storm; ``tls_error_share`` puts a TLS
-    proxy in front that corrupts that share of the send answers after the emulator stored the message.
+    proxy in front that corrupts that share of the send answers after the emulator stored the message;
+    ``clock_step_seconds`` moves the server's clock by that much at the start of each later round and of the
+    recovery runs (as an NTP correction would).
     """
 
     fail_before_share: float = 0.0
@@ -84,6 +86,7 @@ class Switches:
     live_traffic_per_list: int = 0
     late_visibility_ms: float = 0.0
     clock_offset_seconds: float = 0.0
+    clock_step_seconds: float = 0.0
     list_order: str = "newest_first"
     send_limit: int | None = None
     read_limit: int | None = None
@@ -220,6 +223,7 @@ def _draw_switches(rng: random.Random) -> Switches:
         live_traffic_per_list=_maybe(rng, 0.15, rng.randint(1, 4), 0),
         late_visibility_ms=_maybe(rng, 0.35, float(rng.choice((1500, 2500, 3000, 4000))), 0.0),
         clock_offset_seconds=_maybe(rng, 0.35, float(rng.choice((-600, -90, -7, 7, 90, 600))), 0.0),
+        clock_step_seconds=_maybe(rng, 0.2, float(rng.choice((-120, -5, 5, 120))), 0.0),
         list_order=_maybe(rng, 0.3, "oldest_first", "newest_first"),
         send_limit=rng.randint(2, 4) if storm else None,
         read_limit=rng.randint(4, 10) if storm else None,

@@ -37,20 +37,23 @@ class EngineSettings:
         return max(self.min_listing_delay, scenario.switches.late_visibility_ms / 1000 + self.listing_margin)
 
     def operator_kwargs(self, scenario: Scenario) -> dict[str, Any]:
-        """The bulk operator's timing arguments (``listing_delay`` only where the operator takes it)."""
+        """The bulk operator's timing arguments (``listing_delay`` where the operator takes it)."""
         kwargs: dict[str, Any] = {"lease_seconds": self.lease_seconds}
         if "listing_delay" in operator_parameters():
             kwargs["listing_delay"] = self.listing_delay(scenario)
         return kwargs
 
     def connection_extras(self, scenario: Scenario, *, faulty: bool) -> dict[str, Any]:
-        """The connection's extras; in a 429 storm the client believes in a budget the server does not give."""
+        """The connection's extras (``listing_delay`` where the connection takes it); in a 429 storm the client
+        believes in a budget the server does not give."""
         extras: dict[str, Any] = {
             "timeout": self.timeout,
             "retry_backoff": 0.01,
             "retry_backoff_max": 0.05,
             "max_rate_limit_wait": self.max_rate_limit_wait,
         }
+        if "listing_delay" in connection_extras():
+            extras["listing_delay"] = self.listing_delay(scenario)
         if faulty and scenario.switches.send_limit:
             extras.update(send_rate_limit=20, read_rate_limit=40, rate_limit_period=1)
         return extras
@@ -73,3 +76,12 @@ def operator_parameters() -> set[str]:
         if init is not None:
             names |= set(inspect.signature(init).parameters)
     return names
+
+
+def connection_extras() -> set[str]:
+    """The extras the SMS Nexus connection reads (the fields of its parsed configuration)."""
+    import dataclasses
+
+    from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
+
+    return {f.name for f in dataclasses.fields(SMSNexusConnectionConfig)}

@@ -13,12 +13,15 @@ succeeds or stops changing. The engine's timing settings are passed in one place
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import sqlite3
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tests.hostile.hostile_support import INVALID_VALUES, SENDER, national, valid_numbers
@@ -115,7 +118,6 @@ class ScenarioRunner:
         self._tls_lock = threading.Lock()
         self._proxy: Any = None
         self._certificate: Any = None
-        self._ledger: Any = None
         self._workers: list[ScenarioWorker] = []
 
     # -- the whole scenario ---------------------------------------------------------------------------------
@@ -137,8 +139,6 @@ class ScenarioRunner:
                 if not worker.exited():
                     worker.resume()
                     worker.kill()
-            if self._ledger is not None:
-                self._ledger.close()
         self.result.seconds = time.monotonic() - self._started
         return self.result
 
@@ -273,7 +273,16 @@ class ScenarioRunner:
         """Sends in the emulator's record."""
         return len(self.admin.sent_messages())
 
+    def _step_clock(self, steps: int) -> None:
+        """Move the server's clock ``steps`` clock steps away from the scenario's offset."""
+        sw = self.scenario.switches
+        if sw.clock_step_seconds and steps:
+            offset = sw.clock_offset_seconds + steps * sw.clock_step_seconds
+            self.admin.configure(clock_offset_seconds=offset)
+            self.note(f"server clock stepped to {offset:+.0f} s")
+
     def _run_round(self, number: int, plans: tuple[WorkerPlan, ...]) -> None:
+        self._step_clock(number - 1)
         base = self.sends()
         names = [f"r{number}w{n}" for n in range(len(plans))]
         workers: list[ScenarioWorker | None] = [None] * len(plans)
@@ -348,15 +357,14 @@ class ScenarioRunner:
         return not self._live_leases(worker.pid)
 
     def _live_leases(self, pid: int) -> int:
-        """Rows whose lease the process ``pid`` holds and that has not expired (the ledger's clock)."""
-        from airflow_provider_smsnexus.hooks._times import utcnow
-
-        now = utcnow()
+        """Rows whose lease the process ``pid`` holds and that has not expired (on this machine's UTC clock, the
+        workers' clock)."""
+        now = datetime.now(timezone.utc)
         return sum(
             1
-            for entry in self._ledger_entries()
-            if entry.lease_owner and f":{pid}#" in entry.lease_owner
-            and entry.lease_expires_at is not None and entry.lease_expires_at > now
+            for row in self._ledger_rows()
+            if row["lease_owner"] and f":{pid}#" in row["lease_owner"]
+            and row["lease_expires_at"] and _utc(row["lease_expires_at"]) > now
         )  # fmt: skip
 
     def _hang(self, workers: list[ScenarioWorker]) -> None:
@@ -374,6 +382,7 @@ class ScenarioRunner:
     def _recover(self) -> None:
         """Rerun the campaign until a run succeeds, or two runs in a row end with the same outcomes."""
         previous = None
+        self._step_clock(len(self.scenario.rounds))
         for number in range(1, RECOVERY_RUNS + 1):
             worker = self._start(f"rec{number}", None, faulty=False)
             try:
@@ -396,21 +405,33 @@ class ScenarioRunner:
         path = self.reports[name]
         return Counter(pd.read_parquet(path)["outcome"]) if path.exists() else Counter()
 
-    def _ledger_entries(self) -> list[Any]:
-        """The campaign's ledger rows, read from the workers' embedded ledger (none before it exists)."""
-        from airflow_provider_smsnexus.campaign.ledger import SendLedger
+    def _ledger_rows(self) -> list[sqlite3.Row]:
+        """The campaign's rows of the workers' embedded ledger, read with plain SQL (none before it exists). The
+        engine may scope the campaign (``<campaign>@emulator-run-<run>``): every scope of it is read."""
+        from airflow_provider_smsnexus.campaign.ledger import DEFAULT_TABLE_NAME
 
-        if self._ledger is None:
-            path = self.airflow_home / "smsnexus" / "send_ledger.db"
-            if not path.exists():
-                return []
-            self._ledger = SendLedger.sqlite(path)
-        return self._ledger.entries(self.campaign)
+        path = self.airflow_home / "smsnexus" / "send_ledger.db"
+        if not path.exists():
+            return []
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+            conn.row_factory = sqlite3.Row
+            try:
+                return conn.execute(
+                    f'SELECT * FROM "{DEFAULT_TABLE_NAME}" WHERE campaign_id = ? OR campaign_id LIKE ?',
+                    (self.campaign, f"{self.campaign}@%"),
+                ).fetchall()
+            except sqlite3.OperationalError as exc:  # the table is not created yet
+                if "no such table" in str(exc):
+                    return []
+                raise
 
     def _check(self, expected: set[str], forbidden: dict[str, str]) -> None:
         import pandas as pd
 
-        ledger = [LedgerRow(e.recipient, e.state, e.message_id, e.reason) for e in self._ledger_entries()]
+        ledger = [
+            LedgerRow(row["recipient"], row["state"], row["message_id"], row["reason"])
+            for row in self._ledger_rows()
+        ]
         reports = {
             name: pd.read_parquet(path).to_dict("records")
             for name, path in self.reports.items()
@@ -422,3 +443,9 @@ class ScenarioRunner:
             sent, expected=expected, forbidden=forbidden, ledger=ledger, reports=reports
         )
         self.note(f"checked: {len(sent)} messages, {len(ledger)} ledger rows, {len(reports)} reports")
+
+
+def _utc(stored: str) -> datetime:
+    """A time the ledger stored in SQLite (UTC, with or without its offset) as an aware datetime."""
+    moment = datetime.fromisoformat(stored)
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment

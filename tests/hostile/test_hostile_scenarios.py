@@ -87,6 +87,7 @@ def run_scenario(smsnexus_emulator, ledger_home, tmp_path, figures) -> Callable[
                     "seconds": round(result.seconds, 1),
                     "counts": dict(result.counts),
                     "violations": [str(v) for v in result.violations],
+                    "log": result.log if result.violations else [],
                 }
                 handle.write(json.dumps(line) + "\n")
         return result

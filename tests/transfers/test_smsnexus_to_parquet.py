@@ -103,9 +103,11 @@ def test_new_messages_arriving_during_the_export_neither_hide_nor_repeat_window_
         assert result["duplicates_dropped"] > 0  # rows pushed onto the next page came twice, and were dropped
 
 
-def test_a_window_ending_in_the_future_is_cut_to_the_moment_the_task_started(
-    smsnexus_emulator, smsnexus_conn, tmp_path
-):
+def test_a_window_ending_in_the_future_is_cut_to_the_listed_horizon(smsnexus_emulator, monkeypatch, tmp_path):
+    # The horizon: the server's present, minus the clock estimate's uncertainty and listing_delay (3 s here).
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMSNEXUS_DEFAULT", smsnexus_emulator.connection_json(listing_delay=3, timeout=10)
+    )
     admin = smsnexus_emulator.admin
     first = seed_days(admin, 300, days=2)
     before = datetime.now(timezone.utc).replace(microsecond=0)
@@ -115,9 +117,11 @@ def test_a_window_ending_in_the_future_is_cut_to_the_moment_the_task_started(
         before + timedelta(days=1),
     )
     after = datetime.now(timezone.utc)
-    assert before <= datetime.fromisoformat(result["window_end"].replace("Z", "+00:00")) <= after
-    # Every message was seeded before the task started: all of them, and no more, are in the files.
-    assert exported_ids(tmp_path / "m") == ids_created_in(admin, first, before)
+    end = datetime.fromisoformat(result["window_end"].replace("Z", "+00:00"))
+    # The emulator's clock is the machine's; a Date header has whole seconds: at most 1 s of uncertainty.
+    assert before - timedelta(seconds=3 + 2) <= end <= after - timedelta(seconds=3)
+    # Every message created before the window's end, and no more, is in the files.
+    assert exported_ids(tmp_path / "m") == ids_created_in(admin, first, end)
 
 
 def test_a_server_that_ignores_the_date_parameters_still_yields_exactly_the_window(
@@ -191,7 +195,8 @@ def test_at_the_accounts_read_limit_the_export_makes_only_the_requests_it_needs_
     assert stats["max_in_window"]["other"] <= 3
     assert exported_ids(tmp_path / "m") == sorted(m["id"] for m in admin.messages())
     assert len(admin.messages()) == 650
-    assert result["requests"] == stats["requests"]["other"] == 7  # ceil(650 / 100)
+    # ceil(650 / 100) pages, plus one read of the server's clock for the window's listed horizon.
+    assert (result["requests"], stats["requests"]["other"]) == (7, 8)
 
 
 def test_a_rerun_with_lookback_picks_up_status_changes(smsnexus_emulator, smsnexus_conn, tmp_path):
@@ -336,6 +341,9 @@ def test_an_id_that_is_not_a_number_is_a_typed_error_that_leaves_the_destination
     )
     rows = [{"id": [1], "created_at": "2026-03-08T12:00:00Z"}]  # no real server answers this
     with responses.RequestsMock() as mock:
+        mock.get(
+            f"{base}/balance", json={"success": True, "data": {"credits": 1}}
+        )  # the horizon's clock read
         mock.get(f"{base}/messages", json={"success": True, "data": rows, "meta": {"last_page": 1}})
         with pytest.raises(SMSNexusResponseError, match="not a whole number"):
             run_export(SMSNexusToParquetOperator(task_id="export", path=str(tmp_path / "m")))
@@ -375,7 +383,8 @@ def test_a_path_that_cannot_take_the_files_fails_before_reading_naming_path(
     assert (error.parameter, error.path) == ("path", str(tmp_path / path))
     assert f"path={str(tmp_path / path)!r}" in str(error)
     assert f"{tmp_path / names} {says}" in str(error)
-    assert error.__cause__ is None and error.__suppress_context__  # the message is the whole story
+    assert error.__cause__ is None
+    assert error.__suppress_context__
     # Checked before the first page: the emulator saw no request, and the files are as they were.
     assert smsnexus_emulator.admin.stats()["requests"]["other"] == 0
     assert snapshot(tmp_path) == before

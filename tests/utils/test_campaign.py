@@ -110,13 +110,13 @@ def test_suppression_lists_in_every_shape(tmp_path):
     text.write_text("+12125550110\n(212) 555-0111\n\n")
     assert load_numbers(str(text), column="to", default_region="US") == {"+12125550110", "+12125550111"}
     text.write_text("+12125550110\nnonsense\n")
-    with pytest.raises(SMSNexusCampaignError, match="line 2 of .*stop.txt: 'nonsense'"):
+    with pytest.raises(SMSNexusCampaignError, match=r"line 2 of .*stop.txt: 'nonsense'"):
         load_numbers(str(text), column="to", default_region="US")
     table = tmp_path / "stop.parquet"
     pd.DataFrame({"phone": [12125550112.0, None]}).to_parquet(table)  # a float column: the "+" is lost
     assert load_numbers(str(table), column="to", default_region="US") == {"+12125550112"}
     with pytest.raises(
-        SMSNexusCampaignError, match="row 1 of .*stop.parquet: '12125550112.0': .*default_region"
+        SMSNexusCampaignError, match=r"row 1 of .*stop.parquet: '12125550112.0': .*default_region"
     ):
         load_numbers(str(table), column="to", default_region=None)
     with pytest.raises(SMSNexusCampaignError, match="no column 'to'"):

@@ -1,0 +1,94 @@
+"""The listed horizon of an export: the latest ``created_at`` before which the server lists every message.
+
+A message export reads a window of ``created_at``, a field of the *server's* clock, and reads it once: a message
+the list does not show yet is lost for good when the window's end (and the watermark the next run starts from)
+passes it. So a window never ends after the horizon: the server's present, measured from its ``Date`` headers
+(``hook.server_clock``), minus the estimate's uncertainty and the connection's ``listing_delay`` (the time
+within which a created message is listed). A window that should end later, but has ended on the worker's clock
+(a data interval, a server clock running behind), waits for the horizon to reach it; a window without a fixed
+end (a chained run) ends at the horizon, and the next run starts there.
+
+.. seealso:: "The window on every schedule" in :doc:`/guides/exports`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.hooks._times import utcnow
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable
+
+    from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+
+#: The longest an export waits for the horizon to reach its window's end before it fails (to be retried).
+MAX_HORIZON_WAIT = timedelta(minutes=15)
+
+
+def listed_horizon(hook: SMSNexusHook, local: datetime | None = None) -> datetime:
+    """
+    The horizon at the local moment ``local`` (default now), on the server's clock, in whole seconds.
+
+    Makes one request (``GET /api/balance``) when the hook has not heard from the server yet, so that the
+    server's clock is measured rather than assumed.
+
+    :param hook: the SMS Nexus hook (its ``server_clock`` and connection's ``listing_delay``).
+    :param local: a moment of this machine's clock.
+    """
+    clock = hook.server_clock
+    if not clock.answers:
+        hook.get_balance()
+    estimate, uncertainty = clock.to_server(local or utcnow())
+    if not math.isfinite(uncertainty):
+        uncertainty = float(hook.config.server_clock_uncertainty)
+    horizon = estimate - timedelta(seconds=uncertainty + float(hook.config.listing_delay))
+    return horizon.replace(microsecond=0)
+
+
+def wait_for_horizon(
+    hook: SMSNexusHook,
+    end: datetime,
+    *,
+    log: logging.Logger,
+    max_wait: timedelta = MAX_HORIZON_WAIT,
+    sleep: Callable[[float], None] = time.sleep,
+) -> datetime:
+    """
+    Wait until the horizon reaches ``end``; return the horizon then.
+
+    :param hook: the SMS Nexus hook.
+    :param end: the window's end (server clock).
+    :param log: where the wait is said.
+    :param max_wait: the longest wait.
+    :param sleep: how to wait (tests give a clock of their own).
+    :raises SMSNexusError: the horizon would not reach ``end`` within ``max_wait`` (a server clock far behind):
+        nothing was exported, and a retry tries again.
+    """
+    horizon = listed_horizon(hook)
+    if horizon >= end:
+        return horizon
+    lag = end - horizon
+    if lag > max_wait:
+        raise SMSNexusError(
+            f"The export window ends at {end.isoformat()}, but SMS Nexus lists messages completely only up to "
+            f"{horizon.isoformat()} on its own clock ({lag.total_seconds():.0f} s earlier: its clock runs behind "
+            "this worker's, or listing_delay is large). Nothing was exported: a retry after the server's clock "
+            "has passed the window's end exports it whole."
+        )
+    log.info(
+        "Waiting %.1f s for SMS Nexus to list every message up to the window's end %s (its clock, minus "
+        "the uncertainty and listing_delay, reads %s)",
+        lag.total_seconds(),
+        end.isoformat(),
+        horizon.isoformat(),
+    )
+    while horizon < end:
+        sleep(max((end - horizon).total_seconds(), 0.05))
+        horizon = listed_horizon(hook)
+    return horizon
