@@ -19,6 +19,8 @@ def _package_constant(name: str) -> str:
 VERSION = _package_constant("__version__")
 # `make docs`: the Sphinx site under docs/; part of dev too, so `make install` (and CI) can build it.
 DOCS_REQUIRES = ["sphinx>=8", "myst-parser>=4", "furo>=2024.8"]
+# The "messaging" extra, in dev too (its tests, and the API reference imports the queue provider).
+MESSAGING_REQUIRES = "apache-airflow-providers-common-messaging>=2.1"
 
 setup(
     name="airflow-provider-smsnexus",
@@ -60,11 +62,14 @@ setup(
         # CeleryExecutor with Redis: a campaign's mapped partitions on several workers (docker/, the celery
         # profile). Pair it with "postgres" for a send ledger the workers share (ledger_conn_id).
         "celery": ["apache-airflow-providers-celery>=3.10", "redis>=5"],
+        # MessageQueueTrigger(scheme="smsnexus"): inbound SMS through Airflow's common.messaging provider.
+        "messaging": [MESSAGING_REQUIRES],
         "docs": DOCS_REQUIRES,
         "dev": [
             *DOCS_REQUIRES,
             "apache-airflow-providers-celery>=3.10",
             "redis>=5",  # the Celery deployment test
+            MESSAGING_REQUIRES,
             "apache-airflow-providers-http>=5",
             "apache-airflow-providers-openlineage>=2",
             "apache-airflow-providers-postgres>=6",

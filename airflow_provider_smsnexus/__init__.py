@@ -89,6 +89,8 @@ def get_provider_info() -> dict[str, Any]:
             },
         ],
         "notifications": ["airflow_provider_smsnexus.notifications.smsnexus.SMSNexusNotifier"],
+        # MessageQueueTrigger(scheme="smsnexus"): the common.messaging provider (the "messaging" extra).
+        "queues": ["airflow_provider_smsnexus.queues.smsnexus.SMSNexusMessageQueueProvider"],
         "connection-types": [
             {
                 "connection-type": "smsnexus",

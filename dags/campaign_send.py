@@ -19,6 +19,12 @@ Settings (environment variables, read when the DAG is parsed):
 * ``SMSNEXUS_LEDGER_CONN_ID``: an Airflow SQL connection (PostgreSQL, ...) holding the send ledger; set it
   when tasks run on more than one machine (CeleryExecutor, Kubernetes). Default: the SQLite file
   ``$AIRFLOW_HOME/smsnexus/send_ledger.db`` of the machine that runs the task.
+* ``SMSNEXUS_FROM_NUMBER``: the ``from_number`` param's default, the account's sending number; default
+  ``+12125550100`` (the emulator's).
+
+Who is texted: the CSV's rows, and only when someone triggers it (it has no schedule, so unpausing it texts
+nobody: the rule of docs/examples.md). The CSV holds fictional numbers (``+1 212 555 01xx``, reserved for
+fiction), so a trigger on a real account texts nobody real until you give it your own table.
 
 The reports go under the ``report_dir`` param: ``$AIRFLOW_HOME/smsnexus/reports`` unless the run sets it
 (an object-storage URL such as ``s3://bucket/reports`` keeps them off the worker). A report that cannot be
@@ -35,7 +41,7 @@ in use. Try it against the local emulator::
     #     --conn-host http://127.0.0.1:8025/api --conn-password '<the token it printed>'
     airflow dags test smsnexus_campaign_send
 
-``airflow dags test`` runs the deferred ``delivery_report`` in its own process (no triggerer needed); its
+``airflow dags test`` runs the deferred ``delivery_report``'s trigger inline (no triggerer needed); its
 trigger reads a connection from the environment or from the metadata database alike (Airflow 3.3's
 asynchronous lookup misses the database there: the provider falls back to the synchronous one; see the
 troubleshooting page of the docs). It waits for the emulator's delivery reports, about half a minute.
@@ -58,6 +64,7 @@ from airflow_provider_smsnexus.sensors.delivery import SMSNexusDeliverySensor
 RECIPIENTS = str(Path(__file__).parent / "campaign_recipients.csv")
 PARTITIONS = 2
 LEDGER_CONN_ID = os.environ.get("SMSNEXUS_LEDGER_CONN_ID") or None
+FROM_NUMBER = os.environ.get("SMSNEXUS_FROM_NUMBER") or "+12125550100"
 # How long the delivery report waits for final statuses, and the share of delivered texts it requires.
 DELIVERY_WAIT_SECONDS = float(os.environ.get("SMSNEXUS_DELIVERY_WAIT_SECONDS") or 600)
 MIN_DELIVERY_RATE = float(os.environ.get("SMSNEXUS_MIN_DELIVERY_RATE") or 0) or None
@@ -82,9 +89,7 @@ with DAG(
     default_args={"retries": 2},
     params={
         "shop": Param("Corner Shop", type="string", description="The shop named in the text."),
-        "from_number": Param(
-            "+12125550100", type="string", description="The sender: a number of the account."
-        ),
+        "from_number": Param(FROM_NUMBER, type="string", description="The sender: a number of the account."),
         "report_dir": Param(
             str(default_report_dir()),
             type="string",

@@ -15,11 +15,18 @@ never overlap). When both see a low balance, both page.
 A 429 or a 5xx during the check does not end it: the sensor checks again at the next poke. A revoked
 token fails the run (401/403), even with ``soft_fail``, so the alert does not go quiet unnoticed.
 
+Who is texted: the on-call numbers only, and only when the credits are low; unpausing it texts nobody else
+(the rule of docs/examples.md). Settings (environment variables, read when the DAG is parsed; the params'
+defaults): ``SMSNEXUS_ON_CALL`` (the on-call numbers, comma-separated E.164; default two fictional numbers,
+``+12125550150`` and ``+12125550151``, that reach nobody) and ``SMSNEXUS_FROM_NUMBER`` (the account's
+sending number; default ``+12125550100``, the emulator's).
+
 Connection: ``smsnexus_default`` (host ``https://www.smsnexus.net/api``, password the API token).
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -29,6 +36,11 @@ from airflow_provider_smsnexus.notifications.smsnexus import SMSNexusNotifier
 from airflow_provider_smsnexus.sensors.balance import SMSNexusBalanceSensor
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
+ON_CALL = [n.strip() for n in (os.environ.get("SMSNEXUS_ON_CALL") or "").split(",") if n.strip()] or [
+    "+12125550150",
+    "+12125550151",
+]
+FROM_NUMBER = os.environ.get("SMSNEXUS_FROM_NUMBER") or "+12125550100"
 
 
 def low_credit_text(report: dict[str, Any], threshold: int | str) -> str:
@@ -58,13 +70,13 @@ def low_credit_text(report: dict[str, Any], threshold: int | str) -> str:
     params={
         "threshold": Param(1000, type="integer", minimum=0, description="Alert below this many credits."),
         "on_call_numbers": Param(
-            ["+12125550150", "+12125550151"],
+            ON_CALL,
             type="array",
             items={"type": "string", "pattern": E164},
             minItems=1,
             description="Who gets the SMS (E.164).",
         ),
-        "from_number": Param("+12125550100", type="string", pattern=E164, description="Sending number."),
+        "from_number": Param(FROM_NUMBER, type="string", pattern=E164, description="Sending number."),
     },
     tags=["smsnexus", "alerting"],
     doc_md=__doc__,

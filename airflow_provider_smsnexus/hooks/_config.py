@@ -168,10 +168,10 @@ async def aget_connection(conn_id: str) -> Connection:
     The Airflow connection ``conn_id``, looked up from an event loop (an async hook, a trigger).
 
     Airflow's asynchronous lookup first; when it finds nothing, the synchronous lookup in a worker thread.
-    ``airflow dags test`` (and ``dag.test()``) in Airflow 3.3 runs a deferred task's trigger in its own
-    process, through a channel to the metadata database that answers synchronous requests only: there the
-    asynchronous lookup misses a connection stored with ``airflow connections add``, and the synchronous one
-    finds it. Where both look in the same places (a triggerer), the second lookup only confirms the miss.
+    ``airflow dags test`` (and ``dag.test()``) in Airflow 3.3 runs a deferred task's trigger inline, in its
+    own process rather than a triggerer, through a channel to the metadata database that answers synchronous
+    requests only: there the asynchronous lookup misses a connection stored with ``airflow connections add``,
+    and the synchronous one finds it. Where both look in the same places (a triggerer), the second lookup only confirms the miss.
 
     :param conn_id: the connection id.
     :raises SMSNexusConnectionNotFoundError: neither lookup found it; the text says where to define it.

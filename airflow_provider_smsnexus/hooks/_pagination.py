@@ -130,6 +130,10 @@ class PageWalker:
     :param where: fields a row must equal to be yielded (``{"status": "queued"}``), checked here.
     :param prove_by_total: re-read the list from page 1 until the distinct ids read equal ``meta.total``
         (for lists whose rows move, such as conversations).
+    :param read_ahead: the caller reads every page of the walk (an export; it stops early only on an error):
+        the hook then fetches page n+1 while the caller works on page n. Default False: each page is
+        requested when the caller asks for it, so a caller that stops early (``any(...)``, a lookup) never
+        pays for a page it did not use (see ``hooks/_read_ahead.py``).
     """
 
     def __init__(
@@ -141,6 +145,7 @@ class PageWalker:
         read_id: Callable[[Any], Hashable] | None = None,
         where: Mapping[str, Any] | None = None,
         prove_by_total: bool = False,
+        read_ahead: bool = False,
     ):
         self.path = path
         self.start = start
@@ -148,6 +153,7 @@ class PageWalker:
         self.read_id = read_id or plain_id
         self.where = {name: value for name, value in (where or {}).items() if value is not None}
         self.prove_by_total = prove_by_total
+        self.read_ahead = read_ahead
         self.seen = IdSet()
         self.pages = 0
         self.passes = 1

@@ -1,12 +1,18 @@
-"""Walking a paginated list one page ahead: page n+1 is fetched in a background thread while page n is used.
+"""Walking a paginated list page by page, or one page ahead for a caller that reads every page.
 
 The walk is the one of :class:`~airflow_provider_smsnexus.hooks._pagination.PageWalker`, unchanged: the
 caller's thread hands every page to ``walker.take`` in order and asks ``walker.is_done`` and
-``walker.walk_is_over`` exactly what it asked before, on the same pages. Only the moment of asking moves:
-``is_done(page n)`` is asked right after ``take(page n)``, before page n's rows are yielded, and when it says
-the pass goes on, page n+1 is requested at once in the background while the caller works on page n. So a walk
-makes exactly the requests it made without read-ahead -- a walk that stops before ``last_page`` (a
-newest-first window proven) fetches no page past its end -- and at most one page is held ahead.
+``walker.walk_is_over`` exactly what it asked before, on the same pages.
+
+Which requests a walk makes is the caller's to decide. Page n+1 is a request the walk makes only if the caller
+asks for more after page n; a caller that stops there (``any(...)`` finding its row, a lookup) must not pay
+for it. So by default page n+1 is requested when the caller asks for it, and a walk stopped after page n has
+cost exactly n requests. A caller that reads every page (an export, which stops early only on an error) says
+so with ``walker.read_ahead``: then ``is_done(page n)`` is asked right after ``take(page n)``, before page n's
+rows are yielded, and when it says the pass goes on, page n+1 is requested at once in the background while the
+caller works on page n. Either way a walk makes exactly the requests it made page by page -- a walk that stops
+before ``last_page`` (a newest-first window proven) fetches no page past its end -- and at most one page is
+held ahead.
 """
 
 from __future__ import annotations
@@ -25,20 +31,24 @@ def walk_pages(
     fetch: Callable[[int, threading.Event], dict[str, Any]], walker: PageWalker
 ) -> Iterator[list[dict[str, Any]]]:
     """
-    Yield the new rows of each page of a list, as ``walker`` decides, with the next page fetched ahead.
+    Yield the new rows of each page of a list, as ``walker`` decides; page by page, or with the next page
+    fetched ahead when ``walker.read_ahead`` says the caller reads every page.
 
-    One background thread (started with the first page fetched ahead, so a one-page list starts none) makes the
-    ahead requests, through the same ``fetch`` and so the same limiter, retry driver and stats as the caller's.
-    An error of an ahead request is raised here when its page is consumed, as if it had been fetched then.
-    Closing the generator early (a caller that breaks) stops the ahead request at its next wait, waits for one
-    already sent, and ends the thread before ``close()`` returns; its page is dropped.
+    Page by page, each page is fetched in the caller's thread when the caller asks for more: a caller that stops
+    after page n (``break``, ``any(...)``) has made n requests. Read ahead, one background thread (started with
+    the first page fetched ahead, so a one-page list starts none) makes the ahead requests, through the same
+    ``fetch`` and so the same limiter, retry driver and stats as the caller's. An error of an ahead request is
+    raised here when its page is consumed, as if it had been fetched then. Closing the generator early (a
+    caller that breaks after all) stops the ahead request at its next wait, waits for one already sent, and ends
+    the thread before ``close()`` returns; its page is dropped.
 
     :param fetch: fetches page n (from 1) and returns its decoded answer; ``stop`` is set once the page is no
         longer wanted (pass it to the retry driver).
-    :param walker: decides which rows are new and when a pass and the walk are over.
+    :param walker: decides which rows are new and when a pass and the walk are over, and whether to read ahead.
     """
     stop = threading.Event()
     ahead: _Ahead | None = None
+    read_ahead = walker.read_ahead
     try:
         while True:  # one pass per turn; only walkers proven by a count take more than one
             page = 1
@@ -49,7 +59,7 @@ def walk_pages(
                     done, error = walker.is_done(body, page), None
                 except Exception as exc:  # raised after this page's rows, where it was raised before
                     done, error = True, exc
-                if not done:
+                if not done and read_ahead:
                     ahead = ahead or _Ahead(fetch, stop)
                     ahead.request(page + 1)
                 if rows:
@@ -59,7 +69,8 @@ def walk_pages(
                 if done:
                     break
                 page += 1
-                body = ahead.result()
+                # Here the caller has asked for more (or page n had no new rows to hand it).
+                body = ahead.result() if ahead is not None else fetch(page, stop)
             if walker.walk_is_over():
                 return
     finally:

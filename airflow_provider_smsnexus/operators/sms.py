@@ -225,8 +225,6 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
         except BaseException:
             bulk.write_campaign_report(rows, self.report_path, self.log, quiet=True)
             raise
-        # The ledger's campaign: scoped to the emulator run it went through (see campaign.lease.run_scoped).
-        campaign_id = sender.campaign_id if sender else campaign_id
         summary = summarise(campaign_id, rows, credits_estimated, dry_run=self.dry_run)
         self.log.info("Campaign %s finished: %s", campaign_id, summary)
         try:

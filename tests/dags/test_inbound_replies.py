@@ -11,6 +11,7 @@ state store exists only inside a triggerer: the trigger's position lives in memo
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +23,26 @@ from airflow_provider_smsnexus.triggers.inbound import MemoryPositionStore, SMSN
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "inbound_replies.py"
 OUR_NUMBER = "+12125550100"
 CUSTOMERS = ["+12125550131", "+12125550132", "+12125550133"]
+# The emulator's default account: +12125550101 is another active number, +12125550102 an inactive one.
+OTHER_NUMBER, INACTIVE_NUMBER = "+12125550101", "+12125550102"
+SINCE = "2026-01-01T00:00:00Z"
 
 
 @pytest.fixture
 def dags_folder(dags_folder_of, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A DAGs folder holding only this DAG; the trigger's position kept in memory."""
+    """A DAGs folder holding only this DAG, answering from its default number the texts since SINCE; the
+    trigger's position kept in memory."""
     shared = MemoryPositionStore()
     monkeypatch.setattr(inbound, "open_position_store", lambda asset_name: shared)
+    monkeypatch.setenv("SMSNEXUS_INBOUND_SINCE", SINCE)
+    monkeypatch.delenv("SMSNEXUS_FROM_NUMBER", raising=False)
     return dags_folder_of(DAG_FILE)
 
 
 @pytest.fixture
 def load_dag(dags_folder, parse_dag):
-    """The DAG, parsed from its folder."""
-    return lambda: parse_dag(dags_folder, "smsnexus_inbound_replies")
+    """The DAG, parsed from its folder (the settings are read then); its tasks are not retried."""
+    return lambda: parse_dag(dags_folder, "smsnexus_inbound_replies", retries=0)
 
 
 def watcher_trigger(dag) -> SMSNexusInboundMessageTrigger:
@@ -136,3 +143,98 @@ def test_a_run_triggered_by_hand_answers_nobody(
 
     assert dag_run.state == "success"
     assert smsnexus_emulator.admin.sent_messages() == []
+
+
+def test_without_a_start_nothing_is_watched_and_the_dag_starts_paused(
+    dags_folder, parse_dag, airflow_db, monkeypatch
+):
+    monkeypatch.delenv("SMSNEXUS_INBOUND_SINCE")
+
+    dag = parse_dag(dags_folder, "smsnexus_inbound_replies")
+
+    (asset,) = dag.timetable.asset_condition.objects
+    assert asset.watchers == []
+    assert dag.is_paused_upon_creation is True
+
+
+def test_texts_from_before_the_start_are_not_handed_on(
+    dags_folder, parse_dag, airflow_db, smsnexus_emulator, smsnexus_conn, monkeypatch
+):
+    admin = smsnexus_emulator.admin
+    history = [admin.add_inbound(number, OUR_NUMBER, "an old text") for number in CUSTOMERS]
+    # The start, then the server's clock a minute on (created_at has whole seconds): no wait needed.
+    start = datetime.fromisoformat(history[-1]["created_at"].replace("Z", "+00:00")) + timedelta(seconds=1)
+    monkeypatch.setenv("SMSNEXUS_INBOUND_SINCE", start.isoformat())
+    admin.configure(clock_offset_seconds=60)
+    new = admin.add_inbound(CUSTOMERS[0], OUR_NUMBER, "a new text")
+    dag = parse_dag(dags_folder, "smsnexus_inbound_replies", retries=0)
+
+    payloads = poll_events(watcher_trigger(dag), new["id"])
+    dag_run = run_for_events(dag, "smsnexus_inbound_replies", payloads)
+
+    assert [p["message"]["id"] for p in payloads] == [new["id"]]
+    assert dag_run.state == "success"
+    assert [(m["to"], m["body"]) for m in admin.sent_messages()] == [
+        (CUSTOMERS[0], f"Thanks, we got your message #{new['id']}.")
+    ]
+
+
+def test_only_texts_to_the_sending_number_are_answered_and_an_opt_out_is_not(
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+):
+    admin = smsnexus_emulator.admin
+    to_other = admin.add_inbound(CUSTOMERS[0], OTHER_NUMBER, "hello other number")
+    opt_out = admin.add_inbound(CUSTOMERS[1], OUR_NUMBER, "Stop.")
+    question = admin.add_inbound(CUSTOMERS[2], OUR_NUMBER, "is my order ready?")
+    dag = load_dag()
+
+    payloads = poll_events(watcher_trigger(dag), question["id"])
+    dag_run = run_for_events(dag, "smsnexus_inbound_replies", payloads)
+
+    assert [p["message"]["id"] for p in payloads] == [opt_out["id"], question["id"]]
+    assert to_other["id"] not in [p["message"]["id"] for p in payloads]
+    assert dag_run.state == "success"
+    assert [(m["from"], m["to"], m["body"]) for m in admin.sent_messages()] == [
+        (OUR_NUMBER, CUSTOMERS[2], f"Thanks, we got your message #{question['id']}.")
+    ]
+
+
+def test_an_inactive_sending_number_fails_the_pre_flight_and_nobody_is_texted(
+    dags_folder, parse_dag, airflow_db, smsnexus_emulator, smsnexus_conn, monkeypatch
+):
+    monkeypatch.setenv("SMSNEXUS_FROM_NUMBER", INACTIVE_NUMBER)
+    admin = smsnexus_emulator.admin
+    replies = [admin.add_inbound(number, INACTIVE_NUMBER, "hello") for number in CUSTOMERS]
+    dag = parse_dag(dags_folder, "smsnexus_inbound_replies", retries=0)
+
+    payloads = poll_events(watcher_trigger(dag), replies[-1]["id"])
+    dag_run = run_for_events(dag, "smsnexus_inbound_replies", payloads)
+
+    assert len(payloads) == len(CUSTOMERS)
+    assert dag_run.state == "failed"
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states["preflight"] == "failed"
+    assert admin.sent_messages() == []
+
+
+def test_one_texts_error_fails_its_own_answer_and_the_others_are_answered(
+    load_dag, airflow_db, dags_folder, smsnexus_emulator, smsnexus_conn
+):
+    admin = smsnexus_emulator.admin
+    # +1 000 ... is no number in use (area code 000): the API lists the text, but no answer can go to it.
+    senders = [CUSTOMERS[0], "+10005550100", CUSTOMERS[1]]
+    replies = [admin.add_inbound(number, OUR_NUMBER, "hello") for number in senders]
+    dag = load_dag()
+
+    payloads = poll_events(watcher_trigger(dag), replies[-1]["id"])
+    dag_run = run_for_events(dag, "smsnexus_inbound_replies", payloads)
+
+    assert dag_run.state == "failed"
+    assert sorted(ti.state for ti in dag_run.get_task_instances() if ti.task_id == "answer") == [
+        "failed",
+        "success",
+        "success",
+    ]
+    assert sorted((m["to"], m["body"]) for m in admin.sent_messages()) == sorted(
+        (r["from"], f"Thanks, we got your message #{r['id']}.") for r in (replies[0], replies[2])
+    )

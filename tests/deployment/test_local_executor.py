@@ -2,9 +2,14 @@
 
 A scheduler, a dag-processor, a triggerer and an api-server (the execution API the tasks call) run from the
 installed package with the LocalExecutor and their metadata in a fresh PostgreSQL database; the emulator runs
-as its console script. Every example DAG is triggered with ``airflow dags trigger`` (no logical date) and the
-DAGs' own schedules make scheduled runs. Outcomes are read through the REST API and checked against the
-emulator's record and the export's files and tables.
+as its console script. Every example DAG is unpaused, as a user starts; three are triggered with ``airflow dags
+trigger`` (no logical date) and the DAGs' own schedules make scheduled runs. Outcomes are read through the REST
+API and checked against the emulator's record and the export's files and tables.
+
+The rule of docs/examples.md, that unpausing an example on a real account texts no one who did not just ask for
+it: the account has history (inbound texts from many numbers to the number the reply example watches, up to the
+moment of deployment), and the emulator's record shows that only those who asked were texted: the campaign's
+rows and the on-call (the test triggers those), and the customer who wrote after the deployment, answered once.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ from tests.deployment.deployment_support import (
 pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.timeout(600)]
 
 DAG_IDS = {"smsnexus_campaign_send", "nightly_export", "low_credit_alert"}
+EXAMPLE_DAG_IDS = DAG_IDS | {"smsnexus_inbound_replies", "smsnexus_sms_approval"}
+OUR_NUMBER = "+12125550100"
+# Customers who wrote to OUR_NUMBER before the deployment (beside the seeded history), and one who writes after.
+PAST_CUSTOMERS = [f"+1646555{n:04d}" for n in range(100, 120)]
+NEW_CUSTOMER = "+16465550199"
 # dags/campaign_recipients.csv: the eight sendable rows.
 CAMPAIGN = [f"+1212555{n:04d}" for n in (130, 131, 132, 133, 134, 135, 136, 137)]
 ON_CALL = ["+12125550150", "+12125550151"]
@@ -55,6 +65,10 @@ def test_every_example_dag_runs_when_triggered_from_the_cli_on_a_local_executor_
     now = datetime.now(timezone.utc)
     admin.seed_messages(150, start=now - timedelta(hours=3), end=now - timedelta(minutes=1))
     admin.seed_messages(50, random_seed=1, start=now - timedelta(days=60), end=now - timedelta(days=30))
+    for number in PAST_CUSTOMERS:  # the last moments before the deployment: inside the trigger's lookback
+        admin.add_inbound(number, OUR_NUMBER, "Is my order ready?")
+    # The reply example answers texts from the moment of deployment on (its documented setting).
+    deployed_at = datetime.now(timezone.utc)
     exports = tmp_path / "exports"
     airflow = Airflow(
         tmp_path / "airflow",
@@ -64,16 +78,20 @@ def test_every_example_dag_runs_when_triggered_from_the_cli_on_a_local_executor_
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW_CONN_SMSNEXUS_DEFAULT": emulator.connection_json(retry_backoff=0.2, retry_backoff_max=1),
             "SMSNEXUS_EXPORT_DIR": str(exports),
+            "SMSNEXUS_INBOUND_SINCE": deployed_at.isoformat(),
         },
     )
     airflow.start("api-server", "scheduler", "dag-processor", "triggerer")
-    airflow.wait_for_dags(DAG_IDS)
-    # As a user starts: unpausing makes the scheduled runs (the hourly alert, last night's export). Other
-    # example DAGs stay paused: their texts would mix with these.
+    airflow.wait_for_dags(EXAMPLE_DAG_IDS)
+    # As a user starts: unpausing every example makes the scheduled runs (the hourly alert, last night's
+    # export) and starts the reply example's watcher; the others run when triggered.
     airflow.cli(
-        "dags", "unpause", "--treat-dag-id-as-regex", "--yes", "^(" + "|".join(sorted(DAG_IDS)) + ")$"
+        "dags", "unpause", "--treat-dag-id-as-regex", "--yes", "^(" + "|".join(sorted(EXAMPLE_DAG_IDS)) + ")$"
     )
     processes.remember_descendants()
+    # A customer writes after the deployment (created_at has whole seconds: check it is after the start).
+    question = admin.add_inbound(NEW_CUSTOMER, OUR_NUMBER, "Hi, is my order ready?")
+    assert created(question) > deployed_at, "the customer's text must be created after the deployment"
 
     # -- the campaign: SIGKILL one partition's task process while its send is inside the server ------------
     # Every send is processed, then its answer held for SEND_HOLD_MS: until the kill, partition 0 cannot
@@ -110,6 +128,18 @@ def test_every_example_dag_runs_when_triggered_from_the_cli_on_a_local_executor_
     export = airflow.wait_for_run("nightly_export", export_run, timeout=300)
     (scheduled_export,) = [r for r in airflow.runs("nightly_export") if r["run_type"] == "scheduled"]
     scheduled_export = airflow.wait_for_run("nightly_export", scheduled_export["dag_run_id"], timeout=120)
+    # The reply example: the customer's answer in the emulator's record, then every run of the DAG ended.
+    answer_text = f"Thanks, we got your message #{question['id']}."
+    wait_for(
+        "the answer to the customer who wrote after the deployment",
+        lambda: [m for m in admin.sent_messages() if m["to"] == NEW_CUSTOMER],
+        timeout=240,
+        logs=airflow.processes,
+    )
+    replies_runs = [
+        airflow.wait_for_run("smsnexus_inbound_replies", r["dag_run_id"], timeout=120)
+        for r in airflow.runs("smsnexus_inbound_replies")
+    ]
     api_sent = admin.sent_messages()
 
     for run in (campaign, alert, export):
@@ -126,7 +156,21 @@ def test_every_example_dag_runs_when_triggered_from_the_cli_on_a_local_executor_
     assert tries[("send_campaign", 0)] == ("success", 2)
     assert {state for state, _ in tries.values()} == {"success"}
     assert Counter(m["to"] for m in api_sent if m["to"] in CAMPAIGN) == dict.fromkeys(CAMPAIGN, 1)
-    assert {m["to"] for m in api_sent} <= set(CAMPAIGN) | set(ON_CALL)
+
+    # The rule: beside the campaign's rows and the on-call (the test asked for those by triggering), only the
+    # customer who wrote after the deployment was texted, once, from the number written to; nobody of the
+    # history (written before the deployment, in the emulator's record) was, though every example is unpaused.
+    history_senders = {m["from"] for m in admin.messages(direction="inbound") if created(m) < deployed_at}
+    assert set(PAST_CUSTOMERS) <= history_senders and NEW_CUSTOMER not in history_senders
+    unasked = [m for m in api_sent if m["to"] not in set(CAMPAIGN) | set(ON_CALL)]
+    assert [(m["from"], m["to"], m["body"]) for m in unasked] == [(OUR_NUMBER, NEW_CUSTOMER, answer_text)]
+    assert replies_runs and {r["state"] for r in replies_runs} == {"success"}, airflow.processes.tails()
+    assert {r["run_type"] for r in replies_runs} == {"asset_triggered"}
+    (replies_asset,) = airflow.get("/assets", name_pattern="smsnexus_inbound_replies")["assets"]
+    events = airflow.get("/assets/events", asset_id=replies_asset["id"], limit=100)["asset_events"]
+    assert [e["extra"]["payload"]["message"]["id"] for e in events] == [question["id"]]
+    # Unpausing the examples without a schedule ran nothing.
+    assert airflow.runs("smsnexus_sms_approval") == []
 
     # The alert: one text per on-call number, from this run (its threshold); the hourly run (threshold 1000)
     # did not hold it back: it was still waiting when the manual run ended.

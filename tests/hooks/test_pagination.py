@@ -313,9 +313,10 @@ def until(condition, what: str, seconds: float = 30) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.parametrize("read_ahead", [False, True], ids=["page_by_page", "read_ahead"])
 @pytest.mark.parametrize("list_order", ["newest_first", "oldest_first"])
 def test_a_full_walk_makes_one_request_per_page_and_yields_every_id_once_in_the_lists_order(
-    smsnexus_emulator, smsnexus_conn, list_order
+    smsnexus_emulator, smsnexus_conn, list_order, read_ahead
 ):
     admin = smsnexus_emulator.admin
     admin.seed_messages(1234, random_seed=3)
@@ -326,20 +327,41 @@ def test_a_full_walk_makes_one_request_per_page_and_yields_every_id_once_in_the_
     )
     hook = SMSNexusHook()
     before = read_requests(admin)
+    walker = PageWalker("/api/messages", read_ahead=read_ahead)
 
-    got = [m["id"] for m in hook.iter_messages(per_page=100)]
+    got = [m["id"] for page in hook.iter_message_pages(per_page=100, walker=walker) for m in page]
 
     assert got == [m["id"] for m in listed]
     assert read_requests(admin) - before == math.ceil(len(listed) / 100) == 13
     assert read_ahead_threads() == []
 
 
+def test_a_walk_stopped_after_its_first_page_costs_one_request(smsnexus_emulator, smsnexus_conn):
+    # What any(...) over a list pays on every check: a walk that stops early costs only the pages it used.
+    admin = smsnexus_emulator.admin
+    admin.seed_messages(1000, random_seed=4)
+    newest = max(admin.messages(), key=lambda m: (created(m), m["id"]))
+    hook = SMSNexusHook()
+    before = read_requests(admin)
+
+    for _page in hook.iter_message_pages(per_page=100):
+        break
+    after_break = read_requests(admin)
+    found = any(m["id"] == newest["id"] for m in hook.iter_messages(per_page=100))
+
+    assert found
+    assert after_break - before == 1
+    assert read_requests(admin) - after_break == 1
+    assert read_ahead_threads() == []
+
+
 def test_the_next_page_is_requested_while_the_caller_holds_this_one(smsnexus_emulator, smsnexus_conn):
+    # Read-ahead is for a walk whose caller reads every page (an export): its walker says so.
     admin = smsnexus_emulator.admin
     admin.seed_messages(300, random_seed=4)
     hook = SMSNexusHook()
     before = read_requests(admin)
-    pages = hook.iter_message_pages(per_page=100)
+    pages = hook.iter_message_pages(per_page=100, walker=PageWalker("/api/messages", read_ahead=True))
 
     first = next(pages)
     # The caller holds page 1; the emulator's record shows page 2 requested meanwhile, and nothing more.
@@ -355,7 +377,7 @@ def test_a_walk_closed_early_ends_its_thread_and_reads_no_page_further(smsnexus_
     admin.seed_messages(1000, random_seed=5)
     hook = SMSNexusHook()
     before = read_requests(admin)
-    pages = hook.iter_message_pages(per_page=100)
+    pages = hook.iter_message_pages(per_page=100, walker=PageWalker("/api/messages", read_ahead=True))
     next(pages)
     until(lambda: read_requests(admin) - before == 2, "page 2 requested ahead")
     assert read_ahead_threads()  # the scenario: a thread holds page 2 when the caller stops
@@ -376,7 +398,7 @@ def test_closing_a_walk_stops_a_read_ahead_waiting_for_the_limiter(smsnexus_emul
     )
     hook = SMSNexusHook(smsnexus_conn_id="smsnexus_slow")
     before = read_requests(admin)
-    pages = hook.iter_message_pages(per_page=100)
+    pages = hook.iter_message_pages(per_page=100, walker=PageWalker("/api/messages", read_ahead=True))
     next(pages)
     next(pages)
     until(lambda: hook.stats["waited_seconds"] > 0, "the request for page 3 waiting for the limiter")
@@ -397,8 +419,8 @@ def test_an_error_of_a_page_read_ahead_is_raised_when_that_page_is_reached(hook)
         return 200, {}, json.dumps({"success": True, "data": [row(10 - page, T0)], "meta": meta})
 
     responses.add_callback("GET", f"{BASE}/messages", callback=answer)
-    pages = hook.iter_message_pages(per_page=1)
-    assert [m["id"] for m in next(pages)] == [9]  # page 1 comes, though page 2 had already failed
+    pages = hook.iter_message_pages(per_page=1, walker=PageWalker("/api/messages", read_ahead=True))
+    assert [m["id"] for m in next(pages)] == [9]  # page 1 comes, though page 2 may have failed already
     with pytest.raises(SMSNexusAuthError):
         next(pages)
     assert pages_read() == [1, 2]

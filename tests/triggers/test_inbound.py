@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from airflow.triggers.shared_stream import SharedStreamManager
 
+from airflow_provider_smsnexus.emulator.testing import TEST_CONNECTION_EXTRAS
 from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook
 from airflow_provider_smsnexus.triggers import inbound
 from airflow_provider_smsnexus.triggers.inbound import MemoryPositionStore, SMSNexusInboundMessageTrigger
 
@@ -329,14 +331,14 @@ def test_in_ack_mode_a_reply_listed_late_is_handed_on_once(smsnexus_conn, smsnex
     assert position["yielded"] == [held]  # on its way: flagged if handed on again after a restart
 
 
-def test_ids_older_than_the_lookback_window_fold_into_the_floor(smsnexus_conn, smsnexus_emulator, store):
+def test_ids_below_the_listed_horizon_fold_into_the_floor(smsnexus_conn, smsnexus_emulator, store):
     admin = smsnexus_emulator.admin
     admin.seed_messages(40, start="2026-01-02T00:00:00Z", end="2026-01-03T00:00:00Z")
     old = admin.messages(direction="inbound")
     fresh = admin.add_inbound(contact(1), OUR_NUMBER, "today")["id"]
 
     async def run() -> list[dict[str, Any]]:
-        agen = make_trigger(lookback_seconds=600).run()
+        agen = make_trigger().run()
         try:
             return await take_until(agen, fresh)
         finally:
@@ -346,5 +348,149 @@ def test_ids_older_than_the_lookback_window_fold_into_the_floor(smsnexus_conn, s
     (position,) = store.values.values()
 
     assert handed_on == [*sorted(m["id"] for m in old), fresh]
-    assert [i for i, _ in position["handed"]] == [fresh]  # bounded: only the window's ids are kept
-    assert position["floor_id"] == max(m["id"] for m in old)
+    assert position["floor_id"] >= max(m["id"] for m in old)  # bounded: old ids are one number
+    assert {i for i, _ in position["handed"]} <= {fresh}
+
+
+# -- the server's clock and its list's lag (issue 23) -----------------------------------------------------
+
+
+class GatedHook(SMSNexusAsyncHook):
+    """The async hook over real HTTP, held after each page of the list it reads until the test lets it on."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.paged = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def get_messages(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        body = await super().get_messages(*args, **kwargs)
+        self.paged.set()
+        await self.go_on.wait()
+        return body
+
+
+def test_an_acknowledgement_landing_during_a_walk_does_not_hand_a_reply_on_again(
+    smsnexus_conn, smsnexus_emulator, store
+):
+    admin = smsnexus_emulator.admin
+    first = admin.add_inbound(contact(1), OUR_NUMBER, "first")["id"]
+
+    async def scenario() -> list[dict[str, Any]]:
+        cursor = inbound.InboundCursor(make_trigger(), store)
+        await cursor.load()
+        hook = SMSNexusAsyncHook(smsnexus_conn_id=smsnexus_conn)
+        (batch,) = await cursor.next_batches(hook)
+        await cursor.mark_yielded(batch)
+        await cursor.settle(batch["handed"])  # the first reply's events are stored
+        # Two hours pass on the server's clock (longer than any look-back), then a second reply.
+        admin.configure(clock_offset_seconds=7200)
+        admin.add_inbound(contact(2), OUR_NUMBER, "second")
+        (second,) = await cursor.next_batches(hook)
+        await cursor.mark_yielded(second)  # its acknowledgement is slower than the poll interval
+        admin.add_inbound(contact(3), OUR_NUMBER, "third")
+        gated = GatedHook(smsnexus_conn_id=smsnexus_conn)
+        walk = asyncio.create_task(cursor.next_batches(gated))
+        await asyncio.wait_for(gated.paged.wait(), WAIT)  # the walk is paging
+        await cursor.settle(second["handed"])  # the acknowledgement lands now
+        gated.go_on.set()
+        return await asyncio.wait_for(walk, WAIT)
+
+    batches = asyncio.run(scenario())
+    handed = [message for batch in batches for message in batch["messages"]]
+
+    newest = max(m["id"] for m in admin.messages(direction="inbound"))
+    assert first not in [m["id"] for m in handed], "an acknowledged reply was handed on again"
+    assert [m["id"] for m in handed] == [newest]  # the third reply, and only it
+    assert not any(m["possibly_repeated"] for m in handed)
+
+
+@pytest.mark.parametrize("switches", SWITCHES.values(), ids=SWITCHES.keys())
+def test_a_step_back_of_the_servers_clock_loses_no_reply(smsnexus_conn, smsnexus_emulator, store, switches):
+    admin = smsnexus_emulator.admin
+    admin.configure(**switches)
+    before = admin.add_inbound(contact(1), OUR_NUMBER, "before the step")["id"]
+    after_ids: list[int] = []
+
+    async def run() -> list[dict[str, Any]]:
+        agen = make_trigger().run()
+        try:
+            taken = await take_until(agen, before)
+            # The server's clock is set back two hours (more than the trigger's old look-back of one hour):
+            # replies created now carry created_at values before those already handed on.
+            admin.configure(clock_offset_seconds=-7200)
+            after_ids.append(admin.add_inbound(contact(2), OUR_NUMBER, "after the step")["id"])
+            return taken + await take_until(agen, after_ids[0])
+        finally:
+            await agen.aclose()
+
+    handed_on = ids(asyncio.run(run()))
+
+    assert len(handed_on) == len(set(handed_on)), "a reply was handed on twice"
+    assert sorted(handed_on) == inbound_ids(admin, after_ids[0]), "a reply was lost"
+
+
+def test_a_reply_listed_late_within_the_listing_delay_is_handed_on_once(
+    smsnexus_emulator, store, monkeypatch: pytest.MonkeyPatch
+):
+    # The connection says the server lists a message within three hours of its created_at.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMSNEXUS_DEFAULT",
+        smsnexus_emulator.connection_json(**{**TEST_CONNECTION_EXTRAS, "listing_delay": 3 * 3600}),
+    )
+    admin = smsnexus_emulator.admin
+    admin.configure(late_visibility_ms=HOUR_MS)  # the 1st, 3rd, ... new message held back
+    held, listed = (admin.add_inbound(contact(i), OUR_NUMBER, f"reply {i}")["id"] for i in range(2))
+    last_ids: list[int] = []
+
+    async def run() -> list[dict[str, Any]]:
+        agen = make_trigger().run()
+        try:
+            taken = await take_until(agen, listed)
+            admin.configure(clock_offset_seconds=2 * 3600)  # two hours pass on the server's clock
+            admin.add_inbound(contact(2), OUR_NUMBER, "later, held back")
+            later = admin.add_inbound(contact(3), OUR_NUMBER, "later")["id"]
+            taken += await take_until(agen, later)
+            admin.configure(late_visibility_ms=0)  # listed now: two hours late, within the listing delay
+            last_ids.append(admin.add_inbound(contact(4), OUR_NUMBER, "the last one")["id"])
+            return taken + await take_until(agen, last_ids[0])
+        finally:
+            await agen.aclose()
+
+    handed_on = ids(asyncio.run(run()))
+
+    assert handed_on[0] == listed  # the emulator did hold the first one back
+    assert len(handed_on) == len(set(handed_on)), "a reply was handed on twice"
+    assert sorted(handed_on) == inbound_ids(admin, last_ids[0]), "a reply listed late was lost"
+    assert held in handed_on
+
+
+def test_a_walk_reads_from_the_listed_horizon_not_the_whole_history(smsnexus_conn, smsnexus_emulator, store):
+    admin = smsnexus_emulator.admin
+    admin.seed_messages(41_000, random_seed=8)
+    history = admin.messages(direction="inbound")
+    assert len(history) >= 10_000
+    reply = admin.add_inbound(contact(1), OUR_NUMBER, "new")["id"]
+
+    async def walks() -> tuple[list[list[int]], list[int]]:
+        cursor = inbound.InboundCursor(make_trigger(after_id=max(m["id"] for m in history)), store)
+        await cursor.load()
+        hook = SMSNexusAsyncHook(smsnexus_conn_id=smsnexus_conn)
+        found, costs = [], []
+        for text in ("one", "two", "three"):
+            before = admin.stats()["requests"]["other"]
+            batches = await cursor.next_batches(hook)
+            costs.append(admin.stats()["requests"]["other"] - before)
+            found.append([m["id"] for batch in batches for m in batch["messages"]])
+            for batch in batches:
+                await cursor.mark_yielded(batch)
+                await cursor.settle(batch["handed"])
+            admin.add_inbound(contact(2), OUR_NUMBER, text)
+        return found, costs
+
+    found, costs = asyncio.run(walks())
+    later = [m["id"] for m in admin.messages(direction="inbound") if m["id"] > reply]
+
+    assert found == [[reply], later[:1], later[1:2]]
+    assert costs[0] <= 4  # the place of after_id found from the ids listed in the last hour(s)
+    assert costs[1:] == [1, 1]  # then one page from the listed horizon on
