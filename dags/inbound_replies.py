@@ -74,7 +74,7 @@ with DAG(
     is_paused_upon_creation=True,
     tags=["smsnexus", "example"],
     doc_md=__doc__,
-):
+) as dag:
 
     @task
     def answers_of_this_run(triggering_asset_events=None) -> list[dict[str, Any]]:

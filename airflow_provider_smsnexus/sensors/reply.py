@@ -1,5 +1,6 @@
 """SMSNexusReplySensor: wait for a reply from one number; SMSNexusApprovalSensor: the same, for a YES or
-a NO, approving, rejecting (fail, or hand the answer to a branch) or timing out."""
+a NO, approving, rejecting (fail, or hand the answer to a branch) or timing out. Each poke reads the inbound
+list only from where the question was asked, then from where the poke before it ended."""
 
 from __future__ import annotations
 
@@ -12,12 +13,18 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
-from airflow_provider_smsnexus.hooks._times import as_utc
+from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
-from airflow_provider_smsnexus.triggers._inbox import ReplyFilter, normalize_numbers, read_inbound_after
+from airflow_provider_smsnexus.triggers._inbox import (
+    Edge,
+    InboxWindow,
+    ReplyFilter,
+    normalize_numbers,
+    read_inbound,
+)
 from airflow_provider_smsnexus.triggers._polling import TRANSIENT_ERRORS
 from airflow_provider_smsnexus.triggers.reply import SMSNexusReplyTrigger, first_reply
-from airflow_provider_smsnexus.utils.keywords import keyword_pattern, reply_keyword
+from airflow_provider_smsnexus.utils.keywords import answer_pattern, answer_word
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,14 +46,25 @@ def coerce_after_id(value: Any) -> int | None:
     raise SMSNexusError(f"after_id must be a message id or a sent message with an id, not {value!r}")
 
 
+def question_edge(value: Any) -> Edge | None:
+    """Where replies to a sent message (a dict with ``created_at``) can start: its ``created_at``; else None."""
+    created = created_at_of(value) if isinstance(value, dict) else None
+    return None if created is None else Edge(created)
+
+
 class SMSNexusReplySensor(BaseSensorOperator):
     """
     Wait for the first reply from ``from_number`` after a message (``after_id``) or a moment (``after``).
 
     Returns the reply (the message as ``GET /api/messages`` lists it). Fails with
     :class:`AirflowSensorTimeout`, naming the number and the pattern, when none came within ``timeout``.
-    A 429 or a 5xx is logged and checked again. With ``deferrable=True`` the wait runs in the triggerer
+    A reply from the number that does not match is logged and passed over. A 429 or a 5xx is logged and
+    checked again. With ``deferrable=True`` the wait runs in the triggerer
     (:class:`~airflow_provider_smsnexus.triggers.reply.SMSNexusReplyTrigger`).
+
+    A poke reads the inbound list from the question on (its ``created_at`` when ``after_id`` is the sent
+    message, ``after``, or the span of recent messages that shows where ``after_id`` falls), then from where
+    the poke before it ended: about one page a poke, however long the account's history.
 
     .. seealso:: "Waiting for a reply" in :doc:`/guides/two-way`.
 
@@ -112,20 +130,36 @@ class SMSNexusReplySensor(BaseSensorOperator):
             raise SMSNexusError("after_id / after: give the question's message id or a moment to wait after")
         return after_id or 0, after
 
+    @cached_property
+    def window(self) -> InboxWindow:
+        """Where the next poke reads the inbound list from (moved on by each poke; see the class docstring)."""
+        after_id, after = self._start()
+        return InboxWindow(after_id, after, question_edge(self.after_id))
+
+    @cached_property
+    def passed_over(self) -> set[int]:
+        """The ids of replies from the number already logged as not matching."""
+        return set()
+
     def _what(self) -> str:
         pattern = f" matching {self.pattern!r}" if self.pattern else ""
         return f"reply from {self.reply_filter.from_numbers[0]}{pattern}"
 
+    def _expected(self) -> str | None:
+        """What a matching reply looks like, for the log line of one passed over (None: the pattern)."""
+        return None
+
     def poke(self, context: Context) -> PokeReturnValue:
         """Look once for the reply; done with it as XCom value when it came."""
         reply_filter = self.reply_filter  # checks the arguments before anything is read
-        after_id, after = self._start()
         try:
-            rows = read_inbound_after(self.hook, after_id, since=after, start=after)
+            rows = read_inbound(self.hook, self.window, self.log)
         except TRANSIENT_ERRORS as error:
             self.log.warning("Looking for a %s failed for now (%s); again later", self._what(), error)
             return PokeReturnValue(is_done=False)
-        reply = first_reply(rows, reply_filter)
+        reply = first_reply(
+            rows, reply_filter, log=self.log, passed_over=self.passed_over, expected=self._expected()
+        )
         if reply is None:
             self.log.info("No %s yet", self._what())
             return PokeReturnValue(is_done=False)
@@ -154,6 +188,7 @@ class SMSNexusReplySensor(BaseSensorOperator):
                 pattern=self.pattern,
                 after_id=after_id,
                 after=after,
+                position=self.window.edge.as_json() if self.window.edge is not None else None,
                 smsnexus_conn_id=self.smsnexus_conn_id,
                 poke_interval=self.poke_interval,
                 deadline=time.time() + self.timeout,

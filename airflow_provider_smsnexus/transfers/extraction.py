@@ -35,6 +35,8 @@ from airflow_provider_smsnexus.transfers.stream import (
     system_memory_pool,
 )
 from airflow_provider_smsnexus.transfers.window import (
+    RULE_CLEARED_RUN,
+    RULE_DATA_INTERVAL,
     ExportRun,
     ExportWindow,
     RunFacts,
@@ -215,7 +217,12 @@ class SMSNexusExportBaseOperator(BaseOperator):
             initial_window_start=self.initial_window_start,
         )
         fixed_end = to_utc(end, "window_end")
-        if fixed_end is not None and horizon < fixed_end <= now:
+        # A data interval is exported once (the next starts at its end): it waits for its end to be listed.
+        # An explicit end waits once it has passed on the worker's clock; one still ahead is cut, as asked.
+        must_reach = rule in (RULE_DATA_INTERVAL, RULE_CLEARED_RUN) or (
+            fixed_end is not None and fixed_end <= now
+        )
+        if fixed_end is not None and horizon < fixed_end and must_reach:
             horizon = wait_for_horizon(self.hook, fixed_end, log=self.log)
         window = resolve_window(
             start, end, now=horizon, lookback=self.lookback, whole_days=self._whole_days()

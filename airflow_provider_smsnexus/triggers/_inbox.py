@@ -1,39 +1,51 @@
-"""Reading the inbound messages that came after a position: which messages match, and one full walk of
-the inbound list (async for triggers, sync for poke mode) that never relies on the list's order.
+"""Reading the inbound messages that came after a position: which messages match, where each read of the
+inbound list starts on the server's clock (:class:`InboxWindow`), and one walk of that window (async for
+triggers, sync for poke mode) that never relies on the list's order.
 
-What the walk assumes about the server, beyond the API reference (docs/guides/two-way.md lists it too):
+What the reads assume about the server, beyond the API reference (docs/guides/two-way.md lists it too, with
+the emulator switch that breaks each):
 
 - message ids are integers that grow: a message created later has a greater id;
-- a message is listed within ``lookback_seconds`` of its creation. Ids need not become visible in
-  increasing order (the emulator's ``late_visibility_ms`` breaks that): the inbound trigger keeps the
-  set of ids it handed on in the window, and the reply sensor reads the whole window on every look;
-- a message with a greater id was not created more than ``lookback_seconds`` before one with a smaller
-  id. Only the date window the walk asks for rests on this; a server that ignores the date parameters
-  costs more pages but loses nothing (the window is also applied here, by :class:`PageWalker`).
+- a message is listed within the connection's ``listing_delay`` of its ``created_at``;
+- ``created_at`` is written by the clock that the answers' ``Date`` header reads (``hook.server_clock``).
 
-It does not assume any sort order: every page of the window is read, whatever order the server lists.
+Not assumed: any sort order (every page of the window is read unless its rows prove newest-first order, as
+:class:`PageWalker` does for exports), that the date parameters are honoured (the window is also applied
+here), that ids become visible in increasing order, or that the server's clock only goes forward. A read
+starts at the *listed horizon* of the read before it (the server's present then, less the clock's
+uncertainty and ``listing_delay``: :func:`~airflow_provider_smsnexus.transfers.horizon.listed_horizon`), taken
+again on the clock as measured now: a step back of the server's clock between two reads moves the start back
+by the step, and a read during which the samples show the clock went back is made again from the lower start.
+Steps back and forth between two reads that no answer shows are not seen.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusResponseError
 from airflow_provider_smsnexus.hooks._pagination import MAX_PER_PAGE, PageWalker
-from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of, iso_utc
+from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of, iso_utc, utcnow
+from airflow_provider_smsnexus.transfers.horizon import listed_horizon
 from airflow_provider_smsnexus.utils.phone import phone_argument
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    import logging
+    from collections.abc import Callable, Generator, Iterable, Sequence
 
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook, SMSNexusHook
 
+    Horizon = Callable[[datetime], datetime]
+
 MESSAGES_PATH = "/api/messages"
-#: How far before the newest handed-on message the walk's date window opens (see the module docstring).
+#: A margin for clocks that may differ (the delivery trigger opens its window this long before the oldest send).
 DEFAULT_LOOKBACK_SECONDS = 3600.0
+#: How far back from the listed horizon the reads placing a bare ``after_id`` look, one span after the other,
+#: until the ids listed show the span reaches back to ``after_id``; after the last, the whole list is read.
+PLACING_SPANS = (timedelta(hours=1), timedelta(hours=8), timedelta(days=3), timedelta(days=21))
 
 
 def message_id(row: dict[str, Any]) -> int:
@@ -96,81 +108,227 @@ class ReplyFilter:
         object.__setattr__(self, "to_number", to[0] if to else None)
         object.__setattr__(self, "_regex", compile_pattern(self.pattern))
 
-    def matches(self, row: dict[str, Any]) -> bool:
-        """Whether an inbound message passes every condition."""
+    def from_awaited(self, row: dict[str, Any]) -> bool:
+        """Whether an inbound message comes from an awaited contact to the awaited number (any text)."""
         if row.get("direction") not in (None, "inbound"):
             return False  # a server that ignores direction=inbound must not hand on our own texts
         if self.from_numbers is not None and row.get("from") not in self.from_numbers:
             return False
-        if self.to_number is not None and row.get("to") != self.to_number:
-            return False
+        return self.to_number is None or row.get("to") == self.to_number
+
+    def matches(self, row: dict[str, Any]) -> bool:
+        """Whether an inbound message passes every condition."""
         regex: re.Pattern[str] | None = self.__dict__["_regex"]
-        return regex is None or bool(regex.search(str(row.get("body") or "").strip()))
+        text = str(row.get("body") or "").strip()
+        return self.from_awaited(row) and (regex is None or bool(regex.search(text)))
 
     def as_kwargs(self) -> dict[str, Any]:
         """The JSON-safe values that rebuild this filter."""
         return {"from_numbers": self.from_numbers, "to_number": self.to_number, "pattern": self.pattern}
 
 
-def window_start(
-    newest_created_at: str | None, since: datetime | None, lookback_seconds: float
-) -> datetime | None:
-    """The start of the date window a walk asks for: ``lookback_seconds`` before the newest message
-    handed on, else ``since``; never before ``since``, which is a floor for every message."""
-    newest = as_utc(newest_created_at, "newest_created_at") if newest_created_at else None
-    if newest is None:
-        return since
-    start = newest - timedelta(seconds=lookback_seconds)
-    return max(start, since) if since is not None else start
+@dataclass(frozen=True)
+class Edge:
+    """
+    Where the next read of the inbound list starts: every message created before ``server`` (on the server's
+    clock) that a read asks for has been read, as far as the server's clock went forward since.
+
+    :param server: the moment on the server's clock: the listed horizon of the read that ended there, or a
+        moment the server wrote (a question's ``created_at``).
+    :param local: this machine's epoch seconds at which that read started; None for a moment known only on
+        the server's clock. Taken again on the clock as measured now, it moves the edge back by any step back
+        the server's clock took since.
+    """
+
+    server: datetime
+    local: float | None = None
+
+    def start(self, horizon: Horizon) -> datetime:
+        """The start of the next read: ``server``, or earlier when the server's clock went back since."""
+        if self.local is None:
+            return self.server
+        return min(self.server, horizon(datetime.fromtimestamp(self.local, tz=timezone.utc)))
+
+    def lowered(self, moment: datetime | None) -> Edge:
+        """This edge, moved back to ``moment`` when that is earlier."""
+        return self if moment is None or moment >= self.server else Edge(moment, self.local)
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON-safe form (:meth:`from_json` reads it back)."""
+        return {"server": iso_utc(self.server), "local": self.local}
+
+    @classmethod
+    def from_json(cls, value: Any) -> Edge | None:
+        """An edge from :meth:`as_json`'s form; None for None."""
+        if not value:
+            return None
+        local = value.get("local")
+        return cls(as_utc(value["server"], "edge"), None if local is None else float(local))
 
 
-def _fresh_rows(
-    walker: PageWalker, body: dict[str, Any], after_id: int, since: datetime | None
-) -> list[dict[str, Any]]:
-    fresh = []
+@dataclass
+class InboxRead:
+    """What one walk of a window found.
+
+    :param rows: the messages with an id above ``after_id``, created at or after ``since``, in the window.
+    :param reaches_back: a message with an id at or below ``after_id`` was listed in the window: since ids
+        grow, every message after ``after_id`` was created after it, so inside the window too.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    reaches_back: bool = False
+
+
+class InboxWindow:
+    """
+    Where one waiter's reads of the inbound list start, and how the start moves on after each read.
+
+    The first read starts at ``edge`` (a question's ``created_at``, or a stored position), else at ``since``,
+    else, for a bare ``after_id``, at the first of :data:`PLACING_SPANS` back from the listed horizon that lists
+    a message at or below ``after_id``. After each read the edge is that read's listed horizon (see the module
+    docstring), so a waiter reads each stretch of the list about once, not the whole history on every look.
+
+    :param after_id: only messages with a greater id (0: any).
+    :param since: only messages created at or after this moment, on the server's clock; a floor of every read.
+    :param edge: where the first read starts, when known.
+    """
+
+    def __init__(self, after_id: int, since: datetime | None, edge: Edge | None = None) -> None:
+        self.after_id = after_id
+        self.since = since
+        self.edge = edge
+
+    @property
+    def needs_clock(self) -> bool:
+        """Whether the next read's start depends on the server's clock (a measured clock is needed first)."""
+        if self.edge is not None:
+            return self.edge.local is not None
+        return self.since is None and self.after_id > 0
+
+    def _start(self, horizon: Horizon) -> datetime | None:
+        start = self.edge.start(horizon) if self.edge is not None else None
+        if self.since is not None:
+            start = self.since if start is None else max(start, self.since)
+        return start
+
+    def reads(
+        self, horizon: Horizon, log: logging.Logger
+    ) -> Generator[datetime | None, InboxRead, list[dict[str, Any]]]:
+        """
+        The walks of one look, as a generator: it yields the start of each walk (None: the whole list), is
+        sent what that walk found, and returns the new messages by id; the edge has moved on by then.
+
+        :param horizon: the listed horizon (server clock) of a local moment, on the clock as measured now.
+        :param log: where a step back of the server's clock is reported.
+        """
+        local = utcnow()
+        if self.edge is None and self.since is None and self.after_id > 0:
+            found = yield from self._place_after_id(horizon(local))
+        else:
+            start = self._start(horizon)
+            found = yield start
+            while start is not None:
+                lower = self._start(horizon)  # on the clock as this walk's answers measured it
+                if lower is None or lower >= start:
+                    break
+                log.warning(
+                    "The server's clock went back while the inbound list was read (its window started at %s, "
+                    "now %s on the clock as measured): reading the list again from there",
+                    iso_utc(start),
+                    iso_utc(lower),
+                )
+                start = lower
+                found = _union(found, (yield start))
+        self.edge = Edge(horizon(local), local.timestamp())
+        return sorted(found.rows, key=message_id)
+
+    def _place_after_id(self, present: datetime) -> Generator[datetime | None, InboxRead, InboxRead]:
+        for span in PLACING_SPANS:
+            found = yield present - span
+            if found.reaches_back:
+                return found
+        return (yield None)
+
+
+def _union(first: InboxRead, second: InboxRead) -> InboxRead:
+    rows = {message_id(row): row for row in [*first.rows, *second.rows]}
+    return InboxRead(list(rows.values()), first.reaches_back or second.reaches_back)
+
+
+def _take(walker: PageWalker, body: dict[str, Any], window: InboxWindow, found: InboxRead) -> None:
     for row in walker.take(body):
-        if message_id(row) <= after_id:
+        if message_id(row) <= window.after_id:
+            found.reaches_back = True
             continue
         created = created_at_of(row)
-        if since is not None and (created is None or created < since):
+        if window.since is not None and (created is None or created < window.since):
             continue
-        fresh.append(row)
-    return fresh
+        found.rows.append(row)
 
 
 def _query(start: datetime | None) -> dict[str, Any]:
     return {"direction": "inbound", "per_page": MAX_PER_PAGE, "start_date": iso_utc(start) if start else None}
 
 
-async def aread_inbound_after(
-    hook: SMSNexusAsyncHook, after_id: int, *, since: datetime | None, start: datetime | None
-) -> list[dict[str, Any]]:
-    """
-    Every inbound message with an id above ``after_id`` (and created at or after ``since``), by id.
-
-    Reads every page of the window (``start`` on), each id once, whatever the server's order.
-    """
-    walker = PageWalker(MESSAGES_PATH, start, None)
-    found: list[dict[str, Any]] = []
-    page = 1
+async def _awalk(hook: SMSNexusAsyncHook, window: InboxWindow, start: datetime | None) -> InboxRead:
+    walker, found, page = PageWalker(MESSAGES_PATH, start, None), InboxRead(), 1
     while True:
         body = await hook.get_messages(page=page, **_query(start))
-        found.extend(_fresh_rows(walker, body, after_id, since))
+        _take(walker, body, window, found)
         if walker.is_done(body, page):
-            return sorted(found, key=message_id)
+            return found
         page += 1
 
 
-def read_inbound_after(
-    hook: SMSNexusHook, after_id: int, *, since: datetime | None, start: datetime | None
-) -> list[dict[str, Any]]:
-    """The synchronous twin of :func:`aread_inbound_after`, for poke mode."""
-    walker = PageWalker(MESSAGES_PATH, start, None)
-    found: list[dict[str, Any]] = []
-    page = 1
+def _walk(hook: SMSNexusHook, window: InboxWindow, start: datetime | None) -> InboxRead:
+    walker, found, page = PageWalker(MESSAGES_PATH, start, None), InboxRead(), 1
     while True:
         body = hook.get_messages(page=page, **_query(start))
-        found.extend(_fresh_rows(walker, body, after_id, since))
+        _take(walker, body, window, found)
         if walker.is_done(body, page):
-            return sorted(found, key=message_id)
+            return found
         page += 1
+
+
+async def aread_inbound(
+    hook: SMSNexusAsyncHook, window: InboxWindow, log: logging.Logger
+) -> list[dict[str, Any]]:
+    """
+    One look at the inbound list: every message after ``window``'s position (see :class:`InboxWindow`), by id.
+
+    Each walk reads every page of its window, each id once, whatever the server's order; the window moves on.
+
+    :param hook: the async hook (its ``server_clock`` and connection's ``listing_delay`` place the windows).
+    :param window: where the look starts; moved on when it returns.
+    :param log: where a step back of the server's clock is reported.
+    """
+    from types import SimpleNamespace
+
+    config = await hook.get_config()
+    if window.needs_clock and not hook.server_clock.answers:
+        await hook.get_balance()  # measure the server's clock rather than assume it
+    view = SimpleNamespace(server_clock=hook.server_clock, config=config)  # what listed_horizon reads
+
+    def horizon(local: datetime) -> datetime:
+        return listed_horizon(view, local)  # type: ignore[arg-type]
+
+    steps = window.reads(horizon, log)
+    start = next(steps)
+    while True:
+        found = await _awalk(hook, window, start)
+        try:
+            start = steps.send(found)
+        except StopIteration as done:
+            return done.value
+
+
+def read_inbound(hook: SMSNexusHook, window: InboxWindow, log: logging.Logger) -> list[dict[str, Any]]:
+    """The synchronous twin of :func:`aread_inbound`, for poke mode."""
+    steps = window.reads(lambda local: listed_horizon(hook, local), log)
+    start = next(steps)
+    while True:
+        found = _walk(hook, window, start)
+        try:
+            start = steps.send(found)
+        except StopIteration as done:
+            return done.value

@@ -13,12 +13,14 @@ yielding a batch it records its ids as ``yielded``. So after a restart:
   window between the metadata database commit and the position write, about one triggerer sync);
 - any other id in the window was never handed on: handed on normally.
 
-The position is the set of ids handed on within ``lookback_seconds`` of the newest one (older ids fold
-into a floor), not only the newest id: a message listed late, with an id below one already handed on, is
-still handed on, once. The exact guarantee: every inbound message is handed on exactly once (or, after a
-crash in the window above, again with the flag) provided it is listed by ``GET /api/messages`` before a
-message created more than ``lookback_seconds`` after it has been handed on. One that shows up later
-than that is outside the window and is not handed on (the assumption is listed in the docs).
+Each walk reads the inbound list from the *listed horizon* of the walk before it: the server's present at
+that walk's start, measured from its ``Date`` headers, less the clock's uncertainty and the connection's
+``listing_delay`` (:class:`~airflow_provider_smsnexus.triggers._inbox.InboxWindow`). The position is that edge
+and the set of ids handed on since, not only the newest id: a message listed late, with an id below one
+already handed on, is still handed on, once. Ids below the edge fold into a floor. The exact guarantee:
+every inbound message is handed on exactly once (or, after a crash in the window above, again with the flag)
+provided the server lists it within ``listing_delay`` of its ``created_at``; a step back of the server's
+clock, seen by the next walk, moves the window back with it.
 
 .. seealso:: "Replies as Asset events" in :doc:`/guides/two-way`, for the guarantee and its assumptions.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
@@ -37,18 +40,17 @@ from airflow_provider_smsnexus import DEFAULT_CONN_ID
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusResponseError
 from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of, iso_utc
 from airflow_provider_smsnexus.triggers._inbox import (
-    DEFAULT_LOOKBACK_SECONDS,
     MESSAGES_PATH,
+    Edge,
+    InboxWindow,
     ReplyFilter,
-    aread_inbound_after,
+    aread_inbound,
     message_id,
-    window_start,
 )
 from airflow_provider_smsnexus.triggers._polling import TRANSIENT_ERRORS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
-    from datetime import datetime
 
     from airflow.triggers.shared_stream import AdvanceItem
 
@@ -86,16 +88,21 @@ class InboundCursor:
 
     The stored position (a JSON object in the asset state store):
 
-    - ``floor_id``: every message with this id or a smaller one was handed on, or is out of the window
-      for good (created more than ``lookback_seconds`` before the newest message handed on);
-    - ``handed``: ``[id, created_at epoch seconds]`` of each message above ``floor_id`` handed on for good,
-      by id: at most the messages of one ``lookback_seconds`` window (older ones fold into ``floor_id``);
-    - ``settled_id`` / ``settled_created_at``: the newest message handed on for good (the window's end);
+    - ``edge``: where the next walk starts (:class:`~airflow_provider_smsnexus.triggers._inbox.Edge`): every
+      message created before it was found by a walk, and those not handed on for good are listed below;
+    - ``floor_id``: every message with this id or a smaller one was handed on for good, or is not wanted
+      (``after_id``); ids handed on and created before the edge fold into it;
+    - ``handed``: ``[id, created_at epoch seconds]`` of each message above ``floor_id`` handed on for good;
+    - ``settled_id``: the newest message handed on for good (or ``floor_id``);
     - ``yielded``: ids handed on but not (yet) confirmed stored: flagged ``possibly_repeated`` if they
       are handed on again after a restart.
 
     A set of ids, not a single "newest id", because ids need not become visible in increasing order: a
-    message listed late, below an id already handed on, is still handed on (once).
+    message listed late, below an id already handed on, is still handed on (once). A message found by a walk
+    stays at or above the stored edge and the floor until it is handed on for good, so a restart finds it
+    again. New messages are those above the floor and not taken, both read at the moment a walk ends: an
+    acknowledgement that folds ids into the floor while a walk is paging never makes that walk hand one on
+    again.
 
     :param trigger: the trigger whose kwargs fix the filter, the floor and the state key.
     :param store: where the position lives (``aget``/``aset``).
@@ -104,108 +111,109 @@ class InboundCursor:
     def __init__(self, trigger: SMSNexusInboundMessageTrigger, store: Any) -> None:
         self.trigger = trigger
         self.store = store
-        self.state: dict[str, Any] = {}
+        self.floor_id = trigger.after_id or 0
+        self.window = InboxWindow(self.floor_id, trigger.since_dt)
         self._handed: dict[int, int] = {}  # id -> created_at (epoch seconds), handed on for good
-        self._taken: set[int] = set()  # ids handed on by this process or before: not walked again
-        self._yielded: set[int] = set()
+        self._yielded: dict[int, int] = {}  # handed on, not confirmed stored
+        self._found: dict[int, int] = {}  # found by a walk, not handed on yet
         self._repeat: set[int] = set()
-        self._repeat_through = 0
         self._lock = asyncio.Lock()
 
     async def load(self) -> None:
         """Read the stored position; ids yielded but not settled before are handed on flagged."""
         stored = await self.store.aget(self.trigger.state_key, None)
         state = stored if isinstance(stored, dict) else {}
-        floor = max(int(state.get("floor_id", state.get("settled_id")) or 0), self.trigger.after_id or 0)
+        self.floor_id = max(int(state.get("floor_id") or 0), self.trigger.after_id or 0)
+        self.window.edge = Edge.from_json(state.get("edge"))
+        floor = self.floor_id
         self._handed = {int(i): int(c) for i, c in state.get("handed") or () if int(i) > floor}
-        self._yielded = {int(i) for i in state.get("yielded") or () if int(i) > floor} - set(self._handed)
-        if "yielded" not in state and int(state.get("yielded_id") or 0) > floor:
-            # A position written before ids were kept one by one: everything up to yielded_id is flagged.
-            self._repeat_through = int(state["yielded_id"])
-        else:
-            self._repeat_through = 0
-        self.state = {"floor_id": floor, "settled_created_at": state.get("settled_created_at")}
-        self._repeat = set(self._yielded)
-        self._taken = set(self._handed)
-        if self._repeat or self._repeat_through:
+        self._repeat = {int(i) for i in state.get("yielded") or () if int(i) > floor} - set(self._handed)
+        if self._repeat:
             self.trigger.log.warning(
                 "%d message(s) were handed on before a restart without confirmation that their events "
                 "were stored: handing them on again, flagged possibly_repeated",
-                len(self._repeat) or self._repeat_through - floor,
+                len(self._repeat),
             )
 
-    def _flagged(self, row_id: int) -> bool:
-        return row_id in self._repeat or row_id <= self._repeat_through
+    def _is_new(self, row_id: int) -> bool:
+        return row_id > self.floor_id and not (
+            row_id in self._handed or row_id in self._yielded or row_id in self._found
+        )
 
     async def next_batches(self, hook: Any) -> list[dict[str, Any]]:
         """One walk of the inbound list: the new messages, in batches of at most :data:`BATCH_SIZE`."""
-        trigger = self.trigger
-        start = window_start(self.state["settled_created_at"], trigger.since_dt, trigger.lookback_seconds)
-        rows = await aread_inbound_after(hook, self.state["floor_id"], since=trigger.since_dt, start=start)
-        rows = [row for row in rows if message_id(row) not in self._taken]
+        rows = await aread_inbound(hook, self.window, self.trigger.log)
+        # No await from here on: the floor and the taken ids are read as they are when the walk ended.
+        rows = [row for row in rows if self._is_new(message_id(row))]
         batches = []
         for first in range(0, len(rows), BATCH_SIZE):
             chunk = rows[first : first + BATCH_SIZE]
             batches.append(
                 {
                     "messages": [
-                        {**row, "possibly_repeated": self._flagged(message_id(row))} for row in chunk
+                        {**row, "possibly_repeated": message_id(row) in self._repeat} for row in chunk
                     ],
                     "handed": [[message_id(row), _epoch(row)] for row in chunk],
                 }
             )
-        self._taken.update(message_id(row) for row in rows)
+        self._found.update((message_id(row), _epoch(row)) for row in rows)
         return batches
 
     def _snapshot(self) -> dict[str, Any]:
-        newest = max(self._handed, default=None)
+        unsettled = [*self._found.values(), *self._yielded.values()]
+        edge = self.window.edge
+        if edge is not None and unsettled:
+            edge = edge.lowered(_moment(min(unsettled)))  # found again after a restart
         return {
-            "floor_id": self.state["floor_id"],
+            "edge": edge.as_json() if edge is not None else None,
+            "floor_id": self.floor_id,
             "handed": [[i, self._handed[i]] for i in sorted(self._handed)],
-            "settled_id": newest if newest is not None else self.state["floor_id"],
-            "settled_created_at": self.state["settled_created_at"],
+            "settled_id": max(self._handed, default=self.floor_id),
             "yielded": sorted(self._yielded),
         }
 
     async def mark_yielded(self, batch: dict[str, Any]) -> None:
         """Record, before a batch is handed on, that its ids may be on their way."""
         async with self._lock:
-            self._yielded.update(i for i, _ in batch["handed"])
+            for row_id, created in batch["handed"]:
+                self._found.pop(row_id, None)
+                self._yielded[row_id] = created
             await self.store.aset(self.trigger.state_key, self._snapshot())
 
     async def settle(self, handed: Sequence[Sequence[int]], *, withdraw: bool = False) -> None:
         """Record that the messages ``handed`` (``[id, created_at epoch]``) were handed on for good.
 
         :param withdraw: the other yielded messages were not handed on after all (the consumer stopped):
-            they are neither settled nor flagged later.
+            they are neither settled nor flagged later, and stay above the stored edge and floor.
         """
         if not handed and not withdraw:
             return
         async with self._lock:
             for row_id, created in handed:
                 self._handed[int(row_id)] = int(created)
-                self._yielded.discard(int(row_id))
+                self._yielded.pop(int(row_id), None)
+                self._found.pop(int(row_id), None)
+                self._repeat.discard(int(row_id))
             if withdraw:
-                self._taken -= self._yielded
+                self._found.update(self._yielded)
                 self._yielded.clear()
             self._fold_old()
             await self.store.aset(self.trigger.state_key, self._snapshot())
 
     def _fold_old(self) -> None:
-        """Fold the ids that left the window (see the class docstring) into ``floor_id``."""
-        if not self._handed:
+        """Fold the ids handed on for good and created before the edge into ``floor_id``, below every id
+        still on its way."""
+        edge = self.window.edge
+        if edge is None or not self._handed:
             return
-        newest = max(self._handed.values())
-        self.state["settled_created_at"] = _iso(newest)
-        edge = newest - self.trigger.lookback_seconds
-        old = [i for i, created in self._handed.items() if created < edge]
+        cut = edge.server.timestamp()
+        below = min([*self._found, *self._yielded], default=None)
+        old = [i for i, created in self._handed.items() if created < cut and (below is None or i < below)]
         if not old:
             return
-        floor = max(self.state["floor_id"], *old)
-        self.state["floor_id"] = floor
-        self._handed = {i: c for i, c in self._handed.items() if i > floor}
-        self._taken = {i for i in self._taken if i > floor}
-        self._yielded = {i for i in self._yielded if i > floor}
+        self.floor_id = max(self.floor_id, *old)
+        self._handed = {i: c for i, c in self._handed.items() if i > self.floor_id}
+        self._repeat = {i for i in self._repeat if i > self.floor_id}
 
 
 def _epoch(row: dict[str, Any]) -> int:
@@ -218,10 +226,8 @@ def _epoch(row: dict[str, Any]) -> int:
     return int(created.timestamp())
 
 
-def _iso(epoch: int) -> str:
-    from datetime import datetime, timezone
-
-    return iso_utc(datetime.fromtimestamp(epoch, tz=timezone.utc))
+def _moment(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
 class SMSNexusInboundMessageTrigger(BaseEventTrigger):
@@ -230,8 +236,10 @@ class SMSNexusInboundMessageTrigger(BaseEventTrigger):
     new replies, each message in its asset event's ``extra["payload"]["message"]``.
 
     Polls ``GET /api/messages?direction=inbound`` through :class:`SMSNexusAsyncHook` (its rate limiter and
-    retries), reading every page of the date window whatever the server's order. The event payload is
-    ``{"message": {...}, "possibly_repeated": bool}``; see the module docstring for the guarantee.
+    retries), reading every page of the date window whatever the server's order; the window starts at the
+    listed horizon of the walk before (so a walk reads about one ``poll_interval`` of traffic, plus the
+    connection's ``listing_delay``). The event payload is ``{"message": {...}, "possibly_repeated": bool}``;
+    see the module docstring for the guarantee.
 
     Either ``since`` or ``after_id`` must be given, and fixed (not ``now()``): the kwargs identify the
     watcher, and a value that changed on every DAG parse would make a new trigger each time.
@@ -244,7 +252,6 @@ class SMSNexusInboundMessageTrigger(BaseEventTrigger):
     :param since: only messages created at or after this moment (the server's ``created_at``).
     :param after_id: only messages with a greater id.
     :param poll_interval: seconds between walks of the inbound list (default 30).
-    :param lookback_seconds: how far before the newest handed-on message a walk's date window opens.
     """
 
     def __init__(
@@ -258,7 +265,6 @@ class SMSNexusInboundMessageTrigger(BaseEventTrigger):
         since: datetime | str | None = None,
         after_id: int | None = None,
         poll_interval: float = 30.0,
-        lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS,
     ) -> None:
         super().__init__()
         if not asset_name or not isinstance(asset_name, str):
@@ -278,7 +284,6 @@ class SMSNexusInboundMessageTrigger(BaseEventTrigger):
         self.since_dt = as_utc(since, "since")
         self.after_id = after_id
         self.poll_interval = float(poll_interval)
-        self.lookback_seconds = float(lookback_seconds)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the JSON-safe keyword arguments that rebuild this trigger."""
@@ -291,7 +296,6 @@ class SMSNexusInboundMessageTrigger(BaseEventTrigger):
                 "since": iso_utc(self.since_dt) if self.since_dt else None,
                 "after_id": self.after_id,
                 "poll_interval": self.poll_interval,
-                "lookback_seconds": self.lookback_seconds,
             },
         )
 
@@ -299,7 +303,7 @@ class SMSNexusInboundMessageTrigger(BaseEventTrigger):
     def state_key(self) -> str:
         """The asset-state key of this trigger's position: one per connection, filter and start."""
         _, kwargs = self.serialize()
-        identity = {k: kwargs[k] for k in kwargs if k not in ("poll_interval", "lookback_seconds")}
+        identity = {k: kwargs[k] for k in kwargs if k != "poll_interval"}
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         return STATE_KEY_PREFIX + digest
 

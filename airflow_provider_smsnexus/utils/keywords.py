@@ -1,10 +1,14 @@
-"""Keyword replies as carriers read them (STOP, START, YES, NO): the whole text is the keyword, compared
-without regard to case, surrounding whitespace or trailing punctuation.
+"""Keyword replies, read by one rule each and defined once here.
 
-One rule for every reader of keywords: the campaign's opt-outs (``STOP.`` opts out, ``stop sending me ads``
-does not, as carriers and the CTIA handbook treat a keyword only when it is the whole message) and the
-approval sensor's answers (``No!`` rejects). :func:`reply_keyword` reads a text; :func:`keyword_pattern`
-is the same rule as a regular expression, for filters that travel as text (a trigger's ``pattern``).
+- **Carrier keywords** (STOP, START): the whole text is the keyword, compared without regard to case,
+  surrounding whitespace or trailing punctuation. The campaign's opt-outs use it (``STOP.`` opts out,
+  ``stop sending me ads`` does not, as carriers and the CTIA handbook treat a keyword only when it is the whole
+  message). :func:`reply_keyword` reads a text; :func:`keyword_pattern` is the same rule as a regular
+  expression, for filters that travel as text (a trigger's ``pattern``).
+- **Answers** to a question (the approval sensor's YES or NO): the answer is the text's first word, leading
+  whitespace and punctuation aside, and what follows is free: ``Yes, go ahead`` approves, ``No thanks``
+  rejects, ``yesterday`` and ``I said yes`` are not answers. :func:`answer_pattern` is the rule as a regular
+  expression, and :func:`answer_word` reads a text with it.
 """
 
 from __future__ import annotations
@@ -40,3 +44,31 @@ def keyword_pattern(words: Iterable[str]) -> str:
     """
     alternatives = "|".join(re.escape(word.strip()) for word in words)
     return r"^\s*(?:" + alternatives + r")[\s" + re.escape(TRAILING_PUNCTUATION) + r"]*$"
+
+
+def answer_pattern(words: Iterable[str]) -> str:
+    """
+    A regular expression (for a case-insensitive ``re.search``) matching exactly the texts that start with
+    one of ``words``: after any whitespace and punctuation, the word (or words, any spacing between them),
+    then the end of the text or a character that is not a letter, digit or underscore.
+
+    :param words: the answers, e.g. ``("YES", "NO")``; the longest is tried first (``NO WAY`` before ``NO``).
+    :raises ValueError: no word is given (every text would match).
+    """
+    spelled = sorted({" ".join(word.split()) for word in words if word.split()}, key=lambda w: (-len(w), w))
+    if not spelled:
+        raise ValueError("answer_pattern needs at least one non-blank word")
+    alternatives = "|".join(r"\s+".join(map(re.escape, word.split())) for word in spelled)
+    return r"^[\W_]*(" + alternatives + r")(?!\w)"
+
+
+def answer_word(text: str, words: Iterable[str]) -> str | None:
+    """
+    The one of ``words`` that ``text`` starts with (the rule of :func:`answer_pattern`), upper-cased with single
+    spaces, or None when the text is not an answer.
+
+    :param text: the body of an inbound message.
+    :param words: the answers, e.g. ``("YES", "NO")``.
+    """
+    match = re.search(answer_pattern(words), text, re.IGNORECASE)
+    return None if match is None else " ".join(match.group(1).split()).upper()

@@ -253,6 +253,26 @@ def test_every_smsnexus_setting_in_the_environment_is_read_by_an_example_dag(
             assert f'"{name}"' in dag_sources, f"no example DAG reads {name}"
 
 
+def test_the_example_that_answers_customers_starts_paused_and_watches_nothing_in_the_stack(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runpy
+
+    # The stack creates DAGs unpaused; the reply example must not start answering the seeded history.
+    env = environment(services["scheduler"])
+    assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "false"
+    for name in [name for name in os.environ if name.startswith("SMSNEXUS_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith("SMSNEXUS_"):
+            monkeypatch.setenv(name, value)
+
+    example = runpy.run_path(str(REPO / "dags" / "inbound_replies.py"))
+
+    assert example["REPLIES"].watchers == []
+    assert example["dag"].is_paused_upon_creation is True
+
+
 def test_files_the_example_dags_keep_are_on_volumes_where_tasks_run(
     services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
