@@ -214,15 +214,16 @@ class SMSNexusApprovalSensor(SMSNexusReplySensor):
     Returns ``{"approved": True/False, "answer": "YES", "reply": {...}}``. A rejection fails the task
     (:class:`AirflowFailException`, no retries) unless ``fail_on_reject=False``, when the value goes to a
     branch; no answer within ``timeout`` fails it with :class:`AirflowSensorTimeout`. Any other text is
-    not an answer: the wait goes on.
+    not an answer: it is logged and the wait goes on.
 
     .. seealso:: "Approval by SMS" in :doc:`/guides/two-way`.
 
-    Answers are read as carriers read keywords (the rule of the campaign's STOP opt-outs,
-    :func:`~airflow_provider_smsnexus.utils.keywords.reply_keyword`): the whole text, any case, surrounding
-    whitespace and trailing punctuation ignored (``No.``, ``yes!``); ``yes please`` is not an answer.
+    An answer is the reply's first word (:func:`~airflow_provider_smsnexus.utils.keywords.answer_word`): any
+    case, leading whitespace and punctuation aside, and what follows is free, so ``Yes, go ahead`` and
+    ``yes!`` approve and ``No thanks`` rejects; ``yesterday``, ``Nobody knows`` and ``I said yes`` are not
+    answers.
 
-    :param approve_words: the answers that approve (case-insensitive, the whole text).
+    :param approve_words: the answers that approve (case-insensitive; a reply starting with one approves).
     :param reject_words: the answers that reject.
     :param fail_on_reject: fail on a rejection (default) or return it.
     """
@@ -235,18 +236,27 @@ class SMSNexusApprovalSensor(SMSNexusReplySensor):
         fail_on_reject: bool = True,
         **kwargs: Any,
     ) -> None:
-        words = [*approve_words, *reject_words]
-        if not approve_words or not reject_words:
+        self.approve_words = [" ".join(word.split()).upper() for word in approve_words if word.split()]
+        self.reject_words = [" ".join(word.split()).upper() for word in reject_words if word.split()]
+        if not self.approve_words or not self.reject_words:
             raise SMSNexusError("approve_words / reject_words: give at least one word each")
-        kwargs.setdefault("pattern", keyword_pattern(words))
+        kwargs.setdefault("pattern", answer_pattern([*self.approve_words, *self.reject_words]))
         super().__init__(**kwargs)
-        self.approve_words = [reply_keyword(word) for word in approve_words]
-        self.reject_words = [reply_keyword(word) for word in reject_words]
         self.fail_on_reject = fail_on_reject
 
+    def _expected(self) -> str:
+        words = " or ".join([*self.approve_words, *self.reject_words])
+        return f"not an answer: its first word is not {words}"
+
     def result(self, reply: dict[str, Any]) -> dict[str, Any]:
-        """Approve or reject on the reply's word."""
-        answer = reply_keyword(str(reply.get("body") or ""))
+        """Approve or reject on the reply's first word."""
+        answer = answer_word(str(reply.get("body") or ""), [*self.approve_words, *self.reject_words])
+        if answer is None:
+            raise SMSNexusError(
+                f"Reply {reply.get('id')} matched pattern={self.pattern!r} but does not start with one of "
+                f"{self.approve_words + self.reject_words}: give a pattern no broader than the answer words "
+                "(or leave it unset)"
+            )
         approved = answer in self.approve_words
         if not approved and self.fail_on_reject:
             raise AirflowFailException(
