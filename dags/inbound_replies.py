@@ -105,7 +105,7 @@ with DAG(
         return answers
 
     @task
-    def preflight(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def check_sender(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Check, before any answer, that FROM_NUMBER is an active SMS number and the credits suffice."""
         import logging
 
@@ -140,4 +140,4 @@ with DAG(
         ledger_conn_id=LEDGER_CONN_ID,
         retries=2,
         retry_delay=timedelta(seconds=30),
-    ).expand_kwargs(preflight(answers_of_this_run()))
+    ).expand_kwargs(check_sender(answers_of_this_run()))

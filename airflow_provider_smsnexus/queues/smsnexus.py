@@ -32,8 +32,7 @@ class SMSNexusMessageQueueProvider(BaseMessageQueueProvider):
 
     The keyword arguments of ``MessageQueueTrigger`` are those of :class:`SMSNexusInboundMessageTrigger`
     (``asset_name``, the watched asset's name, which keeps the position; ``since`` or ``after_id``;
-    the filters ``from_numbers``, ``to_number``, ``pattern``; ``smsnexus_conn_id``, ``poll_interval``,
-    ``lookback_seconds``)::
+    the filters ``from_numbers``, ``to_number``, ``pattern``; ``smsnexus_conn_id``, ``poll_interval``)::
 
         from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
         from airflow.sdk import Asset, AssetWatcher

@@ -89,7 +89,8 @@ class InboundCursor:
     The stored position (a JSON object in the asset state store):
 
     - ``edge``: where the next walk starts (:class:`~airflow_provider_smsnexus.triggers._inbox.Edge`): every
-      message created before it was found by a walk, and those not handed on for good are listed below;
+      message created before it was handed on for good (the stored edge stays at or below the messages
+      still on their way, so a restart reads them again);
     - ``floor_id``: every message with this id or a smaller one was handed on for good, or is not wanted
       (``after_id``); ids handed on and created before the edge fold into it;
     - ``handed``: ``[id, created_at epoch seconds]`` of each message above ``floor_id`` handed on for good;

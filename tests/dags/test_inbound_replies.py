@@ -213,7 +213,7 @@ def test_an_inactive_sending_number_fails_the_pre_flight_and_nobody_is_texted(
     assert len(payloads) == len(CUSTOMERS)
     assert dag_run.state == "failed"
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-    assert states["preflight"] == "failed"
+    assert states["check_sender"] == "failed"
     assert admin.sent_messages() == []
 
 

@@ -77,10 +77,12 @@ class ScenarioWorker:
         return json.loads(lines[-1]) if lines else None
 
     def output(self) -> str:
+        """What the process printed (its log lines, then its JSON line)."""
         return self.stdout_path.read_text(errors="replace")
 
-    def errors(self, tail: int = 3000) -> str:
-        return self.stderr_path.read_text(errors="replace")[-tail:]
+    def tail(self, size: int = 600) -> str:
+        """The end of what the process printed and of its error output, for a failure message."""
+        return (self.output()[-size:] + self.stderr_path.read_text(errors="replace")[-size:]).strip()
 
     def outcome(self) -> str:
         """One word for the log: ``ok``, the typed error's name, ``killed`` or ``crashed (rc)``."""

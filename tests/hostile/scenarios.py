@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -112,6 +113,7 @@ class ScenarioRunner:
         self.ledger = LedgerView(airflow_home / "smsnexus" / "send_ledger.db", self.campaign)
         self.result = ScenarioResult(scenario)
         self.reports: dict[str, Path] = {}
+        self.suppression: list[str] = []
         self._started = time.monotonic()
         self._tls_dice = random.Random(scenario.seed)
         self._tls_lock = threading.Lock()
@@ -365,7 +367,7 @@ class ScenarioRunner:
         for worker in workers:
             self.result.violations.append(
                 Violation(
-                    HANG, None, f"{worker.name} still ran after {WORKER_DEADLINE:.0f} s: {worker.errors(600)}"
+                    HANG, None, f"{worker.name} still ran after {WORKER_DEADLINE:.0f} s: {worker.tail()}"
                 )
             )
             worker.resume()
@@ -381,7 +383,7 @@ class ScenarioRunner:
             worker = self._start(f"rec{number}", None, faulty=False)
             try:
                 worker.process.wait(timeout=WORKER_DEADLINE)
-            except Exception:
+            except subprocess.TimeoutExpired:
                 self._hang([worker])
                 return
             outcomes = self._report_counts(worker.name)
@@ -413,6 +415,7 @@ class ScenarioRunner:
         }
         sent = self.admin.sent_messages()
         self.result.counts["messages_checked"] += len(sent)
+        self.result.counts["rows_left_unknown"] += sum(row.state == "unknown" for row in ledger)
         self.result.violations += check_campaign(
             sent, expected=expected, forbidden=forbidden, ledger=ledger, reports=reports
         )

@@ -238,12 +238,133 @@ def test_an_approver_without_a_country_fails_before_anything_is_read(
     assert admin.stats()["requests"]["other"] == reads  # nothing was read, nothing waited on
 
 
-@pytest.mark.parametrize(("text", "approved"), [("Yes!!", True), ("no?", False), ("NO …", False)])
-def test_answers_are_read_as_carriers_read_keywords(smsnexus_emulator, smsnexus_conn, text, approved):
+@pytest.mark.parametrize(
+    ("text", "approved"),
+    [("Yes!!", True), ("Yes, go ahead", True), ("yes please", True), ("no?", False), ("NO …", False),
+     ("No thanks, not today", False), ("...no", False)],
+)  # fmt: skip
+def test_an_answer_is_the_first_word_of_the_reply(smsnexus_emulator, smsnexus_conn, text, approved):
     question = ask()
-    smsnexus_emulator.admin.add_inbound(ON_CALL, OUR_NUMBER, "yes please")  # not the whole text: no answer
+    for decoy in ("yesterday's build?", "Nobody told me", "I said yes", "which release?"):
+        smsnexus_emulator.admin.add_inbound(ON_CALL, OUR_NUMBER, decoy)  # not answers: the wait goes on
     answer = smsnexus_emulator.admin.add_inbound(ON_CALL, OUR_NUMBER, text)
 
     result = make(SMSNexusApprovalSensor, after_id=question, fail_on_reject=False).execute({})
 
     assert (result["approved"], result["reply"]["id"]) == (approved, answer["id"])
+    assert result["answer"] == ("YES" if approved else "NO")
+
+
+def test_a_reply_that_is_not_an_answer_is_logged_and_the_wait_goes_on(
+    smsnexus_emulator, smsnexus_conn, capsys
+):
+    admin = smsnexus_emulator.admin
+    question = ask()
+    decoy = admin.add_inbound(ON_CALL, OUR_NUMBER, "which release?")
+    sensor = make(SMSNexusApprovalSensor, after_id=question)
+
+    assert not sensor.poke({})
+    assert not sensor.poke({})  # said once, not on every poke
+    answer = admin.add_inbound(ON_CALL, OUR_NUMBER, "Yes, go ahead")
+    found = sensor.poke({})
+
+    logged = capsys.readouterr().out  # Airflow's task logger writes to the captured output
+    said = (
+        f"Passed over reply {decoy['id']} from {ON_CALL}: 'which release?' (not an answer: its first word "
+        "is not YES or NO); still waiting"
+    )
+    assert logged.count(said) == 1
+    assert found.xcom_value["approved"] is True
+    assert found.xcom_value["reply"]["id"] == answer["id"]
+
+
+# -- bounded reads: a poke reads from the question on, not the whole inbound history ---------------------
+
+#: Every assumption the API reference leaves open that the reply's place in the list depends on.
+SERVER_SWITCHES = {
+    "newest_first": {},
+    "oldest_first": {"list_order": "oldest_first"},
+    "date_params_ignored": {"ignore_date_params": True},
+    "oldest_first_date_params_ignored": {"list_order": "oldest_first", "ignore_date_params": True},
+    "server_clock_ahead": {"clock_offset_seconds": 5400},
+    "server_clock_behind": {"clock_offset_seconds": -5400},
+}
+#: Requests one poke may cost on an account with 10,000 inbound messages: a page (two when the server ignores the
+#: date parameters: the second proves newest-first order), and for a bare id one balance read to measure the
+#: server's clock. None: no bound can hold on a server that ignores the date parameters and lists oldest first
+#: (every page stands between the walk and the newest rows; the reply is still found).
+POKE_BOUND = {name: 3 for name in SERVER_SWITCHES} | {"oldest_first_date_params_ignored": None}
+
+
+def read_requests(admin) -> int:
+    return admin.stats()["requests"]["other"]
+
+
+@pytest.mark.parametrize("given", ["sent_message", "bare_id"])
+@pytest.mark.parametrize("server", SERVER_SWITCHES)
+def test_a_poke_reads_a_bounded_number_of_pages_of_a_long_inbound_history(
+    smsnexus_emulator, smsnexus_conn, server, given
+):
+    admin = smsnexus_emulator.admin
+    admin.configure(**SERVER_SWITCHES[server])
+    admin.seed_messages(41_000, random_seed=7)  # 90 days of history, a quarter of it inbound
+    assert len(admin.messages(direction="inbound")) >= 10_000
+    question = ask()
+    sensor = make(after_id=question if given == "sent_message" else question["id"], pattern=r"^(yes|no)\b")
+    costs = []
+
+    for _ in range(2):
+        before = read_requests(admin)
+        assert not sensor.poke({})
+        costs.append(read_requests(admin) - before)
+    admin.add_inbound(ON_CALL, OUR_NUMBER, "which release?")
+    answer = admin.add_inbound(ON_CALL, OUR_NUMBER, "yes")
+    before = read_requests(admin)
+    found = sensor.poke({})
+    costs.append(read_requests(admin) - before)
+
+    assert found.is_done
+    assert found.xcom_value["id"] == answer["id"]  # complete: the reply after the question is found
+    bound = POKE_BOUND[server]
+    if bound is not None:
+        assert max(costs) <= bound, costs
+        assert max(costs[1:]) <= 2, costs  # after the first poke: from where the last one ended
+
+
+def test_the_reply_trigger_reads_from_the_sensors_position(smsnexus_emulator, smsnexus_conn):
+    admin = smsnexus_emulator.admin
+    admin.seed_messages(41_000, random_seed=9)
+    question = ask()
+    sensor = make(after_id=question["id"], pattern="^yes", deferrable=True, timeout=600)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    _, kwargs = deferred.value.trigger.serialize()
+    answer = admin.add_inbound(ON_CALL, OUR_NUMBER, "YES")
+    before = read_requests(admin)
+
+    rebuilt = SMSNexusReplyTrigger(**{**kwargs, "poke_interval": 0.05})
+    event = asyncio.run(asyncio.wait_for(anext(rebuilt.run()), 30))
+
+    assert kwargs["position"] is not None
+    assert event.payload["reply"]["id"] == answer["id"]
+    assert read_requests(admin) - before <= 2  # one page from the sensor's position (and the clock)
+
+
+@pytest.mark.parametrize("server", ["newest_first", "oldest_first", "date_params_ignored"])
+def test_a_step_back_of_the_servers_clock_between_pokes_loses_no_reply(
+    smsnexus_emulator, smsnexus_conn, server
+):
+    admin = smsnexus_emulator.admin
+    admin.configure(**SERVER_SWITCHES[server])
+    question = ask()
+    sensor = make(after_id=question)
+    assert not sensor.poke({})
+    admin.configure(
+        clock_offset_seconds=-7200
+    )  # set back two hours: the reply's created_at is before the question's
+    answer = admin.add_inbound(ON_CALL, OUR_NUMBER, "yes")
+
+    found = sensor.poke({})
+
+    assert found.is_done
+    assert found.xcom_value["id"] == answer["id"]

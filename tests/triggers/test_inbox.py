@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import logging
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusResponseError
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 from airflow_provider_smsnexus.triggers._inbox import (
+    Edge,
+    InboxWindow,
     ReplyFilter,
     message_id,
-    read_inbound_after,
-    window_start,
+    read_inbound,
 )
+
+LOG = logging.getLogger(__name__)
 
 
 def test_message_id_accepts_integer_ids_and_refuses_others() -> None:
@@ -30,6 +34,7 @@ def test_reply_filter_checks_direction_sender_recipient_and_pattern() -> None:
     assert not reply_filter.matches({**good, "direction": "outbound"})
     assert not reply_filter.matches({**good, "from": "+12125550151"})
     assert not reply_filter.matches({**good, "body": "yes please"})
+    assert reply_filter.from_awaited({**good, "body": "yes please"})  # from the contact, any text
 
 
 def test_an_invalid_pattern_is_an_error_naming_the_field() -> None:
@@ -37,14 +42,18 @@ def test_an_invalid_pattern_is_an_error_naming_the_field() -> None:
         ReplyFilter(pattern="(")
 
 
-def test_window_start_looks_back_from_the_newest_message_but_never_before_since() -> None:
-    since = datetime(2026, 3, 8, 11, 30, tzinfo=timezone.utc)
-    assert window_start(None, since, 3600) == since
-    assert window_start("2026-03-08T12:00:00Z", None, 3600) == datetime(2026, 3, 8, 11, tzinfo=timezone.utc)
-    assert window_start("2026-03-08T12:00:00Z", since, 3600) == since
+def test_an_edge_moves_back_with_a_step_back_of_the_servers_clock() -> None:
+    noon = datetime(2026, 3, 8, 12, tzinfo=timezone.utc)
+    read_at = noon.timestamp()  # the local moment the read that made the edge started
+    same_clock = lambda local: local  # noqa: E731 - the server's clock as measured then
+    set_back = lambda local: local - timedelta(hours=2)  # noqa: E731 - measured now, two hours behind
+    assert Edge(noon, read_at).start(same_clock) == noon
+    assert Edge(noon, read_at).start(set_back) == noon - timedelta(hours=2)
+    assert Edge(noon).start(set_back) == noon  # a moment known on the server's clock only
+    assert Edge.from_json(Edge(noon, read_at).as_json()) == Edge(noon, read_at)
 
 
-def test_read_inbound_after_returns_every_later_inbound_message_by_id(
+def test_read_inbound_returns_every_later_inbound_message_by_id_and_moves_on(
     smsnexus_emulator, smsnexus_conn
 ) -> None:
     admin = smsnexus_emulator.admin
@@ -53,5 +62,9 @@ def test_read_inbound_after_returns_every_later_inbound_message_by_id(
     admin.add_inbound("+12125550152", "+12125550101", "three")
     hook = SMSNexusHook(smsnexus_conn_id=smsnexus_conn)
     expected = [m["body"] for m in admin.messages(direction="inbound") if m["id"] > first["id"]]
-    rows = read_inbound_after(hook, first["id"], since=None, start=None)
+    window = InboxWindow(first["id"], None)
+
+    rows = read_inbound(hook, window, LOG)
+
     assert [row["body"] for row in rows] == expected == ["two", "three"]
+    assert window.edge is not None  # the next look starts at this one's listed horizon

@@ -73,3 +73,21 @@ def test_trigger_without_a_reply_times_out_at_its_deadline(smsnexus_emulator, sm
         "status": "timeout",
         "message": "No a reply from +12125550150 before the deadline",
     }
+
+
+def test_a_check_reads_a_bounded_number_of_pages_of_a_long_inbound_history(
+    smsnexus_emulator, smsnexus_conn
+) -> None:
+    admin = smsnexus_emulator.admin
+    admin.seed_messages(41_000, random_seed=11)  # 90 days of history, a quarter of it inbound
+    assert len(admin.messages(direction="inbound")) >= 10_000
+    question = admin.add_inbound("+12125550150", "+12125550100", "the question (its id only is given)")
+    answer = admin.add_inbound("+12125550150", "+12125550100", "YES")
+    trigger = SMSNexusReplyTrigger(from_number="+12125550150", pattern="^yes$", after_id=question["id"])
+    before = admin.stats()["requests"]["other"]
+
+    payload = _first_event(trigger)  # one check: the reply is there
+
+    assert payload["reply"]["id"] == answer["id"]
+    # A balance read measures the server's clock, then one page of the last hour holds ids up to the question.
+    assert admin.stats()["requests"]["other"] - before <= 3
