@@ -165,7 +165,8 @@ def test_any_listed_rows_end_in_a_typed_error_or_an_export_without_duplicates(
     served = list(itertools.takewhile(bool, pages))
     # The window the run declares ends at its listed horizon, never after the moment it ran.
     now = parse_time(result["window_end"])
-    assert now is not None and now <= datetime.now(timezone.utc)
+    assert now is not None
+    assert now <= datetime.now(timezone.utc)
     first_listing: dict[Any, Any] = {}
     for rows in served:
         for row in rows:
