@@ -2,7 +2,7 @@
 
 Both hooks share one core, in the private modules beside this one: the connection configuration
 (``_config``), answer interpretation and error mapping (``_answers``), retry decisions (``_retry``), pagination
-(``_pagination``, with the message list's query in ``_endpoints``, read one page ahead by ``_read_ahead``) and
+(``_pagination``, with the message list's query in ``_endpoints``, read ahead on request by ``_read_ahead``) and
 times (``_times``); only the transport differs (``_transport``).
 
 .. seealso:: :doc:`/connection`, the connection and the hook.
@@ -271,7 +271,7 @@ class SMSNexusHook(_SMSNexusBaseHook):
     def _iter_pages(
         self, path: str, params: Mapping[str, Any], per_page: int, walker: PageWalker
     ) -> Iterator[list[dict[str, Any]]]:
-        """The pages of ``path`` as ``walker`` takes them, the next one read ahead (see ``_read_ahead``)."""
+        """The pages of ``path`` as ``walker`` takes them (read ahead when it asks for it: see ``_read_ahead``)."""
 
         def fetch(page: int, stop: threading.Event) -> dict[str, Any]:
             return self._request("GET", path, params={**params, **page_params(per_page, page)}, stop=stop)
@@ -295,9 +295,9 @@ class SMSNexusHook(_SMSNexusBaseHook):
         changes status while the list is paged would move the rows of a server-filtered list under the
         walk). No id is yielded twice in one walk, even while new messages push older ones onto later
         pages, and the walk stops before the last page only when the rows read prove newest-first order.
-        Pages left with no new rows are not yielded. While the caller works on a page, the next one is
-        already being fetched (one background thread, one page ahead, the same requests as page by page; a
-        generator closed early drops that page and ends the thread).
+        Pages left with no new rows are not yielded. Page n+1 is fetched when it is asked for; a walker made
+        with ``read_ahead=True`` fetches it while the caller works on page n (for callers that read every
+        page; a generator closed early drops that page and ends the thread).
 
         :param walker: a :class:`PageWalker` to walk with (to read its counters afterwards, or to give it
             an id reader); its window and filters are set from the other arguments.

@@ -20,7 +20,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_smsnexus import DEFAULT_CONN_ID
 from airflow_provider_smsnexus.hooks._pagination import MAX_PER_PAGE
 from airflow_provider_smsnexus.hooks._times import utcnow
-from airflow_provider_smsnexus.transfers.horizon import listed_horizon, wait_for_horizon
+from airflow_provider_smsnexus.transfers.horizon import MAX_HORIZON_WAIT, listed_horizon, wait_for_horizon
 from airflow_provider_smsnexus.transfers.schema import (
     MESSAGE_DIRECTIONS,
     MESSAGE_STATUSES,
@@ -217,10 +217,12 @@ class SMSNexusExportBaseOperator(BaseOperator):
             initial_window_start=self.initial_window_start,
         )
         fixed_end = to_utc(end, "window_end")
-        # A data interval is exported once (the next starts at its end): it waits for its end to be listed.
-        # An explicit end waits once it has passed on the worker's clock; one still ahead is cut, as asked.
-        must_reach = rule in (RULE_DATA_INTERVAL, RULE_CLEARED_RUN) or (
-            fixed_end is not None and fixed_end <= now
+        # An end that has passed on the worker's clock waits until it is listed, and so does a data interval
+        # (exported once: the next starts at its end) ending within the longest wait; an end further ahead
+        # is cut to the horizon, as an explicit window_end in the future always was.
+        soon = fixed_end is not None and fixed_end - horizon <= MAX_HORIZON_WAIT
+        must_reach = fixed_end is not None and (
+            fixed_end <= now or (soon and rule in (RULE_DATA_INTERVAL, RULE_CLEARED_RUN))
         )
         if fixed_end is not None and horizon < fixed_end and must_reach:
             horizon = wait_for_horizon(self.hook, fixed_end, log=self.log)

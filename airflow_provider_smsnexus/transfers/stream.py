@@ -167,7 +167,8 @@ def iter_export_batches(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     requests_before = hook.stats["requests"]
-    walker = PageWalker(RESOURCE_PATHS[resource], read_id=id_reader(resource))
+    # An export reads every page of its walk: reading one page ahead never costs a page it does not use.
+    walker = PageWalker(RESOURCE_PATHS[resource], read_id=id_reader(resource), read_ahead=True)
     raw: list[Mapping[str, Any]] = []
     ready: list[pa.Table] = []
     ready_rows = 0
