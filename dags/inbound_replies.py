@@ -17,14 +17,16 @@ What it shows:
   twice.
 
 Safe to unpause on a real account (the rule of docs/examples.md): it answers only texts sent to your
-number from the start you set on, never the account's history, and never an opt-out (STOP, ...). It is
-paused when first deployed (``is_paused_upon_creation``), and watches nothing until you set the start.
+number from the moment you first unpause it (Airflow runs a watcher only while its DAG is unpaused), never
+the account's history, and never an opt-out (STOP, ...). It is paused when first deployed
+(``is_paused_upon_creation``).
 
 Settings (environment variables, read when the DAG is parsed):
 
-* ``SMSNEXUS_INBOUND_SINCE``: answer texts created from this moment on (ISO 8601, e.g. the moment you
-  deploy it: ``date -u +%Y-%m-%dT%H:%M:%SZ``). Unset: nothing is watched, so unpausing it texts nobody.
-  It is part of the watcher's identity: a new value starts a new position (an earlier one asks for history).
+* ``SMSNEXUS_INBOUND_SINCE``: answer texts created from this moment on (ISO 8601, e.g.
+  ``2026-01-01T00:00:00Z``): an earlier moment asks for history. Unset: ``first-run``, the trigger's start
+  taken when it first runs (the first unpause) and kept through restarts. It is part of the
+  watcher's identity: a new value starts a new position.
 * ``SMSNEXUS_FROM_NUMBER``: your number: the texts to it are answered, from it; default ``+12125550100``
   (the emulator's).
 * ``SMSNEXUS_LEDGER_CONN_ID``: an Airflow SQL connection for the send ledger, when tasks run on more than
@@ -43,11 +45,11 @@ import pendulum
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
 from airflow_provider_smsnexus.operators.sms import SMSNexusSendSmsOperator
-from airflow_provider_smsnexus.triggers.inbound import SMSNexusInboundMessageTrigger
+from airflow_provider_smsnexus.triggers.inbound import SINCE_FIRST_RUN, SMSNexusInboundMessageTrigger
 
 DAG_ID = "smsnexus_inbound_replies"
 ASSET_NAME = "smsnexus_inbound_replies"
-SINCE = os.environ.get("SMSNEXUS_INBOUND_SINCE") or None
+SINCE = os.environ.get("SMSNEXUS_INBOUND_SINCE") or SINCE_FIRST_RUN
 FROM_NUMBER = os.environ.get("SMSNEXUS_FROM_NUMBER") or "+12125550100"
 LEDGER_CONN_ID = os.environ.get("SMSNEXUS_LEDGER_CONN_ID") or None
 
@@ -60,9 +62,7 @@ REPLIES = Asset(
                 asset_name=ASSET_NAME, to_number=FROM_NUMBER, since=SINCE, poll_interval=30
             ),
         )
-    ]
-    if SINCE
-    else [],
+    ],
 )
 
 with DAG(

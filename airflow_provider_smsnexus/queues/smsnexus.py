@@ -31,7 +31,8 @@ class SMSNexusMessageQueueProvider(BaseMessageQueueProvider):
     The ``smsnexus`` scheme of ``MessageQueueTrigger``: one event per new inbound SMS.
 
     The keyword arguments of ``MessageQueueTrigger`` are those of :class:`SMSNexusInboundMessageTrigger`
-    (``asset_name``, the watched asset's name, which keeps the position; ``since`` or ``after_id``;
+    (``asset_name``, the watched asset's name, which keeps the position; ``since`` (a fixed moment, or
+    ``"first-run"`` to start from the trigger's first run) or ``after_id``;
     the filters ``from_numbers``, ``to_number``, ``pattern``; ``smsnexus_conn_id``, ``poll_interval``)::
 
         from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger

@@ -290,6 +290,27 @@ def _walk(hook: SMSNexusHook, window: InboxWindow, start: datetime | None) -> In
         page += 1
 
 
+async def ahorizon(hook: SMSNexusAsyncHook, *, measure: bool = True) -> Horizon:
+    """
+    The listed horizon (server clock) of a local moment, on the async hook's clock as measured when called.
+
+    :param hook: the async hook (its ``server_clock`` and connection's ``listing_delay``).
+    :param measure: when the hook has not heard from the server yet, measure its clock first (one
+        ``GET /api/balance``) rather than assume it.
+    """
+    from types import SimpleNamespace
+
+    config = await hook.get_config()
+    if measure and not hook.server_clock.answers:
+        await hook.get_balance()  # measure the server's clock rather than assume it
+    view = SimpleNamespace(server_clock=hook.server_clock, config=config)  # what listed_horizon reads
+
+    def horizon(local: datetime) -> datetime:
+        return listed_horizon(view, local)  # type: ignore[arg-type]
+
+    return horizon
+
+
 async def aread_inbound(
     hook: SMSNexusAsyncHook, window: InboxWindow, log: logging.Logger
 ) -> list[dict[str, Any]]:
@@ -302,16 +323,7 @@ async def aread_inbound(
     :param window: where the look starts; moved on when it returns.
     :param log: where a step back of the server's clock is reported.
     """
-    from types import SimpleNamespace
-
-    config = await hook.get_config()
-    if window.needs_clock and not hook.server_clock.answers:
-        await hook.get_balance()  # measure the server's clock rather than assume it
-    view = SimpleNamespace(server_clock=hook.server_clock, config=config)  # what listed_horizon reads
-
-    def horizon(local: datetime) -> datetime:
-        return listed_horizon(view, local)  # type: ignore[arg-type]
-
+    horizon = await ahorizon(hook, measure=window.needs_clock)
     steps = window.reads(horizon, log)
     start = next(steps)
     while True:

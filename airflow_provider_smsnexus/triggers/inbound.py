@@ -22,6 +22,11 @@ every inbound message is handed on exactly once (or, after a crash in the window
 provided the server lists it within ``listing_delay`` of its ``created_at``; a step back of the server's
 clock, seen by the next walk, moves the window back with it.
 
+``since="first-run"`` (:data:`SINCE_FIRST_RUN`) starts from the trigger's first run: on the first load with no
+stored position, before its first walk, the trigger takes the listed horizon of that moment (server clock)
+as its start and stores it in the position; every later load (a restart) keeps that stored start. Messages
+created before it are never handed on; every message created after the first walk began is.
+
 .. seealso:: "Replies as Asset events" in :doc:`/guides/two-way`, for the guarantee and its assumptions.
 """
 
@@ -38,12 +43,13 @@ from airflow.triggers.shared_stream import SharedStreamProducer
 
 from airflow_provider_smsnexus import DEFAULT_CONN_ID
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusResponseError
-from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of, iso_utc
+from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of, iso_utc, utcnow
 from airflow_provider_smsnexus.triggers._inbox import (
     MESSAGES_PATH,
     Edge,
     InboxWindow,
     ReplyFilter,
+    ahorizon,
     aread_inbound,
     message_id,
 )
@@ -58,6 +64,8 @@ if TYPE_CHECKING:
 BATCH_SIZE = 100
 #: The asset-state key prefix under which a trigger keeps its position.
 STATE_KEY_PREFIX = "smsnexus.inbound."
+#: ``since`` for "from the trigger's first run on": the start is taken then and kept in the stored position.
+SINCE_FIRST_RUN = "first-run"
 
 
 class MemoryPositionStore:
@@ -96,7 +104,9 @@ class InboundCursor:
     - ``handed``: ``[id, created_at epoch seconds]`` of each message above ``floor_id`` handed on for good;
     - ``settled_id``: the newest message handed on for good (or ``floor_id``);
     - ``yielded``: ids handed on but not (yet) confirmed stored: flagged ``possibly_repeated`` if they
-      are handed on again after a restart.
+      are handed on again after a restart;
+    - ``start``: the floor of ``created_at`` (``since``); for ``since="first-run"`` the listed horizon taken
+      before the first walk, read back by every later load.
 
     A set of ids, not a single "newest id", because ids need not become visible in increasing order: a
     message listed late, below an id already handed on, is still handed on (once). A message found by a walk
@@ -126,6 +136,8 @@ class InboundCursor:
         state = stored if isinstance(stored, dict) else {}
         self.floor_id = max(int(state.get("floor_id") or 0), self.trigger.after_id or 0)
         self.window.edge = Edge.from_json(state.get("edge"))
+        if self.trigger.since_first_run and state.get("start"):
+            self.window.since = as_utc(state["start"], "start")  # never a new "now" after a restart
         floor = self.floor_id
         self._handed = {int(i): int(c) for i, c in state.get("handed") or () if int(i) > floor}
         self._repeat = {int(i) for i in state.get("yielded") or () if int(i) > floor} - set(self._handed)
@@ -143,6 +155,8 @@ class InboundCursor:
 
     async def next_batches(self, hook: Any) -> list[dict[str, Any]]:
         """One walk of the inbound list: the new messages, in batches of at most :data:`BATCH_SIZE`."""
+        if self.trigger.since_first_run and self.window.since is None:
+            await self._place_first_run(hook)
         rows = await aread_inbound(hook, self.window, self.trigger.log)
         # No await from here on: the floor and the taken ids are read as they are when the walk ended.
         rows = [row for row in rows if self._is_new(message_id(row))]
@@ -160,6 +174,16 @@ class InboundCursor:
         self._found.update((message_id(row), _epoch(row)) for row in rows)
         return batches
 
+    async def _place_first_run(self, hook: Any) -> None:
+        """Take the listed horizon of now (server clock) as the start, and store it before the first walk."""
+        start = (await ahorizon(hook))(utcnow())
+        async with self._lock:
+            self.window.since = start
+            await self.store.aset(self.trigger.state_key, self._snapshot())
+        self.trigger.log.info(
+            "First run: handing on inbound messages created from %s (server clock) on", iso_utc(start)
+        )
+
     def _snapshot(self) -> dict[str, Any]:
         unsettled = [*self._found.values(), *self._yielded.values()]
         edge = self.window.edge
@@ -171,6 +195,7 @@ class InboundCursor:
             "handed": [[i, self._handed[i]] for i in sorted(self._handed)],
             "settled_id": max(self._handed, default=self.floor_id),
             "yielded": sorted(self._yielded),
+            "start": iso_utc(self.window.since) if self.window.since else None,
         }
 
     async def mark_yielded(self, batch: dict[str, Any]) -> None:
@@ -243,14 +268,17 @@ class SMSNexusInboundMessageTrigger(BaseEventTrigger):
     see the module docstring for the guarantee.
 
     Either ``since`` or ``after_id`` must be given, and fixed (not ``now()``): the kwargs identify the
-    watcher, and a value that changed on every DAG parse would make a new trigger each time.
+    watcher, and a value that changed on every DAG parse would make a new trigger each time. For "from now
+    on", give ``since="first-run"``: the identity keeps the literal, and the start is taken on the first run.
 
     :param asset_name: the name of the watched asset, whose state store keeps the position.
     :param smsnexus_conn_id: the SMS Nexus connection.
     :param from_numbers: only messages from these contacts (E.164); None for any contact.
     :param to_number: only messages sent to this number of the account; None for any.
     :param pattern: only texts matching this regular expression (``re.search``, case-insensitive).
-    :param since: only messages created at or after this moment (the server's ``created_at``).
+    :param since: only messages created at or after this moment (the server's ``created_at``), or
+        :data:`SINCE_FIRST_RUN` (``"first-run"``): from the listed horizon when the trigger first runs (for an
+        ``AssetWatcher``, when its DAG is first unpaused), that start kept in the stored position.
     :param after_id: only messages with a greater id.
     :param poll_interval: seconds between walks of the inbound list (default 30).
     """
@@ -272,8 +300,8 @@ class SMSNexusInboundMessageTrigger(BaseEventTrigger):
             raise SMSNexusError("asset_name: give the name of the watched asset (it keeps the position)")
         if since is None and after_id is None:
             raise SMSNexusError(
-                "since / after_id: give a fixed start (a datetime or ISO string, or a message id); "
-                "messages before it are never handed on"
+                "since / after_id: give a fixed start (a datetime or ISO string, or a message id), or "
+                f"since={SINCE_FIRST_RUN!r} to start from the first run; messages before it are never handed on"
             )
         if after_id is not None and (isinstance(after_id, bool) or not isinstance(after_id, int)):
             raise SMSNexusError(f"after_id must be an integer message id, not {after_id!r}")
@@ -282,19 +310,21 @@ class SMSNexusInboundMessageTrigger(BaseEventTrigger):
         self.asset_name = asset_name
         self.smsnexus_conn_id = smsnexus_conn_id
         self.reply_filter = ReplyFilter(from_numbers=from_numbers, to_number=to_number, pattern=pattern)
-        self.since_dt = as_utc(since, "since")
+        self.since_first_run = since == SINCE_FIRST_RUN
+        self.since_dt = None if self.since_first_run else as_utc(since, "since")
         self.after_id = after_id
         self.poll_interval = float(poll_interval)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the JSON-safe keyword arguments that rebuild this trigger."""
+        since = iso_utc(self.since_dt) if self.since_dt else None
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "asset_name": self.asset_name,
                 "smsnexus_conn_id": self.smsnexus_conn_id,
                 **self.reply_filter.as_kwargs(),
-                "since": iso_utc(self.since_dt) if self.since_dt else None,
+                "since": SINCE_FIRST_RUN if self.since_first_run else since,
                 "after_id": self.after_id,
                 "poll_interval": self.poll_interval,
             },

@@ -145,16 +145,45 @@ def test_a_run_triggered_by_hand_answers_nobody(
     assert smsnexus_emulator.admin.sent_messages() == []
 
 
-def test_without_a_start_nothing_is_watched_and_the_dag_starts_paused(
-    dags_folder, parse_dag, airflow_db, monkeypatch
+def test_without_a_start_it_answers_from_the_first_run_on_and_nothing_from_before(
+    dags_folder, parse_dag, airflow_db, smsnexus_emulator, smsnexus_conn, monkeypatch
 ):
     monkeypatch.delenv("SMSNEXUS_INBOUND_SINCE")
+    store = MemoryPositionStore()
+    monkeypatch.setattr(inbound, "open_position_store", lambda asset_name: store)
+    admin = smsnexus_emulator.admin
+    history = [admin.add_inbound(number, OUR_NUMBER, "an old text") for number in CUSTOMERS]
+    # The server's clock a minute on: the history is older than the clock's uncertainty (listing_delay 0).
+    admin.configure(clock_offset_seconds=60)
+    dag = parse_dag(dags_folder, "smsnexus_inbound_replies", retries=0)
+    trigger = watcher_trigger(dag)
 
-    dag = parse_dag(dags_folder, "smsnexus_inbound_replies")
+    async def start_stored() -> None:
+        while not any(v.get("start") for v in store.values.values()):
+            await asyncio.sleep(0.01)
 
-    (asset,) = dag.timetable.asset_condition.objects
-    assert asset.watchers == []
+    async def first_run() -> list[dict[str, Any]]:
+        agen = trigger.run()  # the first unpause
+        first = asyncio.ensure_future(anext(agen))
+        try:
+            await asyncio.wait_for(start_stored(), 30)  # the start is placed before the first walk
+            new = admin.add_inbound(CUSTOMERS[0], OUR_NUMBER, "a new text")
+            return [(await asyncio.wait_for(first, 30)).payload, new]
+        finally:
+            first.cancel()
+            await agen.aclose()
+
+    payload, new = asyncio.run(first_run())
+    dag_run = run_for_events(dag, "smsnexus_inbound_replies", [payload])
+
+    assert trigger.serialize()[1]["since"] == "first-run"
     assert dag.is_paused_upon_creation is True
+    assert payload["message"]["id"] == new["id"]
+    assert new["id"] not in [m["id"] for m in history]
+    assert dag_run.state == "success"
+    assert [(m["to"], m["body"]) for m in admin.sent_messages()] == [
+        (CUSTOMERS[0], f"Thanks, we got your message #{new['id']}.")
+    ]
 
 
 def test_texts_from_before_the_start_are_not_handed_on(

@@ -494,3 +494,112 @@ def test_a_walk_reads_from_the_listed_horizon_not_the_whole_history(smsnexus_con
     assert found == [[reply], later[:1], later[1:2]]
     assert costs[0] <= 4  # the place of after_id found from the ids listed in the last hour(s)
     assert costs[1:] == [1, 1]  # then one page from the listed horizon on
+
+
+# -- since="first-run": the start taken on the first run, kept through restarts ---------------------------
+
+
+def test_first_run_keeps_the_literal_in_the_watchers_identity():
+    trigger = make_trigger(after_id=None, since=inbound.SINCE_FIRST_RUN)
+    _, kwargs = trigger.serialize()
+    rebuilt = SMSNexusInboundMessageTrigger(**json.loads(json.dumps(kwargs)))
+
+    assert kwargs["since"] == "first-run"
+    assert rebuilt.state_key == trigger.state_key
+    assert trigger.state_key != make_trigger(after_id=None, since="2026-01-01T00:00:00Z").state_key
+
+
+async def _wait_start_stored(store: MemoryPositionStore) -> str:
+    """The start the trigger stored in its position, once it has (before its first walk)."""
+
+    async def stored() -> str:
+        while not any(v.get("start") for v in store.values.values()):
+            await asyncio.sleep(0.01)
+        (position,) = store.values.values()
+        return position["start"]
+
+    return await asyncio.wait_for(stored(), WAIT)
+
+
+def seed_history(admin) -> list[int]:
+    """Inbound history before the first run: old messages, and texts to our number a minute before the
+    server's present (more than the clock's uncertainty and the test connection's listing_delay of 0)."""
+    admin.seed_messages(60, start="2025-01-01T00:00:00Z", end="2025-06-01T00:00:00Z")
+    for i in range(3):
+        admin.add_inbound(contact(i), OUR_NUMBER, f"old {i}")
+    admin.configure(clock_offset_seconds=60)
+    return [m["id"] for m in admin.messages(direction="inbound")]
+
+
+@pytest.mark.parametrize("switches", SWITCHES.values(), ids=SWITCHES.keys())
+def test_first_run_hands_on_no_history_and_every_reply_after_its_start_once(
+    smsnexus_conn, smsnexus_emulator, store, switches
+):
+    admin = smsnexus_emulator.admin
+    history = seed_history(admin)
+    admin.configure(**switches)
+    last: list[int] = []
+
+    async def run() -> list[dict[str, Any]]:
+        agen = make_trigger(after_id=None, since=inbound.SINCE_FIRST_RUN).run()
+        first = asyncio.ensure_future(anext(agen))
+        try:
+            await _wait_start_stored(store)  # the start is placed: anything sent now comes after it
+            new = admin.add_inbound(contact(5), OUR_NUMBER, "new")["id"]
+            taken = [(await asyncio.wait_for(first, WAIT)).payload]
+            if taken[0]["message"]["id"] != new:
+                taken += await take_until(agen, new)
+            last.append(admin.add_inbound(contact(6), OUR_NUMBER, "newer")["id"])
+            return taken + await take_until(agen, last[0])
+        finally:
+            first.cancel()
+            await agen.aclose()
+
+    handed_on = ids(asyncio.run(run()))
+
+    assert history, "the emulator holds no history: the scenario would prove nothing"
+    assert not set(handed_on) & set(history), "a message from before the first run was handed on"
+    assert len(handed_on) == len(set(handed_on)), "a reply was handed on twice"
+    assert sorted(handed_on) == [i for i in inbound_ids(admin, last[0]) if i not in history], (
+        "a reply was lost"
+    )
+
+
+def test_a_restart_keeps_the_start_of_the_first_run(smsnexus_conn, smsnexus_emulator, store):
+    admin = smsnexus_emulator.admin
+    history = seed_history(admin)
+
+    async def first_run() -> tuple[str, list[dict[str, Any]]]:
+        agen = make_trigger(after_id=None, since=inbound.SINCE_FIRST_RUN).run()
+        first = asyncio.ensure_future(anext(agen))
+        try:
+            start = await _wait_start_stored(store)
+            new = admin.add_inbound(contact(5), OUR_NUMBER, "in the first run")["id"]
+            taken = [(await asyncio.wait_for(first, WAIT)).payload]
+            assert ids(taken) == [new]
+            return start, taken
+        finally:
+            first.cancel()
+            await agen.aclose()
+
+    start, before = asyncio.run(first_run())
+    between = admin.add_inbound(contact(6), OUR_NUMBER, "while the triggerer was down")["id"]
+    # Another minute on the server's clock: a start taken again now would come after `between`.
+    admin.configure(clock_offset_seconds=120)
+    last = admin.add_inbound(contact(7), OUR_NUMBER, "after the restart")["id"]
+
+    async def second_run() -> list[dict[str, Any]]:
+        agen = make_trigger(after_id=None, since=inbound.SINCE_FIRST_RUN).run()  # a new instance
+        try:
+            return await take_until(agen, last)
+        finally:
+            await agen.aclose()
+
+    after = asyncio.run(second_run())
+    handed_on = ids(before) + ids(after)
+    (position,) = store.values.values()
+
+    assert ids(after) == [between, last]
+    assert position["start"] == start
+    assert not set(handed_on) & set(history)
+    assert sorted(handed_on) == [i for i in inbound_ids(admin, last) if i not in history]
