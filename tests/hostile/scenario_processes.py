@@ -8,10 +8,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 WORKER_SCRIPT = Path(__file__).with_name("scenario_worker.py")
+#: How long a nudged process runs before it is stopped again (as the worker script's own nudge).
+NUDGE_SECONDS = 0.05
 
 
 class ScenarioWorker:
@@ -26,6 +29,9 @@ class ScenarioWorker:
     def __init__(self, name: str, spec: dict[str, Any], *, env: dict[str, str], workdir: Path) -> None:
         self.name = name
         self.spec = spec
+        stop = spec.get("stop")
+        #: The flag file a worker with a stop point writes there; ``<flag>.go`` lets it go on.
+        self.stop_flag = Path(stop["flag"]) if stop else None
         self.stdout_path = workdir / f"{name}.out"
         self.stderr_path = workdir / f"{name}.err"
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
@@ -66,10 +72,29 @@ class ScenarioWorker:
         self.paused = True
 
     def resume(self) -> None:
-        """SIGCONT: the process goes on from where it stopped."""
+        """SIGCONT: the process goes on from where it stopped (past its stop point, if it stopped there)."""
+        if self.stop_flag is not None:
+            Path(f"{self.stop_flag}.go").touch()
         if not self.exited():
             self.process.send_signal(signal.SIGCONT)
         self.paused = False
+
+    def nudge(self) -> None:
+        """Let a paused process run for a moment and stop it again, still paused (at its stop point if it
+        stopped there: it stops itself again)."""
+        if self.exited():
+            return
+        self.process.send_signal(signal.SIGCONT)
+        if self.stop_flag is None or not self.stop_flag.exists():
+            time.sleep(NUDGE_SECONDS)
+            self.process.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while not self.stopped() and not self.exited() and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def reached_stop(self) -> bool:
+        """Whether the process stopped itself at its stop point."""
+        return self.stop_flag is not None and self.stop_flag.exists() and self.stopped()
 
     def result(self) -> dict[str, Any] | None:
         """The JSON line the process printed last (None when killed, or when it printed none)."""

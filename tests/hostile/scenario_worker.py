@@ -3,7 +3,7 @@
 SPEC is JSON: the bulk operator's keyword arguments, plus ``run_id`` and an optional ``stop`` point
 (``{"point": name, "nth": n, "flag": path}``). At the n-th pass through the point the process writes the
 flag file and stops itself with SIGSTOP, exactly there (its lease heartbeat stops with it); the runner then
-kills it or, later, lets it go on with SIGCONT. The process prints one JSON line: ``{"ok": true, "result":
+kills it or, later, writes ``<flag>.go`` and lets it go on with SIGCONT. The process prints one JSON line: ``{"ok": true, "result":
 summary}`` or ``{"ok": false, "error": name, "text": message}`` (exit 3 for the provider's typed errors).
 It reads its connection from ``AIRFLOW_CONN_SMSNEXUS_DEFAULT`` and its ledger from ``AIRFLOW_HOME``.
 """
@@ -15,7 +15,11 @@ import json
 import os
 import signal
 import sys
+import time
 from typing import Any
+
+#: How long a nudged worker runs before it stops again (see :func:`stop_at`).
+NUDGE_SECONDS = 0.05
 
 #: The points a worker can stop at: (module, class, method, stop before the call (True) or after it).
 STOP_POINTS: dict[str, tuple[str, str, str, bool]] = {
@@ -48,7 +52,11 @@ def stop_at(point: str, nth: int, flag: str) -> None:
         if due:
             with open(flag, "w") as handle:
                 handle.write(str(os.getpid()))
-            os.kill(os.getpid(), signal.SIGSTOP)
+            # Stopped until the runner writes the go file. Continued without it (a nudge), this thread waits a
+            # moment, in which the others may finish a ledger transaction they hold, and stops the process again.
+            while not os.path.exists(f"{flag}.go"):
+                os.kill(os.getpid(), signal.SIGSTOP)
+                time.sleep(NUDGE_SECONDS)
 
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

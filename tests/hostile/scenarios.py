@@ -48,6 +48,8 @@ RECOVERY_RUNS = 4
 #: The longest a worker may take (a hang is a violation); well inside pytest's timeout of the test.
 WORKER_DEADLINE = 150.0
 POLL = 0.02
+#: Nudges of a worker paused inside a ledger transaction before the pause is given up.
+NUDGES = 20
 LIFTED = 1_000_000
 
 
@@ -334,7 +336,7 @@ class ScenarioRunner:
         if intervention.point == SENDS:
             if sent < intervention.count:
                 return False
-        elif not ((self.workdir / f"{worker.name}.flag").exists() and worker.stopped()):
+        elif not worker.reached_stop():
             return False
         where = intervention.describe().split(" at ", 1)[1].split(",")[0]
         if intervention.action == KILL:
@@ -345,13 +347,23 @@ class ScenarioRunner:
             worker.pause()
             self.result.counts["pauses"] += 1
             self.note(f"{worker.name} SIGSTOPped at {where} ({sent} sends of the round)")
-            if self.ledger.locked():
-                # Stopped inside a ledger transaction: every other attempt's ledger write would wait for it
-                # (and fail after the busy timeout). Not the scenario's point: let it go on at once.
-                worker.resume()
-                self.result.counts["pauses_inside_a_ledger_transaction"] += 1
-                self.note(f"{worker.name} resumed at once: it was stopped holding the ledger's write lock")
+            self._out_of_ledger_transaction(worker)
         return True
+
+    def _out_of_ledger_transaction(self, worker: ScenarioWorker) -> None:
+        """A worker stopped inside a ledger transaction (another of its threads was committing) holds the write
+        lock every other attempt needs (their writes fail after the busy timeout): nudge it until it holds none,
+        else let it go on."""
+        for nudge in range(NUDGES):
+            if not self.ledger.locked():
+                if nudge:
+                    self.result.counts["pauses_nudged_out_of_a_ledger_transaction"] += 1
+                    self.note(f"{worker.name} nudged {nudge} times until it held no ledger transaction")
+                return
+            worker.nudge()
+        worker.resume()
+        self.result.counts["pauses_ended_holding_the_ledger_lock"] += 1
+        self.note(f"{worker.name} resumed at once: it kept holding the ledger's write lock")
 
     def _may_resume(
         self, worker: ScenarioWorker, plan: WorkerPlan, workers: list[ScenarioWorker | None], n: int

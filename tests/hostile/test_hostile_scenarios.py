@@ -41,7 +41,7 @@ from tests.hostile.scenario_model import (
     draw_scenario,
     shrink,
 )
-from tests.hostile.scenarios import ScenarioFailed, ScenarioResult, ScenarioRunner
+from tests.hostile.scenarios import ScenarioResult, ScenarioRunner
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -147,12 +147,6 @@ PAUSED_AFTER_THE_PENDING_MARK = Scenario(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=ScenarioFailed,
-    reason="hole 3: a send answered 500 whose message is listed late is looked up before it is listed, and "
-    "sent again (the lead's fix: lost answers looked up only after listing_delay)",
-)
 def test_a_send_answered_500_and_listed_late_is_not_sent_again(run_scenario):
     result = run_scenario(LISTED_LATE_AFTER_A_500)
     # every row's first send lost its answer
@@ -161,12 +155,6 @@ def test_a_send_answered_500_and_listed_late_is_not_sent_again(run_scenario):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=ScenarioFailed,
-    reason="hole 4: a worker paused between its pending mark and its request sends after another worker took "
-    "the row over and sent it (the lead's fix: a pending mark's send_by fence)",
-)
 def test_a_worker_paused_after_its_pending_mark_does_not_send_after_another_took_the_row_over(run_scenario):
     result = run_scenario(PAUSED_AFTER_THE_PENDING_MARK)
     assert (result.counts["pauses"], result.counts["interventions_missed"]) == (1, 0), result.failure_text()
