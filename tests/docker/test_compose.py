@@ -253,7 +253,7 @@ def test_every_smsnexus_setting_in_the_environment_is_read_by_an_example_dag(
             assert f'"{name}"' in dag_sources, f"no example DAG reads {name}"
 
 
-def test_the_example_that_answers_customers_starts_paused_and_watches_nothing_in_the_stack(
+def test_the_example_that_answers_customers_starts_paused_and_answers_only_from_its_first_run_in_the_stack(
     services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import runpy
@@ -269,7 +269,8 @@ def test_the_example_that_answers_customers_starts_paused_and_watches_nothing_in
 
     example = runpy.run_path(str(REPO / "dags" / "inbound_replies.py"))
 
-    assert example["REPLIES"].watchers == []
+    (watcher,) = example["REPLIES"].watchers
+    assert watcher.trigger.serialize()[1]["since"] == "first-run"  # nothing from before its first run
     assert example["dag"].is_paused_upon_creation is True
 
 

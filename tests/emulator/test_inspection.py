@@ -90,7 +90,9 @@ def test_admin_errors_say_what_was_refused(smsnexus_emulator):
 
 def test_admin_client_takes_the_api_base_url_too(smsnexus_emulator):
     admin = EmulatorAdmin(smsnexus_emulator.base_url)
-    assert admin.health() == {"status": "ok", "accounts": 1}
+    health = admin.health()
+    assert (health["status"], health["accounts"]) == ("ok", 1)
+    assert health["run"] == smsnexus_emulator.server.emulator.run_id  # the run every answer names
     assert admin.root_url + "/api" == smsnexus_emulator.base_url
 
 
@@ -115,7 +117,12 @@ def test_smsnexus_conn_sets_the_default_connection(smsnexus_conn, smsnexus_emula
     assert smsnexus_conn == "smsnexus_default"
     connection = json.loads(os.environ["AIRFLOW_CONN_SMSNEXUS_DEFAULT"])
     assert connection["host"] == smsnexus_emulator.base_url
-    assert connection["extra"] == {"retry_backoff": 0.01, "retry_backoff_max": 0.05, "timeout": 10}
+    assert connection["extra"] == {
+        "retry_backoff": 0.01,
+        "retry_backoff_max": 0.05,
+        "timeout": 10,
+        "listing_delay": 0,
+    }
 
 
 def test_the_default_token_is_recognisable(smsnexus_emulator):
