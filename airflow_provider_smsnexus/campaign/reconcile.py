@@ -7,11 +7,18 @@ text, and is neither a message the ledger already holds for this account nor one
 send (``foreign_ids``). No candidate: the server provably does not hold the message; one: it is the row's;
 two or more: the evidence is ambiguous and the row ends ``unknown``, never resent automatically.
 
+The server's clock may be set while a request is inside it (an NTP step): the message is then dated on the new
+clock, outside a window drawn on the old one. Each lookup reads the clock anew first; when it puts the mark
+elsewhere than the mark's own estimate did, the window spans both. The part of it that the pre-send listing
+(:data:`FOREIGN_GUARD`) did not cover could hold someone else's message of the same text: a candidate there
+makes the row ``unknown``, never ``sent`` and never resent.
+
 .. seealso:: "Exactly once" in :doc:`/guides/sending`; :doc:`/guarantees`: what this assumes of the server.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -51,6 +58,11 @@ class Window:
     start: datetime
     end: datetime
     foreign_ids: set[str] = field(default_factory=set)
+    #: The mark on this machine's (or the ledger's) clock, its server-time estimate then and that estimate's
+    #: uncertainty: re-estimated at lookup time to see a server clock set since.
+    mark: tuple[datetime, datetime, float] | None = None
+    #: Messages created before this were not listed before the send (widened windows only).
+    guarded_from: datetime | None = None
 
 
 @dataclass
@@ -98,15 +110,39 @@ class Reconciler:
         *,
         until: datetime | None = None,
         foreign_ids: Iterable[str] = (),
+        local_at: datetime | None = None,
     ) -> Window:
         """
         The window of one pending mark: from the mark (server time) minus its uncertainty, truncated, until
         ``until`` (a server time; default now on the server) plus the current uncertainty.
+
+        :param local_at: the mark on the local (ledger's) clock: with it, :meth:`lookup` widens the window
+            when the server's clock was set since.
         """
         now, now_uncertainty = self.server_time()
         end = (until or now) + timedelta(seconds=now_uncertainty) + CREATED_AT_RESOLUTION
         start = truncate(server_at - timedelta(seconds=uncertainty))
-        return Window(key, start, max(end, start + CREATED_AT_RESOLUTION), set(foreign_ids))
+        mark = None if local_at is None else (local_at, server_at, uncertainty)
+        return Window(key, start, max(end, start + CREATED_AT_RESOLUTION), set(foreign_ids), mark)
+
+    def widen(self, window: Window) -> Window:
+        """``window`` spanning the server's clock as it was at the mark and as it is measured now, when the
+        two disagree (the clock was set since); ``window`` itself otherwise."""
+        if window.mark is None:
+            return window
+        local_at, server_at, uncertainty = window.mark
+        again, again_uncertainty = self.server_time(local_at)
+        step = (again - server_at).total_seconds()
+        if abs(step) <= uncertainty + again_uncertainty:
+            return window
+        start = min(window.start, truncate(again - timedelta(seconds=again_uncertainty)))
+        end = max(window.end, window.end + timedelta(seconds=step))
+        guarded_from = truncate(server_at - timedelta(seconds=uncertainty) - FOREIGN_GUARD)
+        return dataclasses.replace(window, start=start, end=end, guarded_from=guarded_from)
+
+    def refresh_clock(self) -> None:
+        """One read (``GET /api/balance``), so that the server's clock is measured as it is now."""
+        self.hook.get_balance()
 
     def existing(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
         """The ids of messages that already carry these (recipient, hash) pairs, created in the last moments:
@@ -126,6 +162,9 @@ class Reconciler:
         """One verdict per window, in order; raises when the list cannot be read (then nothing is decided)."""
         if not windows:
             return []
+        if any(window.mark is not None for window in windows):
+            self.refresh_clock()
+            windows = [self.widen(window) for window in windows]
         wanted = {window.key for window in windows}
         candidates: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for start, end in _merge([(w.start, w.end) for w in windows]):
@@ -144,8 +183,12 @@ class Reconciler:
                     continue
                 if window.start <= created < window.end:
                     seen[message_id] = message
+            guard = window.guarded_from
+            unguarded = sorted(i for i, m in seen.items() if guard is not None and created_at_of(m) < guard)
             if not seen:
                 verdicts.append(Verdict(ABSENT))
+            elif unguarded:
+                verdicts.append(Verdict(AMBIGUOUS, reason=_stepped_reason(window, unguarded)))
             elif len(seen) == 1:
                 verdicts.append(Verdict(FOUND, next(iter(seen.values()))))
             else:
@@ -172,6 +215,16 @@ class Reconciler:
             key = (recipient, message_hash(sender, body))
             if key in wanted:
                 yield key, message
+
+
+def _stepped_reason(window: Window, ids: Sequence[str]) -> str:
+    assert window.mark is not None
+    return (
+        f"the server's clock was set since this attempt's mark (it put the mark at {window.mark[1].isoformat()}); "
+        f"message {', '.join(ids)} with this text to this recipient is dated before the moments listed before "
+        "the send, so it may be this row's or one sent earlier by something else. Not resent: check it and "
+        "settle the ledger row."
+    )
 
 
 def _merge(windows: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:

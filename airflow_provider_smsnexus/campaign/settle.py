@@ -87,7 +87,12 @@ class RowSettling:
             until = server_at + (send_by - (entry.pending_at or send_by)) + flight
             windows.append(
                 self.reconciler.window(
-                    row.key, server_at, uncertainty, until=until, foreign_ids=entry.foreign_ids
+                    row.key,
+                    server_at,
+                    uncertainty,
+                    until=until,
+                    foreign_ids=entry.foreign_ids,
+                    local_at=entry.pending_at,
                 )
             )
         self._settle(rows, windows, found_outcome=ALREADY_SENT, last_round=False, stale=True)
@@ -119,6 +124,7 @@ class RowSettling:
                         row.pending_uncertainty or 0.0,
                         until=until,
                         foreign_ids=row.foreign_ids,
+                        local_at=row.pending_at,
                     )
                 )
             for row in unknown:
