@@ -252,12 +252,12 @@ def test_a_row_left_pending_under_another_live_attempts_lease_is_not_looked_up(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_two_attempts_overlapping_for_a_minute_text_each_recipient_once(
+def test_two_attempts_overlapping_throughout_a_campaign_text_each_recipient_once(
     smsnexus_emulator, monkeypatch, tmp_path, request, database
 ):
     monkeypatch.setenv(
         "AIRFLOW_CONN_SMSNEXUS_DEFAULT",
-        smsnexus_emulator.connection_json(send_rate_limit=1, rate_limit_period=2, retry_backoff=0.01),
+        smsnexus_emulator.connection_json(send_rate_limit=2, rate_limit_period=1, retry_backoff=0.01),
     )
     extra = {}
     if database == "postgres":

@@ -214,7 +214,8 @@ def campaign_rows() -> list[CampaignRow]:
 def test_rows_whose_grouped_sent_commit_was_lost_stay_pending_and_a_rerun_sends_none_again(tmp_path):
     server = FakeServer()
     log = logging.getLogger("test-grouped")
-    kwargs = {"log": log, "listing_delay": 0}
+    # A short lease: the rerun waits out the dead attempt's fences before it looks their rows up.
+    kwargs = {"log": log, "listing_delay": 0, "lease_seconds": 2}
     with CrashBeforeGroupCommit.sqlite(tmp_path / "ledger.db") as crashing:
         first = campaign_rows()
         CampaignSender(server, crashing, "c", owner="first", **kwargs).send_all(first)

@@ -39,7 +39,7 @@ def proxy(smsnexus_emulator, certificate, monkeypatch):
             "conn_type": "smsnexus",
             "host": front.url,
             "password": smsnexus_emulator.token,
-            "extra": {"verify": str(certificate.cert_path), "timeout": 5, "retry_backoff": 0.01},
+            "extra": {"verify": str(certificate.cert_path), "timeout": 3, "retry_backoff": 0.01},
         }
         monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_DEFAULT", json.dumps(connection))
         yield front
@@ -99,6 +99,7 @@ def test_a_tls_error_after_the_send_with_the_lookup_down_stays_unknown_and_a_ret
             to=RECIPIENTS[0],
             message="Your code is 4711",
             campaign_id="tls",
+            lease_seconds=3,  # the retry waits out the pending mark's fence and the request's longest time
         )
 
     with pytest.raises(SMSNexusSendOutcomeUnknownError):

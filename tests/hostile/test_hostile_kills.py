@@ -35,6 +35,9 @@ CAMPAIGN = "hostile-kills"
 #: The campaign's connection extras: quick retries, and a client timeout of 3 s (longer than any delay the
 #: tests give the server: the slowest is 2.5 s), and a listing delay of 1 s (the emulator lists at once).
 QUICK_RETRIES = {"retry_backoff": 0.01, "retry_backoff_max": 0.05, "timeout": 3, "listing_delay": 1}
+#: A short lease: a rerun takes a killed attempt's rows over, and looks them up, after its fence (the mark plus
+#: the lease), the request's longest time (twice the timeout) and the listing delay.
+QUICK_LEASE = 4
 
 
 class KillLog:
@@ -76,6 +79,7 @@ def test_a_campaign_killed_at_eight_points_and_at_random_is_sent_exactly_once(
         "honor_opt_outs": False,
         "campaign_id": CAMPAIGN,
         "max_failure_rate": 1,
+        "lease_seconds": QUICK_LEASE,
     }
     kills = KillLog(figures)
     rng = random.Random(8)
@@ -186,6 +190,7 @@ def test_a_rerun_at_once_after_a_kill_waits_for_a_send_the_server_is_still_proce
         "default_region": "US",
         "honor_opt_outs": False,
         "campaign_id": "hostile-quick-rerun",
+        "lease_seconds": QUICK_LEASE,
         "pause": {
             "at": "request_written",
             "method": "POST",

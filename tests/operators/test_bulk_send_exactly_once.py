@@ -19,6 +19,21 @@ from airflow_provider_smsnexus.exceptions import SMSNexusSendOutcomeUnknownError
 from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator
 
 SENDER = "+12125550100"
+#: A rerun looks a killed or unanswered attempt's pending rows up after their fence (the mark plus the lease),
+#: the request's longest time (twice the connection's timeout) and the listing delay: short ones here.
+QUICK_LEASE = 5
+QUICK_TIMEOUT = 3
+
+
+@pytest.fixture
+def smsnexus_conn(smsnexus_emulator, monkeypatch) -> str:
+    """The emulator's test connection with a short request timeout."""
+    from airflow_provider_smsnexus.emulator.testing import TEST_CONNECTION_EXTRAS
+
+    extras = {**TEST_CONNECTION_EXTRAS, "timeout": QUICK_TIMEOUT}
+    monkeypatch.setenv("AIRFLOW_CONN_SMSNEXUS_DEFAULT", smsnexus_emulator.connection_json(**extras))
+    return "smsnexus_default"
+
 
 # Runs one campaign task in a fresh interpreter (a worker process that can be killed) and prints its result.
 RUNNER = textwrap.dedent(
@@ -28,6 +43,7 @@ RUNNER = textwrap.dedent(
 
     spec = json.loads(sys.argv[1])
     run_id = spec.pop("run_id")
+    spec.setdefault("lease_seconds", 5)  # QUICK_LEASE
     operator = SMSNexusBulkSendOperator(task_id="send", from_number="+12125550100", honor_opt_outs=False, **spec)
     print(json.dumps(operator.execute({"run_id": run_id})), flush=True)
     """
@@ -58,6 +74,7 @@ def start_worker(spec: dict) -> subprocess.Popen:
 def bulk(recipients, **kwargs) -> SMSNexusBulkSendOperator:
     kwargs.setdefault("from_number", SENDER)
     kwargs.setdefault("honor_opt_outs", False)
+    kwargs.setdefault("lease_seconds", QUICK_LEASE)
     return SMSNexusBulkSendOperator(
         task_id="send", recipients=recipients, message_template="Hi {{ row.name }}", **kwargs
     )

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from airflow.sdk import DAG, ObjectStoragePath
 
+from airflow_provider_smsnexus.emulator.testing import TEST_CONNECTION_EXTRAS
 from airflow_provider_smsnexus.exceptions import (
     SMSNexusError,
     SMSNexusForbiddenError,
@@ -645,10 +646,16 @@ def test_running_out_of_credit_mid_campaign_stops_it(
 
 
 def test_send_sms_that_cannot_be_checked_stays_pending_and_the_retry_sends_once(
-    smsnexus_conn, smsnexus_emulator, make_context, texted
+    smsnexus_conn, smsnexus_emulator, make_context, texted, monkeypatch
 ):
     admin = smsnexus_emulator.admin
-    operator = SMSNexusSendSmsOperator(task_id="one", from_number=SENDER, to="+12125550110", message="Hi")
+    # The retry waits out the pending mark's fence (its lease) and the request's longest time: short ones.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMSNEXUS_DEFAULT",
+        smsnexus_emulator.connection_json(**{**TEST_CONNECTION_EXTRAS, "timeout": 3}),
+    )
+    quick = {"from_number": SENDER, "to": "+12125550110", "message": "Hi", "lease_seconds": 3}
+    operator = SMSNexusSendSmsOperator(task_id="one", **quick)
     send = operator.hook.send_sms
 
     def send_while_down(*args, **kwargs):
@@ -659,6 +666,6 @@ def test_send_sms_that_cannot_be_checked_stays_pending_and_the_retry_sends_once(
     with pytest.raises(SMSNexusSendOutcomeUnknownError, match="left pending"):
         operator.execute(make_context())
     admin.set_faults()
-    retry = SMSNexusSendSmsOperator(task_id="one", from_number=SENDER, to="+12125550110", message="Hi")
+    retry = SMSNexusSendSmsOperator(task_id="one", **quick)
     assert retry.execute(make_context())["to"] == "+12125550110"
     assert texted() == ["+12125550110"]
