@@ -37,6 +37,8 @@ EXAMPLE_DAG_IDS = DAG_IDS | {"smsnexus_inbound_replies", "smsnexus_sms_approval"
 OUR_NUMBER = "+12125550100"
 # Customers who wrote to OUR_NUMBER before the deployment (beside the seeded history), and one who writes after.
 PAST_CUSTOMERS = [f"+1646555{n:04d}" for n in range(100, 120)]
+#: The reply example's trigger logs where its first run starts (``since="first-run"``).
+FIRST_RUN = re.compile(r"First run: handing on inbound messages created from (\S+) \(server clock\)")
 NEW_CUSTOMER = "+16465550199"
 # dags/campaign_recipients.csv: the eight sendable rows.
 CAMPAIGN = [f"+1212555{n:04d}" for n in (130, 131, 132, 133, 134, 135, 136, 137)]
@@ -67,7 +69,6 @@ def test_every_example_dag_runs_when_triggered_from_the_cli_on_a_local_executor_
     admin.seed_messages(50, random_seed=1, start=now - timedelta(days=60), end=now - timedelta(days=30))
     for number in PAST_CUSTOMERS:  # the last moments before the deployment, as close as history gets
         admin.add_inbound(number, OUR_NUMBER, "Is my order ready?")
-    # The reply example answers texts from the moment of deployment on (its documented setting).
     deployed_at = datetime.now(timezone.utc)
     exports = tmp_path / "exports"
     airflow = Airflow(
@@ -78,7 +79,6 @@ def test_every_example_dag_runs_when_triggered_from_the_cli_on_a_local_executor_
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW_CONN_SMSNEXUS_DEFAULT": emulator.connection_json(retry_backoff=0.2, retry_backoff_max=1),
             "SMSNEXUS_EXPORT_DIR": str(exports),
-            "SMSNEXUS_INBOUND_SINCE": deployed_at.isoformat(),
         },
     )
     airflow.start("api-server", "scheduler", "dag-processor", "triggerer")
@@ -89,9 +89,19 @@ def test_every_example_dag_runs_when_triggered_from_the_cli_on_a_local_executor_
         "dags", "unpause", "--treat-dag-id-as-regex", "--yes", "^(" + "|".join(sorted(EXAMPLE_DAG_IDS)) + ")$"
     )
     processes.remember_descendants()
-    # A customer writes after the deployment (created_at has whole seconds: check it is after the start).
+    # The reply example runs as documented, with SMSNEXUS_INBOUND_SINCE unset: since="first-run", the listed
+    # horizon (server clock) when the triggerer first runs its watcher, which the trigger logs.
+    first_run = wait_for(
+        "the reply watcher's first run",
+        lambda: FIRST_RUN.search(airflow.processes.log_text("triggerer")),
+        timeout=180,
+        logs=airflow.processes,
+    )
+    watched_from = moment(first_run.group(1))
+    assert watched_from > deployed_at  # its first run came after the deployment started
+    # A customer writes after the watcher started (created_at has whole seconds: check it is after the start).
     question = admin.add_inbound(NEW_CUSTOMER, OUR_NUMBER, "Hi, is my order ready?")
-    assert created(question) > deployed_at, "the customer's text must be created after the deployment"
+    assert created(question) >= watched_from, "the customer's text must be created after the watcher started"
 
     # -- the campaign: SIGKILL one partition's task process while its send is inside the server ------------
     # Every send is processed, then its answer held for SEND_HOLD_MS: until the kill, partition 0 cannot
@@ -160,7 +170,7 @@ def test_every_example_dag_runs_when_triggered_from_the_cli_on_a_local_executor_
     # The rule: beside the campaign's rows and the on-call (the test asked for those by triggering), only the
     # customer who wrote after the deployment was texted, once, from the number written to; nobody of the
     # history (written before the deployment, in the emulator's record) was, though every example is unpaused.
-    history_senders = {m["from"] for m in admin.messages(direction="inbound") if created(m) < deployed_at}
+    history_senders = {m["from"] for m in admin.messages(direction="inbound") if created(m) < watched_from}
     assert set(PAST_CUSTOMERS) <= history_senders
     assert NEW_CUSTOMER not in history_senders
     unasked = [m for m in api_sent if m["to"] not in set(CAMPAIGN) | set(ON_CALL)]

@@ -75,10 +75,12 @@ class Switches:
     ``send_limit`` / ``read_limit`` (one-second windows) make a 429 storm; ``tls_error_share`` puts a TLS
     proxy in front that corrupts that share of the send answers after the emulator stored the message;
     ``clock_step_seconds`` moves the server's clock by that much at the start of each later round and of the
-    recovery runs (as an NTP correction would).
+    recovery runs (as an NTP correction would); with ``latency_ms`` (every request waits that long inside the
+    server before it acts), a killed worker's last sends are still inside the server when the clock is set.
     """
 
     fail_before_share: float = 0.0
+    latency_ms: float = 0.0
     fail_after_share: float = 0.0
     drop_after_share: float = 0.0
     send_hold_ms: float = 0.0
@@ -191,7 +193,12 @@ def draw_scenario(seed: int) -> Scenario:
     rng = random.Random(seed)
     valid = rng.randint(5, 16)
     switches = _draw_switches(rng)
-    if switches.send_hold_ms:
+    # Drawn from a stream of its own, so that the other ingredients of a seed stay what they were before it.
+    late = random.Random(seed * 7919 + 1)
+    switches = dataclasses.replace(
+        switches, latency_ms=_maybe(late, 0.2, float(late.choice((300, 1000))), 0.0)
+    )
+    if switches.send_hold_ms or switches.latency_ms:
         valid = min(valid, 8)  # every send waits out the client's timeout: keep the campaign short
     count = rng.choice((1, 1, 2, 3))
     rounds = tuple(_draw_round(rng, valid, last=n == count - 1) for n in range(count))

@@ -186,6 +186,7 @@ class ScenarioRunner:
             fail_after_share=sw.fail_after_share,
             drop_after_share=sw.drop_after_share,
             send_hold_ms=self.engine.send_hold_ms() if sw.send_hold_ms else 0,
+            latency_ms=sw.latency_ms,
             latency_jitter_ms=sw.latency_jitter_ms,
             live_traffic_per_list=sw.live_traffic_per_list,
             late_visibility_ms=sw.late_visibility_ms,
@@ -206,7 +207,7 @@ class ScenarioRunner:
         self.result.counts["rate_limited_429s"] += sum(stats["rate_limited"].values())
         self.admin.configure(
             fail_before_share=0, fail_after_share=0, drop_after_share=0, send_hold_ms=0,
-            latency_jitter_ms=0, live_traffic_per_list=0,
+            latency_ms=0, latency_jitter_ms=0, live_traffic_per_list=0,
         )  # fmt: skip
         self.admin.set_limits(send_limit=LIFTED, read_limit=LIFTED, window_seconds=60)
         if self._proxy is not None:
