@@ -62,6 +62,8 @@ setup(
         # CeleryExecutor with Redis: a campaign's mapped partitions on several workers (docker/, the celery
         # profile). Pair it with "postgres" for a send ledger the workers share (ledger_conn_id).
         "celery": ["apache-airflow-providers-celery>=3.10", "redis>=5"],
+        # rate_budget=redis: a rate budget shared through the Redis a Celery deployment already runs.
+        "redis": ["redis>=5"],
         # MessageQueueTrigger(scheme="smsnexus"): inbound SMS through Airflow's common.messaging provider.
         "messaging": [MESSAGING_REQUIRES],
         "docs": DOCS_REQUIRES,

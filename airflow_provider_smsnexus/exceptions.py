@@ -75,6 +75,13 @@ class SMSNexusConnectionNotFoundError(SMSNexusError, AirflowNotFoundException):
         self.conn_id = conn_id
 
 
+class SMSNexusConfigError(SMSNexusError, AirflowFailException):
+    """
+    The connection's extras (or the CA-bundle variables they defer to) cannot be used: the text names the
+    extra and what it takes. Fails the task at once: a retry would read the same connection.
+    """
+
+
 class SMSNexusValidationError(SMSNexusError, AirflowFailException):
     """
     422: the server rejected the request's fields. Retrying the same request cannot help.

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_emulator.py", "bench_transport.py", "bench_send.py", "bench_export.py"]
+BENCHMARKS = [
+    "bench_emulator.py",
+    "bench_transport.py",
+    "bench_send.py",
+    "bench_export.py",
+    "shared_budget.py",
+]
 
 
 def main() -> int:

@@ -1,16 +1,13 @@
 """How the SMS Nexus hooks read an answer: the JSON body of a success, or the error class its status means.
 
 A server may echo the request's token back (in an error's message, or a proxy's error page). The token is
-scrubbed from every text an error carries, in every encoding a server might have written it in; a
-successful answer's data is never rewritten.
+scrubbed from every text an error carries, in every encoding a server might have written it in (``_scrub``);
+a successful answer's data is never rewritten.
 """
 
 from __future__ import annotations
 
-import base64
-import functools
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import (
@@ -23,6 +20,7 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusServerError,
     SMSNexusValidationError,
 )
+from airflow_provider_smsnexus.hooks._scrub import scrub
 
 if TYPE_CHECKING:
     from airflow_provider_smsnexus.utils.rate_limit import RateLimitInfo
@@ -43,66 +41,6 @@ def _decode_body(text: str) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return None
-
-
-#: Stands in for the token in error texts.
-REDACTED = "***"
-
-
-def _char_forms(char: str) -> str:
-    """A regex for one character as JSON, URL, HTML or plain text may write it."""
-    code = ord(char)
-    if code <= 0xFFFF:
-        json_escape = rf"\\u{code:04x}"
-    else:  # a JSON surrogate pair
-        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
-        json_escape = rf"\\u{high:04x}\\u{low:04x}"
-    forms = [
-        re.escape(char),
-        json_escape,
-        re.escape("\\" + char),  # JSON's \/ (PHP writes every / so), and any backslash escape
-        "".join(f"%{byte:02x}" for byte in char.encode()),
-        rf"&#0*{code};",
-        rf"&#x0*{code:x};",
-    ]
-    if char == " ":
-        forms.append(r"\+")
-    return "(?:" + "|".join(forms) + ")"
-
-
-def _base64_forms(secret: str) -> list[str]:
-    """The token base64-encoded at each of the three byte alignments (inside a longer encoded text too)."""
-    raw = secret.encode()
-    forms = []
-    for shift in range(3):
-        encoded = base64.b64encode(b"\0" * shift + raw).decode()
-        # Drop the characters that also depend on the bytes around the token.
-        head = (shift * 8 + 5) // 6 if shift else 0
-        core = encoded.rstrip("=")
-        tail = (len(raw) + shift) % 3
-        core = core[head : len(core) - (1 if tail else 0)]
-        if len(core) >= 8:
-            forms.extend({re.escape(core), re.escape(core.replace("+", "-").replace("/", "_"))})
-    return forms
-
-
-@functools.lru_cache(maxsize=16)
-def _secret_pattern(secret: str) -> re.Pattern[str]:
-    chars = "".join(_char_forms(char) for char in secret)
-    return re.compile("|".join([chars, *_base64_forms(secret)]), re.IGNORECASE)
-
-
-def scrub(text: str, secret: str) -> str:
-    """
-    ``text`` with every occurrence of ``secret`` replaced by ``***``: as plain text, JSON-escaped (``\\/``,
-    ``\\u002f``, any character as ``\\uXXXX``), URL-encoded, as HTML character references, and base64.
-
-    :param text: an error text, or a server's message.
-    :param secret: the API token ("" scrubs nothing).
-    """
-    if not secret or not text:
-        return text
-    return _secret_pattern(secret).sub(REDACTED, text)
 
 
 def _readable_snippet(text: str, limit: int = 200) -> str:

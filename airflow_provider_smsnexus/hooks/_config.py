@@ -1,15 +1,30 @@
-"""The connection configuration of the SMS Nexus hooks: every extra parsed and checked in one place."""
+"""The connection configuration of the SMS Nexus hooks: every extra parsed and checked in one place.
+
+What each extra takes is written in ``_extras``; a bad one fails here, before any request, with an
+:class:`~airflow_provider_smsnexus.exceptions.SMSNexusConfigError` naming the connection, the extra and what it
+takes.
+"""
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus import DEFAULT_BASE_URL
-from airflow_provider_smsnexus.exceptions import SMSNexusConnectionNotFoundError, SMSNexusError
+from airflow_provider_smsnexus.exceptions import (
+    SMSNexusConfigError,
+    SMSNexusConnectionNotFoundError,
+)
+from airflow_provider_smsnexus.hooks._budget import BudgetSettings
 from airflow_provider_smsnexus.hooks._clock import DEFAULT_UNCERTAINTY_SECONDS
+from airflow_provider_smsnexus.hooks._extras import (
+    NUMBER_RULES,
+    TEXT_EXTRAS,
+    read_proxies,
+    read_text,
+    read_verify,
+)
 
 #: The default listing-delay bound (s): the API reference promises no bound; see docs/guarantees.md.
 LISTING_DELAY_SECONDS = 5.0
@@ -25,19 +40,17 @@ def _mask(secret: str) -> None:
     mask_secret(secret)
 
 
-def _extra_proxies(value: Any) -> dict[str, str] | None:
-    """The ``proxies`` extra: a mapping of URL scheme to proxy URL, given as an object or as JSON text."""
-    if isinstance(value, str):
-        value = json.loads(value)
-    if value is not None and not isinstance(value, dict):
-        raise TypeError(f"proxies must map URL schemes to proxy URLs, not {type(value).__name__}")
-    return value or None
-
-
-def _extra_bool_or_str(value: Any) -> bool | str:
-    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
-        return value.strip().lower() == "true"
-    return value
+def _read_extras(extra: dict[str, Any]) -> dict[str, Any]:
+    """The extras ``extra`` sets, read as :mod:`._extras` says (a ``ValueError`` names a bad one)."""
+    values: dict[str, Any] = {
+        name: rule.read(name, extra[name]) for name, rule in NUMBER_RULES.items() if name in extra
+    }
+    values.update({name: read_text(name, extra[name]) for name in TEXT_EXTRAS if name in extra})
+    if "verify" in extra:
+        values["verify"] = read_verify(extra["verify"])
+    if "proxies" in extra:
+        values["proxies"] = read_proxies(extra["proxies"])
+    return values
 
 
 @dataclass(frozen=True)
@@ -50,8 +63,9 @@ class SMSNexusConnectionConfig:
     :param timeout: seconds to wait for the server (connect and read).
     :param max_retries: retries of one request after a 5xx or a transport failure (429s are bounded by
         ``max_rate_limit_wait`` instead).
-    :param verify: TLS verification: True, False, or a CA bundle path.
-    :param proxies: a requests-style proxies mapping.
+    :param verify: TLS verification: True (the CA bundle the environment names, else certifi's: see
+        ``_transport.trusted_ca_bundle``), False, or the path of a CA bundle file or certificate directory.
+    :param proxies: a requests-style proxies mapping; its ``no_proxy`` entry lists the hosts reached directly.
     :param send_rate_limit: sends allowed per ``rate_limit_period`` until the server announces its limit.
     :param read_rate_limit: other requests allowed per ``rate_limit_period``.
     :param rate_limit_period: the length of the rate-limit window in seconds (60 for SMS Nexus).
@@ -69,6 +83,8 @@ class SMSNexusConnectionConfig:
         complete" (exports, inbound triggers) waits it out. Default :data:`LISTING_DELAY_SECONDS`.
     :param explicit_limits: the rate-limit extras the connection sets on purpose; those are never raised to
         the limit the server announces (a worker's share of an account stays its share).
+    :param rate_budget: the rate budget the hooks draw from (the ``rate_budget*`` extras): their own, or one
+        shared by every process using the account (see :doc:`/guides/budget`).
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -88,12 +104,11 @@ class SMSNexusConnectionConfig:
     server_clock_uncertainty: float = DEFAULT_UNCERTAINTY_SECONDS
     listing_delay: float = LISTING_DELAY_SECONDS
     explicit_limits: frozenset[str] = frozenset()
+    rate_budget: BudgetSettings = field(default_factory=BudgetSettings)
 
     def __post_init__(self) -> None:
-        if not self.server_clock_uncertainty >= 0:
-            raise ValueError(f"server_clock_uncertainty={self.server_clock_uncertainty!r} is below 0")
-        if not self.listing_delay >= 0:
-            raise ValueError(f"listing_delay={self.listing_delay!r} is below 0")
+        for name, rule in NUMBER_RULES.items():
+            rule.check(name, getattr(self, name))
 
     @classmethod
     def from_connection(cls, conn: Connection) -> SMSNexusConnectionConfig:
@@ -110,31 +125,12 @@ class SMSNexusConnectionConfig:
             return cls(
                 base_url=base_url,
                 token=conn.password or "",
-                timeout=float(extra.get("timeout", cls.timeout)),
-                max_retries=int(extra.get("max_retries", cls.max_retries)),
-                verify=_extra_bool_or_str(extra.get("verify", True)),
-                proxies=_extra_proxies(extra.get("proxies")),
-                send_rate_limit=int(extra.get("send_rate_limit", cls.send_rate_limit)),
-                read_rate_limit=int(extra.get("read_rate_limit", cls.read_rate_limit)),
-                rate_limit_period=float(extra.get("rate_limit_period", cls.rate_limit_period)),
-                retry_backoff=float(extra.get("retry_backoff", cls.retry_backoff)),
-                retry_backoff_max=float(extra.get("retry_backoff_max", cls.retry_backoff_max)),
-                max_rate_limit_wait=float(extra.get("max_rate_limit_wait", cls.max_rate_limit_wait)),
-                date_from_param=str(extra.get("date_from_param", cls.date_from_param)),
-                date_to_param=str(extra.get("date_to_param", cls.date_to_param)),
-                server_clock_uncertainty=float(
-                    extra.get("server_clock_uncertainty", cls.server_clock_uncertainty)
-                ),
-                listing_delay=float(extra.get("listing_delay", cls.listing_delay)),
+                **_read_extras(extra),
                 explicit_limits=frozenset(k for k in ("send_rate_limit", "read_rate_limit") if k in extra),
+                rate_budget=BudgetSettings.from_extra(extra),
             )
-        except (TypeError, ValueError) as exc:
-            raise SMSNexusError(
-                f"Connection {conn.conn_id!r} has an invalid extra: {exc}. "
-                "timeout, rate_limit_period, retry_backoff*, max_rate_limit_wait, server_clock_uncertainty and "
-                "listing_delay take numbers (the last two >= 0); max_retries and *_rate_limit take whole numbers; "
-                'proxies takes a mapping such as {"https": "http://proxy.example:3128"}.'
-            ) from None
+        except ValueError as exc:  # each names its extra and what it takes (see _extras)
+            raise SMSNexusConfigError(f"Connection {conn.conn_id!r} has an invalid extra {exc}.") from None
 
     def url(self, path: str) -> str:
         """The full URL of an API path such as ``/api/balance`` (the base URL already ends in ``/api``)."""

@@ -1,11 +1,12 @@
-"""The one retry driver of the SMS Nexus hooks: limiter waits, attempts, retries, stats and the server clock.
+"""The one retry driver of the SMS Nexus hooks: budget waits, attempts, retries, stats and the server clock.
 
 The driver knows no HTTP library. :meth:`RetryDriver.steps` is a generator that yields what to do next --
-:class:`Wait` so many seconds, or :data:`SEND` the request now -- and is sent what happened: an
-:class:`Answer`, or a :class:`NoAnswer` that the transport has classified (:func:`urllib3_failure`,
-:func:`aiohttp_failure`). It returns the decoded JSON body or raises the error the outcome means. The sync
-hook runs it with :func:`run_blocking`, the async hook with :func:`run_async`, so both obey the same
-limiter, count the same stats and feed the same server clock.
+:class:`Wait` so many seconds, :class:`Call` a shared rate budget's store, or :data:`SEND` the request now --
+and is sent what happened: an :class:`Answer`, or a :class:`NoAnswer` that the transport has classified
+(:func:`urllib3_failure`, :func:`aiohttp_failure`). It returns the decoded JSON body or raises the error the
+outcome means. The sync hook runs it with :func:`run_blocking`, the async hook with :func:`run_async` (a
+store's I/O in a worker thread), so both obey the same rate budget (:mod:`._budget`), count the same stats
+and feed the same server clock.
 
 Outcome of a send ("Exactly once" in the sending guide): an error raised before the request can have left
 this machine is :data:`NOT_SENT` (safe to retry, or to mark failed); anything after the request may have been
@@ -15,6 +16,7 @@ written is :data:`UNKNOWN` (:class:`SMSNexusSendOutcomeUnknownError`): never rep
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,17 +29,16 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusServerError,
 )
 from airflow_provider_smsnexus.hooks._answers import interpret_answer
-from airflow_provider_smsnexus.utils.rate_limit import (
-    RESET_MARGIN_SECONDS,
-    RateLimiter,
-    parse_rate_limit_headers,
-)
+from airflow_provider_smsnexus.hooks._budget import open_budget
+from airflow_provider_smsnexus.utils.rate_budget import INTERACTIVE
+from airflow_provider_smsnexus.utils.rate_limit import RESET_MARGIN_SECONDS, parse_rate_limit_headers
 
 if TYPE_CHECKING:
     import logging
     import threading
     from collections.abc import Awaitable, Callable, Generator, Mapping
 
+    from airflow_provider_smsnexus.hooks._budget import ProcessBudget, SharedBudget
     from airflow_provider_smsnexus.hooks._clock import ServerClock
     from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
     from airflow_provider_smsnexus.utils.rate_limit import RateLimitInfo
@@ -86,6 +87,13 @@ class _Send:
 
 #: Send the request now, then resume the driver with its :class:`Answer` or :class:`NoAnswer`.
 SEND = _Send()
+
+
+@dataclass(frozen=True)
+class Call:
+    """Run ``function`` (blocking I/O: a shared rate budget's store), then resume the driver with its result."""
+
+    function: Callable[[], Any]
 
 
 @dataclass(frozen=True)
@@ -213,19 +221,22 @@ def send_outcome(error: BaseException) -> str:
 
 
 #: What the driver yields.
-Step = Wait | _Send
+Step = Wait | _Send | Call
 
 
 class RetryDriver:
     """
-    The retry loop and bookkeeping of one hook, shared by its threads: one limiter per rate-limit class, the
-    stats and the server clock.
+    The retry loop and bookkeeping of one hook, shared by its threads: its rate budget (the connection's
+    ``rate_budget``: one limiter per rate-limit class, or a budget shared with other processes), the stats and
+    the server clock.
 
     :param config: the parsed connection.
     :param stats: the hook's stats mapping, counted in place (keys of :data:`STAT_KEYS`).
     :param stats_lock: guards ``stats``.
     :param server_clock: fed from every answer's ``Date`` header; converts the server's reset times.
     :param log: where waits and retries are logged.
+    :param priority: the hook's calls are ``interactive`` (someone waits on them) or ``bulk``; a shared budget
+        serves interactive calls first.
     """
 
     def __init__(
@@ -236,21 +247,16 @@ class RetryDriver:
         stats_lock: threading.Lock,
         server_clock: ServerClock,
         log: logging.Logger,
+        priority: str = INTERACTIVE,
     ) -> None:
         self.config = config
         self.stats = stats
         self._stats_lock = stats_lock
         self.server_clock = server_clock
         self.log = log
-        self.limiters = {
-            name: RateLimiter(
-                limit,
-                config.rate_limit_period,
-                max_wait=config.max_rate_limit_wait,
-                adopt_announced_limit=f"{name}_rate_limit" not in config.explicit_limits,
-            )
-            for name, limit in (("send", config.send_rate_limit), ("read", config.read_rate_limit))
-        }
+        self.budget: ProcessBudget | SharedBudget = open_budget(config, priority=priority, log=log)
+        #: One limiter per rate-limit class: the hook's own pace (with a shared budget, its fallback).
+        self.limiters = self.budget.limiters
 
     def count(self, key: str, amount: float = 1) -> None:
         """Add to one of the stats."""
@@ -261,32 +267,38 @@ class RetryDriver:
         self, method: str, path: str, *, before_send: Callable[[], None] | None = None
     ) -> Generator[Step, Answer | NoAnswer | None, Any]:
         """
-        Drive one request from its limiter wait to its decoded JSON body, or to the error its outcome means.
+        Drive one request from its budget wait to its decoded JSON body, or to the error its outcome means.
 
-        Each attempt waits for the limiter, then calls ``before_send`` (its exception propagates, and the
-        request is not sent), then yields :data:`SEND`. A 429 is retried for as long as the server's reset
+        Each attempt waits for the rate budget, then calls ``before_send`` (its exception propagates, the
+        request is not sent and its reservation is given back), then yields :data:`SEND`; the budget is told
+        every answer's rate-limit headers, every 429, and every attempt that got no answer. A 429 is retried for as long as the server's reset
         times say, until this request has spent ``max_rate_limit_wait`` seconds waiting since its first 429
         (resets and the limiter's pace); 5xx and transport failures up to ``max_retries`` times, and only
         when repeating is harmless.
         """
         config = self.config
-        is_send = rate_class(method, path) == "send"
+        budget_class = rate_class(method, path)
+        is_send = budget_class == "send"
         repeatable = method in REPEATABLE_METHODS
-        limiter = self.limiters[rate_class(method, path)]
         failures = 0  # 5xx and transport failures: bounded by max_retries
         refusals = 0  # 429s: bounded by the time waited for them
         waited_for_429s = 0.0
         while True:
-            waited = yield from self._wait_for_limiter(limiter, method, path)
+            waited, ticket = yield from self._wait_for_budget(budget_class, method, path)
             if refusals:
                 waited_for_429s += waited  # the pace after a refusal is part of waiting it out
             if before_send is not None:
-                before_send()
+                try:
+                    before_send()
+                except BaseException:
+                    yield from self._tell_budget(self.budget.release, budget_class, ticket)
+                    raise
             self.count("requests")
             sent_at = time.time()
             outcome = yield SEND
             answered_at = time.time()
             if isinstance(outcome, NoAnswer):
+                yield from self._tell_budget(self.budget.answered, budget_class, ticket, None)
                 self._raise_if_final_failure(method, path, outcome, is_send, repeatable, failures)
                 delay = config.backoff(failures)
                 why = f"no answer ({outcome.kind})"
@@ -298,7 +310,7 @@ class RetryDriver:
                 )
                 if outcome.status == 429:
                     self.count("rate_limited")
-                    limiter.refused(info)
+                    yield from self._tell_budget(self.budget.refused, budget_class, ticket, info)
                     wait = self._rate_limit_wait(info, refusals, answered_at)
                     if waited_for_429s + wait > config.max_rate_limit_wait:
                         interpret_answer(method, path, 429, outcome.text, info, config.token)
@@ -312,7 +324,7 @@ class RetryDriver:
                     )  # fmt: skip
                     yield from self._wait(wait)
                     continue
-                limiter.update(info)
+                yield from self._tell_budget(self.budget.answered, budget_class, ticket, info)
                 if outcome.status < 400:
                     return interpret_answer(method, path, outcome.status, outcome.text, info, config.token)
                 self._raise_if_final_status(method, path, outcome, info, is_send, repeatable, failures)
@@ -334,12 +346,15 @@ class RetryDriver:
             wait = max(wait, self.config.backoff(refusals))
         return wait
 
-    def _wait_for_limiter(
-        self, limiter: RateLimiter, method: str, path: str
-    ) -> Generator[Step, Answer | NoAnswer | None, float]:
-        budget = rate_class(method, path)
+    def _wait_for_budget(
+        self, budget_class: str, method: str, path: str
+    ) -> Generator[Step, Any, tuple[float, str | None]]:
+        """Wait until the budget reserves the request; return the seconds waited and the reservation's ticket."""
         waited = 0.0
-        while (delay := limiter.try_acquire()) > 0:
+        while True:
+            delay, ticket = yield from self._tell_budget(self.budget.try_acquire, budget_class)
+            if delay <= 0:
+                return waited, ticket
             waited += delay
             if delay >= LONG_WAIT_SECONDS:
                 self.log.info(
@@ -347,11 +362,16 @@ class RetryDriver:
                     method,
                     path,
                     delay,
-                    budget,
-                    limiter.why_waiting(),
+                    budget_class,
+                    self.budget.why_waiting(budget_class),
                 )
             yield from self._wait(delay)
-        return waited
+
+    def _tell_budget(self, function: Callable[..., Any], *args: Any) -> Generator[Step, Any, Any]:
+        """Call the budget: in place, or through :class:`Call` when it does I/O (a shared budget's store)."""
+        if not self.budget.does_io:
+            return function(*args)
+        return (yield Call(functools.partial(function, *args)))
 
     def _wait(self, seconds: float) -> Generator[Step, Answer | NoAnswer | None, None]:
         # Retries and 429s log their own line with the wait; limiter waits log above when long.
@@ -424,6 +444,8 @@ def run_blocking(
                     steps.close()
                     raise _cancelled()
                 step = steps.send(None)
+            elif isinstance(step, Call):
+                step = steps.send(step.function())
             else:
                 step = steps.send(send())
     except StopIteration as done:
@@ -439,13 +461,16 @@ def _cancelled() -> BaseException:
 async def run_async(
     steps: Generator[Step, Answer | NoAnswer | None, Any], send: Callable[[], Awaitable[Answer | NoAnswer]]
 ) -> Any:
-    """Run a driver on the event loop; ``send`` makes one attempt."""
+    """Run a driver on the event loop; ``send`` makes one attempt; a :class:`Call` runs in a worker thread."""
     try:
         step = next(steps)
         while True:
             if isinstance(step, Wait):
                 await asyncio.sleep(step.seconds)
                 step = steps.send(None)
+            elif isinstance(step, Call):
+                # A store's lock and round trip, off the event loop.
+                step = steps.send(await asyncio.to_thread(step.function))
             else:
                 step = steps.send(await send())
     except StopIteration as done:

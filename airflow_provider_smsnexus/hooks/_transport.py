@@ -1,9 +1,10 @@
 """How the two hooks put one request on the wire: a ``urllib3`` pool for the sync hook, aiohttp for the async one.
 
 Each function turns the connection's transport extras (``verify``, ``proxies``, ``timeout``) and the proxy and
-CA-bundle variables of the environment into the library's terms, and returns what the server said as an
-:class:`Answer`, or a :class:`NoAnswer` naming the failure's class; deciding what that means (retry, raise,
-unknown outcome) is the retry driver's job.
+CA-bundle variables of the environment into the library's terms, by one rule for both hooks
+(:func:`trusted_ca_bundle`, :func:`proxy_for`), and returns what the server said as an :class:`Answer`, or a
+:class:`NoAnswer` naming the failure's class; deciding what that means (retry, raise, unknown outcome) is the
+retry driver's job.
 
 The sync hook sends through one :func:`urllib3_pool` per hook rather than a ``requests.Session``: ``requests``
 costs about 0.7 ms of CPU per request over the 0.26 ms of the pool under it (most of it merging the environment
@@ -14,12 +15,14 @@ request, the pool resolves once, when it is built: the base URL's host is fixed 
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
-from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.exceptions import SMSNexusConfigError
+from airflow_provider_smsnexus.hooks._extras import NO_PROXY_KEY
 from airflow_provider_smsnexus.hooks._retry import (
     REPEATABLE_METHODS,
     UNKNOWN,
@@ -30,6 +33,8 @@ from airflow_provider_smsnexus.hooks._retry import (
 )
 
 if TYPE_CHECKING:
+    import ssl
+
     import aiohttp
     import requests
     import urllib3
@@ -41,48 +46,103 @@ POOL_MAXSIZE = 32
 _JSON_CONTENT = {"Content-Type": "application/json"}
 
 
-# -- the sync hook: one urllib3 pool per hook ------------------------------------------------------------
+# -- the rules both hooks follow: the CA bundle and the proxy ------------------------------------------------
+
+#: The variables that name the CA bundle (a file, or a certificate directory) to trust when ``verify`` is true,
+#: first set first: ``requests``' two, then OpenSSL's own.
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
-def ca_bundle_options(verify: bool | str) -> dict[str, Any]:
+def trusted_ca_bundle(verify: bool | str) -> tuple[str, str] | bool:
     """
-    The ``verify`` extra as urllib3's certificate options, with the meaning it had under ``requests``.
+    What the ``verify`` extra trusts, for both hooks: ``False`` verifies nothing; a path is the only CA bundle
+    (file) or certificate directory trusted, whatever the environment says; ``True`` trusts the first of
+    :data:`CA_BUNDLE_VARIABLES` that is set, else certifi's bundle (``requests``' default), read when the hook
+    builds its pool or its TLS context.
 
-    ``False`` verifies nothing; a path is the only CA bundle (a file) or certificate directory trusted, whatever
-    the environment says; ``True`` trusts ``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``, else certifi's bundle
-    (``requests``' own default), read once when the pool is built.
+    :return: ``(path, where it was named)``; ``False``; or ``True`` for the system's store (no variable set
+        and certifi missing).
     """
-    if not isinstance(verify, str) and not verify:
-        return {"cert_reqs": "CERT_NONE"}
-    bundle = verify if isinstance(verify, str) else _environment_ca_bundle()
-    if not bundle:
-        return {"cert_reqs": "CERT_REQUIRED"}  # the system's store
-    return {"cert_reqs": "CERT_REQUIRED", ("ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"): bundle}
-
-
-def _environment_ca_bundle() -> str | None:
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        return bundle
+    if isinstance(verify, str):
+        return verify, "the verify extra"
+    if not verify:
+        return False
+    for name in CA_BUNDLE_VARIABLES:
+        if os.environ.get(name):
+            return os.environ[name], name
     try:
         import certifi
     except ImportError:
-        return None
-    return certifi.where()
+        return True
+    return certifi.where(), "certifi"
+
+
+def _existing_ca_bundle(verify: bool | str) -> tuple[str, str] | bool:
+    """:func:`trusted_ca_bundle`, checked: a path that names nothing is an error naming where it came from."""
+    bundle = trusted_ca_bundle(verify)
+    if not isinstance(bundle, bool) and not os.path.exists(bundle[0]):
+        path, source = bundle
+        raise SMSNexusConfigError(
+            f"{source} names the CA bundle {path!r}, which does not exist on this machine: point it at a CA "
+            "bundle file or certificate directory, or unset it (see the connection's verify extra in the docs)"
+        )
+    return bundle
+
+
+def ca_bundle_options(verify: bool | str) -> dict[str, Any]:
+    """The ``verify`` extra as urllib3's certificate options, by :func:`trusted_ca_bundle`'s rule."""
+    bundle = trusted_ca_bundle(verify)
+    if bundle is False:
+        return {"cert_reqs": "CERT_NONE"}
+    if bundle is True:
+        return {"cert_reqs": "CERT_REQUIRED"}  # the system's store
+    path = bundle[0]
+    return {"cert_reqs": "CERT_REQUIRED", ("ca_cert_dir" if os.path.isdir(path) else "ca_certs"): path}
+
+
+def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
+    """
+    The ``verify`` extra as aiohttp's ``ssl`` argument, by :func:`trusted_ca_bundle`'s rule: ``False``, or a
+    context trusting the bundle (or the system's store).
+
+    :raises SMSNexusConfigError: the bundle does not exist, or holds no certificate TLS can read.
+    """
+    import ssl
+
+    bundle = _existing_ca_bundle(verify)
+    if bundle is False:
+        return False
+    if bundle is True:
+        return ssl.create_default_context()
+    path, source = bundle
+    where = {"capath": path} if os.path.isdir(path) else {"cafile": path}
+    try:
+        return ssl.create_default_context(**where)
+    except (OSError, ssl.SSLError):  # OSError: unreadable; SSLError: not PEM
+        raise SMSNexusConfigError(
+            f"{source} names the CA bundle {path!r}, which holds no certificate TLS can read: point it at a "
+            "PEM file or a certificate directory"
+        ) from None
 
 
 def proxy_for(config: SMSNexusConnectionConfig) -> str | None:
     """
-    The proxy URL the base URL's requests go through, or None.
+    The proxy URL the base URL's requests go through, or None; both hooks follow it.
 
-    The connection's ``proxies`` extra first (keys as in ``requests``: ``"https://host"``, ``"https"``,
-    ``"all://host"``, ``"all"``), then the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``) unless
-    ``NO_PROXY`` names the host (entries as ``requests`` reads them, CIDR ranges included).
+    The ``proxies`` extra's ``no_proxy`` entry first: a host it names is reached directly. Then the extra's
+    proxies (keys as in ``requests``: ``"https://host"``, ``"https"``, ``"all://host"``, ``"all"``), then the
+    environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``) unless the host is bypassed: by the extra's
+    ``no_proxy`` when it has one (it replaces the environment's), else by ``NO_PROXY``. Entries are read as
+    ``requests`` reads them: host suffixes, ``host:port``, IP addresses, CIDR ranges and ``*``.
     """
     parts = urlsplit(config.base_url)
     scheme, host = parts.scheme.lower(), parts.hostname or ""
-    proxy = _select_proxy(config.proxies or {}, scheme, host)
-    if proxy is None and not _bypasses_proxy(host, parts.port):
+    proxies = config.proxies or {}
+    no_proxy = proxies.get(NO_PROXY_KEY)
+    if no_proxy is not None and _bypasses_proxy(host, parts.port, no_proxy):
+        return None
+    proxy = _select_proxy(proxies, scheme, host)
+    if proxy is None and not _bypasses_proxy(host, parts.port, no_proxy):
         import urllib.request
 
         proxy = _select_proxy(urllib.request.getproxies(), scheme, host)
@@ -98,15 +158,21 @@ def _select_proxy(proxies: dict[str, str], scheme: str, host: str) -> str | None
     return None
 
 
-def _bypasses_proxy(host: str, port: int | None) -> bool:
+def _bypasses_proxy(host: str, port: int | None, no_proxy: str | None) -> bool:
+    """Whether ``no_proxy`` (None: the environment's ``NO_PROXY``, and the system's settings) names the host."""
     import urllib.request
 
-    entries = [e.strip() for e in (os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or "").split(",")]
+    from_environment = no_proxy is None
+    if from_environment:
+        no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+    entries = [e.strip() for e in no_proxy.split(",")]
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         address = None
     for entry in filter(None, entries):
+        if entry == "*":
+            return True
         if address is not None:  # an IP host: exact entries and CIDR ranges
             try:
                 if entry == host or ("/" in entry and address in ipaddress.ip_network(entry, strict=False)):
@@ -115,7 +181,30 @@ def _bypasses_proxy(host: str, port: int | None) -> bool:
                 continue
         elif host.endswith(entry) or (port is not None and f"{host}:{port}".endswith(entry)):
             return True
-    return bool(urllib.request.proxy_bypass(host))
+    return from_environment and bool(urllib.request.proxy_bypass(host))
+
+
+def proxy_authorization(proxy: str) -> tuple[str, dict[str, str]]:
+    """A proxy URL without its credentials, and the ``Proxy-Authorization`` header that carries them (sent to
+    the proxy only)."""
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return proxy, {}
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    try:
+        raw = credentials.encode("latin-1")  # what urllib3 and requests send
+    except UnicodeEncodeError:
+        raw = credentials.encode()  # RFC 7617's UTF-8
+    header = "Basic " + base64.b64encode(raw).decode()
+    netloc = parts.hostname or ""
+    if ":" in netloc:  # an IPv6 address
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc)), {"proxy-authorization": header}
+
+
+# -- the sync hook: one urllib3 pool per hook ------------------------------------------------------------
 
 
 def urllib3_pool(config: SMSNexusConnectionConfig) -> urllib3.PoolManager:
@@ -124,7 +213,8 @@ def urllib3_pool(config: SMSNexusConnectionConfig) -> urllib3.PoolManager:
     timeouts (``timeout`` for connecting and for each read), its proxy (:func:`proxy_for`), and no retries of
     urllib3's own (the retry driver decides). A ``ProxyManager`` when a proxy applies.
 
-    :raises SMSNexusError: the token cannot be sent in a header, or the proxy's scheme is not supported.
+    :raises SMSNexusConfigError: the token cannot be sent in a header, the CA bundle does not exist, or the proxy's
+        scheme is not supported.
     """
     import urllib3
     from urllib3.util import make_headers
@@ -133,10 +223,11 @@ def urllib3_pool(config: SMSNexusConnectionConfig) -> urllib3.PoolManager:
     for name, value in headers.items():
         if "\r" in value or "\n" in value or not _latin1(value):
             # http.client would raise with the value (the token) in its message: say what to fix instead.
-            raise SMSNexusError(
+            raise SMSNexusConfigError(
                 f"The connection's {name} header cannot be sent (a line break or a character outside "
                 "Latin-1): check the connection's password (the API token)"
             )
+    _existing_ca_bundle(config.verify)  # urllib3 would only fail at the first connection, naming no variable
     options: dict[str, Any] = {
         "num_pools": 4,
         "maxsize": POOL_MAXSIZE,
@@ -157,16 +248,15 @@ def urllib3_pool(config: SMSNexusConnectionConfig) -> urllib3.PoolManager:
                 warnings.simplefilter("ignore")
                 from urllib3.contrib.socks import SOCKSProxyManager
         except ImportError:
-            raise SMSNexusError(
+            raise SMSNexusConfigError(
                 "The connection's proxy is a SOCKS proxy: install PySocks (pip install pysocks) to use it"
             ) from None
         return SOCKSProxyManager(proxy, **options)
     if scheme not in ("http", "https"):
-        raise SMSNexusError(f"The connection's proxy has the scheme {scheme!r}: use http, https or socks5")
-    parts = urlsplit(proxy)
-    if parts.username is not None:
-        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        options["proxy_headers"] = make_headers(proxy_basic_auth=credentials)
+        raise SMSNexusConfigError(
+            f"The connection's proxy has the scheme {scheme!r}: use http, https or socks5"
+        )
+    proxy, options["proxy_headers"] = proxy_authorization(proxy)
     return urllib3.ProxyManager(proxy, **options)
 
 
@@ -258,18 +348,37 @@ def requests_session(config: SMSNexusConnectionConfig) -> requests.Session:
 
 
 def aiohttp_options(config: SMSNexusConnectionConfig) -> dict[str, Any]:
-    """The ``verify`` and ``proxies`` extras in aiohttp's terms (keyword arguments of ``request``)."""
-    options: dict[str, Any] = {}
-    if isinstance(config.verify, str):
-        import ssl
+    """
+    The ``verify`` and ``proxies`` extras and the environment in aiohttp's terms (keyword arguments of
+    ``request``), by the sync hook's rules: :func:`ssl_context` and :func:`proxy_for`.
 
-        options["ssl"] = ssl.create_default_context(cafile=config.verify)
-    elif config.verify is False:
-        options["ssl"] = False
-    scheme = config.base_url.split("://", 1)[0]
-    if config.proxies and config.proxies.get(scheme):
-        options["proxy"] = config.proxies[scheme]
+    :raises SMSNexusConfigError: the CA bundle does not exist or cannot be read, or the proxy is a SOCKS proxy
+        (aiohttp speaks HTTP proxies only).
+    """
+    options: dict[str, Any] = {"ssl": ssl_context(config.verify)}
+    proxy = proxy_for(config)
+    if proxy is not None:
+        scheme = proxy.split("://", 1)[0].lower()
+        if scheme not in ("http", "https"):
+            raise SMSNexusConfigError(
+                f"The connection's proxy has the scheme {scheme!r}: the async hook (triggers) speaks http and "
+                "https proxies only"
+            )
+        # With its credentials: aiohttp sends them to the proxy only (proxy_headers reach it in a CONNECT only).
+        options["proxy"] = proxy
     return options
+
+
+def aiohttp_session(config: SMSNexusConnectionConfig) -> aiohttp.ClientSession:
+    """
+    A session for the async hook's requests: the connection's ``timeout`` for the whole of each request, and no
+    default headers. aiohttp copies a session's default headers into those it sends a proxy, so a default
+    ``Authorization`` would hand the API token to the proxy as ``Proxy-Authorization`` (in a ``CONNECT`` too);
+    :func:`aiohttp_send` sends the connection's headers with each request instead.
+    """
+    import aiohttp
+
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=config.timeout))
 
 
 async def aiohttp_send(
@@ -281,11 +390,13 @@ async def aiohttp_send(
     *,
     params: dict[str, Any] | None = None,
 ) -> Answer | NoAnswer:
-    """One attempt of a request through ``session``, with the :func:`aiohttp_options` of the connection."""
+    """One attempt of a request through ``session`` (an :func:`aiohttp_session`), with the connection's headers
+    and :func:`aiohttp_options`."""
     import aiohttp
 
     try:
-        async with session.request(method, config.url(path), params=params, **options) as response:
+        url, headers = config.url(path), config.headers()
+        async with session.request(method, url, params=params, headers=headers, **options) as response:
             text = await response.text(errors="replace")
             return Answer(response.status, response.headers, text)
     except (aiohttp.ClientError, TimeoutError) as exc:

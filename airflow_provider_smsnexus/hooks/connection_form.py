@@ -75,8 +75,9 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     ),
     "proxies": {
         "label": "Proxies",
-        "description": 'Proxies by URL scheme, e.g. {"https": "http://proxy.example:3128"}. Empty: the '
-        "environment's HTTPS_PROXY / HTTP_PROXY.",
+        "description": 'Proxies by URL scheme, e.g. {"https": "http://proxy.example:3128", "no_proxy": '
+        '"localhost,10.0.0.0/8"} (no_proxy: the hosts reached directly). Empty: the environment\'s HTTPS_PROXY '
+        "/ HTTP_PROXY / NO_PROXY.",
         "schema": {"type": ["object", "null"]},
     },
     "date_from_param": _text(

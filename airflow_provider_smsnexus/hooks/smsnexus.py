@@ -19,6 +19,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_smsnexus import DEFAULT_CONN_ID
 from airflow_provider_smsnexus.exceptions import SMSNexusSendOutcomeUnknownError
 from airflow_provider_smsnexus.hooks._answers import extract_data
+from airflow_provider_smsnexus.hooks._budget import check_priority
 from airflow_provider_smsnexus.hooks._clock import ServerClock
 from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig, aget_connection
 from airflow_provider_smsnexus.hooks._endpoints import message_page, message_page_query
@@ -44,6 +45,7 @@ from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
 from airflow_provider_smsnexus.hooks._transport import (
     aiohttp_options,
     aiohttp_send,
+    aiohttp_session,
     json_bytes,
     request_url,
     requests_session,
@@ -51,6 +53,7 @@ from airflow_provider_smsnexus.hooks._transport import (
     urllib3_send,
 )
 from airflow_provider_smsnexus.hooks.connection_form import hook_ui_field_behaviour
+from airflow_provider_smsnexus.utils.rate_budget import INTERACTIVE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -81,16 +84,21 @@ WEBHOOK_EVENTS = ("message.received", "message.delivered", "message.failed")
 
 
 class _SMSNexusBaseHook(BaseHook):
-    """What the sync and async hooks share: the connection's identity, its form, and a token-free repr."""
+    """What the sync and async hooks share: the connection's identity and priority, its form, a token-free repr."""
 
     conn_name_attr = "smsnexus_conn_id"
     default_conn_name = DEFAULT_CONN_ID
     conn_type = "smsnexus"
     hook_name = "SMS Nexus"
 
-    def __init__(self, smsnexus_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self, smsnexus_conn_id: str = default_conn_name, *, priority: str = INTERACTIVE, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.smsnexus_conn_id = smsnexus_conn_id
+        #: ``interactive`` or ``bulk``: which calls a shared rate budget serves first (see the connection's
+        #: ``rate_budget``).
+        self.priority = check_priority(priority)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(smsnexus_conn_id={self.smsnexus_conn_id!r})"
@@ -114,10 +122,19 @@ class SMSNexusHook(_SMSNexusBaseHook):
 
     :param smsnexus_conn_id: the Airflow connection: host is the base URL (``https://www.smsnexus.net/api``
         when empty), password the API token, extras tune timeouts, retries and rate limits.
+    :param priority: ``interactive`` (the default: someone waits on these calls) or ``bulk`` (exports and
+        campaign sends). With a shared rate budget (the ``rate_budget`` extra), interactive calls are served
+        first and wait at most one rate-limit window; bulk calls share the rest. See :doc:`/guides/budget`.
     """
 
-    def __init__(self, smsnexus_conn_id: str = _SMSNexusBaseHook.default_conn_name, **kwargs: Any) -> None:
-        super().__init__(smsnexus_conn_id, **kwargs)
+    def __init__(
+        self,
+        smsnexus_conn_id: str = _SMSNexusBaseHook.default_conn_name,
+        *,
+        priority: str = INTERACTIVE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(smsnexus_conn_id, priority=priority, **kwargs)
         self.stats: dict[str, float] = new_stats()
         self._stats_lock = threading.Lock()
         self._pool: urllib3.PoolManager | None = None
@@ -159,11 +176,13 @@ class SMSNexusHook(_SMSNexusBaseHook):
             stats_lock=self._stats_lock,
             server_clock=ServerClock(default_uncertainty=self.config.server_clock_uncertainty),
             log=self.log,
+            priority=self.priority,
         )
 
     @property
     def limiters(self) -> dict[str, RateLimiter]:
-        """One limiter per rate-limit class: ``send`` and ``read``, shared by every thread using this hook."""
+        """One limiter per rate-limit class: ``send`` and ``read``, shared by every thread using this hook (with a
+        shared ``rate_budget``, they pace the hook only while the budget's store cannot be reached)."""
         return self._driver.limiters
 
     @property
@@ -396,12 +415,19 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
     trigger's polls are paced and counted), count the same :attr:`stats` and feed a :attr:`server_clock`.
 
     :param smsnexus_conn_id: the Airflow connection, as for :class:`SMSNexusHook`.
+    :param priority: as for :class:`SMSNexusHook` (default ``interactive``: triggers are waited on).
     """
 
     hook_name = "SMS Nexus (async)"
 
-    def __init__(self, smsnexus_conn_id: str = _SMSNexusBaseHook.default_conn_name, **kwargs: Any) -> None:
-        super().__init__(smsnexus_conn_id, **kwargs)
+    def __init__(
+        self,
+        smsnexus_conn_id: str = _SMSNexusBaseHook.default_conn_name,
+        *,
+        priority: str = INTERACTIVE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(smsnexus_conn_id, priority=priority, **kwargs)
         self._config: SMSNexusConnectionConfig | None = None
         self._driver: RetryDriver | None = None
         self._transport_options: dict[str, Any] = {}
@@ -428,6 +454,7 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
                 stats_lock=self._stats_lock,
                 server_clock=self.server_clock,
                 log=self.log,
+                priority=self.priority,
             )
         return self._driver
 
@@ -439,12 +466,9 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
     async def _request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        import aiohttp
-
         driver = await self._get_driver()
         config = driver.config
-        timeout = aiohttp.ClientTimeout(total=config.timeout)
-        async with aiohttp.ClientSession(headers=config.headers(), timeout=timeout) as session:
+        async with aiohttp_session(config) as session:
             options = self._transport_options
             return await run_async(
                 driver.steps(method, path),

@@ -17,6 +17,7 @@ from airflow_provider_smsnexus.campaign.model import CLOCK_SKEW, LEASE_SECONDS
 from airflow_provider_smsnexus.campaign.sender import CampaignSender
 from airflow_provider_smsnexus.campaign.sources import is_storage_path
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+from airflow_provider_smsnexus.utils.rate_budget import INTERACTIVE
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -26,6 +27,8 @@ class SendOperatorBase(BaseOperator):
     """What both operators share: the hook, the ledger, the sender, and templating that leaves data alone."""
 
     ui_color = "#d8f3dc"
+    #: The hook's priority in a shared rate budget: a single send is waited on; a campaign is bulk.
+    hook_priority = INTERACTIVE
 
     def __init__(
         self,
@@ -51,7 +54,7 @@ class SendOperatorBase(BaseOperator):
     @cached_property
     def hook(self) -> SMSNexusHook:
         """The SMS Nexus hook."""
-        return SMSNexusHook(smsnexus_conn_id=self.smsnexus_conn_id)
+        return SMSNexusHook(smsnexus_conn_id=self.smsnexus_conn_id, priority=self.hook_priority)
 
     def open_ledger(self) -> SendLedger:
         """The send ledger: in ``ledger_conn_id``'s database, or the SQLite file under AIRFLOW_HOME."""

@@ -16,6 +16,7 @@ from airflow_provider_smsnexus.campaign.sender import CampaignSender
 from airflow_provider_smsnexus.campaign.single import message_result, message_row
 from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
 from airflow_provider_smsnexus.operators._send_base import SHARED_PARAMS, SendOperatorBase
+from airflow_provider_smsnexus.utils.rate_budget import BULK
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -143,6 +144,8 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
     """
 
     __doc__ = (__doc__ or "") + SHARED_PARAMS
+    #: In a shared rate budget (the connection's ``rate_budget``), a campaign leaves interactive calls first.
+    hook_priority = BULK
     template_fields: Sequence[str] = (
         "recipients",
         "from_number",

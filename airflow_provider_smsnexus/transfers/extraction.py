@@ -156,8 +156,10 @@ class SMSNexusExportBaseOperator(BaseOperator):
     def hook(self) -> SMSNexusHook:
         """The SMS Nexus hook of this task."""
         from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+        from airflow_provider_smsnexus.utils.rate_budget import BULK
 
-        return SMSNexusHook(smsnexus_conn_id=self.smsnexus_conn_id)
+        # Bulk in a shared rate budget (the connection's rate_budget): sensors and triggers go first.
+        return SMSNexusHook(smsnexus_conn_id=self.smsnexus_conn_id, priority=BULK)
 
     # -- steps the destinations provide -------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from airflow_provider_smsnexus.exceptions import SMSNexusError
 from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
 from airflow_provider_smsnexus.hooks._retry import NOT_SENT, UNKNOWN, Answer, NoAnswer
 from airflow_provider_smsnexus.hooks._transport import (
+    CA_BUNDLE_VARIABLES,
     aiohttp_options,
     ca_bundle_options,
     json_bytes,
@@ -90,12 +91,14 @@ def test_verify_means_what_it_meant_under_requests(monkeypatch, tmp_path):
 
     bundle = tmp_path / "ca.pem"
     bundle.write_text("")
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+    for name in CA_BUNDLE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     assert ca_bundle_options(False) == {"cert_reqs": "CERT_NONE"}
     assert ca_bundle_options(True) == {"cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()}
     assert ca_bundle_options(str(bundle)) == {"cert_reqs": "CERT_REQUIRED", "ca_certs": str(bundle)}
     assert ca_bundle_options(str(tmp_path)) == {"cert_reqs": "CERT_REQUIRED", "ca_cert_dir": str(tmp_path)}
+    monkeypatch.setenv("SSL_CERT_FILE", "/openssl/bundle.pem")
+    assert ca_bundle_options(True)["ca_certs"] == "/openssl/bundle.pem"
     monkeypatch.setenv("CURL_CA_BUNDLE", "/curl/bundle.pem")
     assert ca_bundle_options(True)["ca_certs"] == "/curl/bundle.pem"
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/requests/bundle.pem")
@@ -272,11 +275,13 @@ def test_the_ad_hoc_session_carries_the_headers_verification_and_proxies_without
     assert session.get_adapter("https://sms.example.test").max_retries.total == 0
 
 
-def test_aiohttp_options_follow_verify_and_the_proxy_of_the_base_urls_scheme():
-    assert aiohttp_options(config()) == {}
+def test_aiohttp_options_follow_verify_and_the_proxy_of_the_base_urls_scheme(no_proxy_environment):
+    assert isinstance(aiohttp_options(config())["ssl"], ssl.SSLContext)  # verify true: the CA-bundle rule
     assert aiohttp_options(config(verify=False)) == {"ssl": False}
-    proxied = config(proxies={"https": "http://proxy.test:3128", "http": "http://other.test:80"})
-    assert aiohttp_options(proxied) == {"proxy": "http://proxy.test:3128"}
+    proxied = config(
+        verify=False, proxies={"https": "http://proxy.test:3128", "http": "http://other.test:80"}
+    )
+    assert aiohttp_options(proxied) == {"ssl": False, "proxy": "http://proxy.test:3128"}
 
 
 def test_aiohttp_options_build_a_context_from_a_ca_bundle(tls_ca_bundle):
