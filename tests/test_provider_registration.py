@@ -96,7 +96,11 @@ def test_the_ui_connection_form_shows_the_extra_fields_and_hides_login_schema_an
         "proxies",
         "date_from_param",
         "date_to_param",
+        "rate_budget",
+        "rate_budget_store",
+        "rate_budget_reserve",
     }
+    assert fields["rate_budget"]["schema"]["enum"] == ["process", "host", "sql", "redis", None]
     assert fields["send_rate_limit"]["schema"]["title"] == "Send rate limit"
     assert fields["send_rate_limit"]["schema"]["type"] == ["integer", "null"]
     assert all(field["value"] is None for field in fields.values())  # nothing pre-filled

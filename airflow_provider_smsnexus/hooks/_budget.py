@@ -76,7 +76,7 @@ class BudgetSettings:
 
         :raises ValueError: one is bad; the text names it and what it takes (the connection adds its name).
         """
-        kind = extra.get("rate_budget", PROCESS)
+        kind = extra.get("rate_budget") or PROCESS  # null or "": a field of the form left empty
         if not isinstance(kind, str) or kind.strip().lower() not in BUDGET_KINDS:
             raise ValueError(f"rate_budget={kind!r}: expected one of {', '.join(BUDGET_KINDS)}")
         kind = kind.strip().lower()
@@ -92,7 +92,8 @@ class BudgetSettings:
             raise ValueError(
                 f"rate_budget_store: missing; rate_budget={kind} needs a connection id or {what}"
             )
-        raw = extra.get("rate_budget_reserve", DEFAULT_RESERVE_SHARE)
+        raw = extra.get("rate_budget_reserve")
+        raw = DEFAULT_RESERVE_SHARE if raw is None or raw == "" else raw
         try:
             reserve = float(raw)
         except (TypeError, ValueError):

@@ -80,6 +80,24 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "/ HTTP_PROXY / NO_PROXY.",
         "schema": {"type": ["object", "null"]},
     },
+    "rate_budget": {
+        "label": "Rate budget",
+        "description": "Where the account's rate limits are shared: process (each hook alone), host (the "
+        "processes of one machine), sql or redis (every machine; set the store). Empty: process.",
+        "schema": {"type": ["string", "null"], "enum": ["process", "host", "sql", "redis", None]},
+    },
+    "rate_budget_store": _text(
+        "Rate budget store",
+        "For host: a directory every process sees; for sql: a connection id or SQLAlchemy URL; for redis: a "
+        "connection id or redis:// URL. Empty: the default directory (host).",
+    ),
+    "rate_budget_reserve": _number(
+        "Rate budget reserve",
+        "The share of each limit that bulk work (exports, campaigns) leaves to sensors, triggers and "
+        "notifiers while they are active, 0 to 0.5. Empty: the default.",
+        minimum=0,
+        maximum=0.5,
+    ),
     "date_from_param": _text(
         "Date-range start parameter",
         "The message list's query parameter for the start of a date range. Empty: the default.",

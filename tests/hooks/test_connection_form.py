@@ -23,7 +23,17 @@ TYPED = {
     "proxies": ({"https": "http://proxy.example:3128"}, {"https": "http://proxy.example:3128"}),
     "date_from_param": ("from", "from"),
     "date_to_param": ("to", "to"),
+    "rate_budget": ("host", "host"),
+    "rate_budget_store": ("/srv/smsnexus-budget", "/srv/smsnexus-budget"),
+    "rate_budget_reserve": (0.25, 0.25),
 }
+#: Fields the configuration keeps in its rate-budget settings, under another name.
+NESTED = {"rate_budget": "kind", "rate_budget_store": "store", "rate_budget_reserve": "reserve_share"}
+
+
+def read_back(config: SMSNexusConnectionConfig, name: str):
+    """What the configuration made of the field ``name``."""
+    return getattr(config.rate_budget, NESTED[name]) if name in NESTED else getattr(config, name)
 
 
 def connection(extra: dict) -> Connection:
@@ -43,13 +53,13 @@ def test_a_value_typed_into_a_field_is_what_the_hook_reads(name):
 
     config = SMSNexusConnectionConfig.from_connection(connection({name: typed}))
 
-    assert getattr(config, name) == read
-    assert getattr(SMSNexusConnectionConfig(), name) != read  # not the default: the field changed something
+    assert read_back(config, name) == read
+    assert read_back(SMSNexusConnectionConfig(), name) != read  # not the default: the field changed something
 
 
 def test_fields_left_empty_leave_the_defaults_and_no_explicit_limit():
     # The UI stores an untouched field as null; a text field cleared by hand as "".
-    empty = {name: None for name in CONN_FIELDS} | {"date_from_param": "", "verify": ""}
+    empty = {name: None for name in CONN_FIELDS} | {"date_from_param": "", "verify": "", "rate_budget": ""}
 
     config = SMSNexusConnectionConfig.from_connection(connection(empty))
 
