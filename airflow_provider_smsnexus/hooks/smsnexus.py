@@ -23,6 +23,7 @@ from airflow_provider_smsnexus.hooks._budget import check_priority
 from airflow_provider_smsnexus.hooks._clock import ServerClock
 from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig, aget_connection
 from airflow_provider_smsnexus.hooks._endpoints import message_page, message_page_query
+from airflow_provider_smsnexus.hooks._failures import NOT_SENT, UNKNOWN, send_outcome
 from airflow_provider_smsnexus.hooks._pagination import (
     MAX_PER_PAGE,
     IdSet,
@@ -31,16 +32,7 @@ from airflow_provider_smsnexus.hooks._pagination import (
     page_params,
 )
 from airflow_provider_smsnexus.hooks._read_ahead import walk_pages
-from airflow_provider_smsnexus.hooks._retry import (
-    NOT_SENT,
-    SEND_PATH,
-    UNKNOWN,
-    RetryDriver,
-    new_stats,
-    run_async,
-    run_blocking,
-    send_outcome,
-)
+from airflow_provider_smsnexus.hooks._retry import SEND_PATH, RetryDriver, new_stats, run_async, run_blocking
 from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
 from airflow_provider_smsnexus.hooks._transport import (
     aiohttp_options,
@@ -99,6 +91,20 @@ class _SMSNexusBaseHook(BaseHook):
         #: ``interactive`` or ``bulk``: which calls a shared rate budget serves first (see the connection's
         #: ``rate_budget``).
         self.priority = check_priority(priority)
+        #: Requests sent, 429s met, retries made and seconds waited, counted by the retry driver.
+        self.stats: dict[str, float] = new_stats()
+        self._stats_lock = threading.Lock()
+
+    def _new_driver(self, config: SMSNexusConnectionConfig, server_clock: ServerClock) -> RetryDriver:
+        """The retry driver of this hook's requests (one per hook, shared by its threads)."""
+        return RetryDriver(
+            config,
+            stats=self.stats,
+            stats_lock=self._stats_lock,
+            server_clock=server_clock,
+            log=self.log,
+            priority=self.priority,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(smsnexus_conn_id={self.smsnexus_conn_id!r})"
@@ -135,8 +141,6 @@ class SMSNexusHook(_SMSNexusBaseHook):
         **kwargs: Any,
     ) -> None:
         super().__init__(smsnexus_conn_id, priority=priority, **kwargs)
-        self.stats: dict[str, float] = new_stats()
-        self._stats_lock = threading.Lock()
         self._pool: urllib3.PoolManager | None = None
         self._pool_lock = threading.Lock()
 
@@ -170,13 +174,8 @@ class SMSNexusHook(_SMSNexusBaseHook):
 
     @cached_property
     def _driver(self) -> RetryDriver:
-        return RetryDriver(
-            self.config,
-            stats=self.stats,
-            stats_lock=self._stats_lock,
-            server_clock=ServerClock(default_uncertainty=self.config.server_clock_uncertainty),
-            log=self.log,
-            priority=self.priority,
+        return self._new_driver(
+            self.config, ServerClock(default_uncertainty=self.config.server_clock_uncertainty)
         )
 
     @property
@@ -196,9 +195,6 @@ class SMSNexusHook(_SMSNexusBaseHook):
         ``server_clock_uncertainty`` extra (60 s by default).
         """
         return self._driver.server_clock
-
-    def _count(self, key: str, amount: float = 1) -> None:
-        self._driver.count(key, amount)
 
     def _request(
         self,
@@ -431,8 +427,6 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
         self._config: SMSNexusConnectionConfig | None = None
         self._driver: RetryDriver | None = None
         self._transport_options: dict[str, Any] = {}
-        self.stats: dict[str, float] = new_stats()
-        self._stats_lock = threading.Lock()
         #: The server's clock, as for :attr:`SMSNexusHook.server_clock`.
         self.server_clock = ServerClock()
 
@@ -448,14 +442,7 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
             config = await self.get_config()
             self.server_clock.default_uncertainty = config.server_clock_uncertainty
             self._transport_options = aiohttp_options(config)
-            self._driver = RetryDriver(
-                config,
-                stats=self.stats,
-                stats_lock=self._stats_lock,
-                server_clock=self.server_clock,
-                log=self.log,
-                priority=self.priority,
-            )
+            self._driver = self._new_driver(config, self.server_clock)
         return self._driver
 
     @property

@@ -11,6 +11,7 @@ task's lineage. The destinations only implement :class:`ExportWriter`.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,7 +21,12 @@ from airflow.sdk import BaseOperator
 from airflow_provider_smsnexus import DEFAULT_CONN_ID
 from airflow_provider_smsnexus.hooks._pagination import MAX_PER_PAGE
 from airflow_provider_smsnexus.hooks._times import utcnow
-from airflow_provider_smsnexus.transfers.horizon import MAX_HORIZON_WAIT, listed_horizon, wait_for_horizon
+from airflow_provider_smsnexus.transfers.horizon import (
+    MAX_HORIZON_WAIT,
+    created_from,
+    measure_horizon,
+    wait_for_horizon,
+)
 from airflow_provider_smsnexus.transfers.schema import (
     MESSAGE_DIRECTIONS,
     MESSAGE_STATUSES,
@@ -205,9 +211,9 @@ class SMSNexusExportBaseOperator(BaseOperator):
         """
         if self.resource != "messages":
             return None, None, None
-        horizon = listed_horizon(self.hook)
+        horizon, measured_at = measure_horizon(self.hook)
         facts = RunFacts.from_context(context)
-        needs_history = self.window_start is None and self.window_end is None and not facts.has_interval
+        needs_history = self.window_start is None and self.window_end is None
         history = self._history() if needs_history and facts.run_id is not None else []
         start, end, rule = choose_window(
             facts,
@@ -217,6 +223,7 @@ class SMSNexusExportBaseOperator(BaseOperator):
             window_start=self.window_start,
             window_end=self.window_end,
             initial_window_start=self.initial_window_start,
+            server_clock_now=lambda local: created_from(self.hook, local),
         )
         fixed_end = to_utc(end, "window_end")
         # An end that has passed on the worker's clock waits until it is listed, and so does a data interval
@@ -228,6 +235,7 @@ class SMSNexusExportBaseOperator(BaseOperator):
         )
         if fixed_end is not None and horizon < fixed_end and must_reach:
             horizon = wait_for_horizon(self.hook, fixed_end, log=self.log)
+            measured_at = utcnow()
         window = resolve_window(
             start, end, now=horizon, lookback=self.lookback, whole_days=self._whole_days()
         )
@@ -236,7 +244,7 @@ class SMSNexusExportBaseOperator(BaseOperator):
             asked_end = min(fixed_end or horizon, horizon)
             asked_start = to_utc(start, "window_start")
             asked_start = None if asked_start is None else min(asked_start, asked_end)
-            record = ExportRun(self.export_key, facts.run_id, asked_start, asked_end, exported_at=now)
+            record = ExportRun(self.export_key, facts.run_id, asked_start, asked_end, exported_at=measured_at)
         return window, record, rule
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -279,7 +287,7 @@ class SMSNexusExportBaseOperator(BaseOperator):
                         "%d rows so far (%d pages, %d requests)", stats.rows, stats.pages, stats.requests
                     )
                 if record is not None:
-                    record = ExportRun(record.key, record.run_id, record.start, record.end, stats.rows, now)
+                    record = dataclasses.replace(record, rows=stats.rows)
                 writer.commit(record)
         except BaseException:
             writer.abort()

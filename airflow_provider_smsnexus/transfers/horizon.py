@@ -44,11 +44,34 @@ def listed_horizon(hook: SMSNexusHook, local: datetime | None = None) -> datetim
     clock = hook.server_clock
     if not clock.answers:
         hook.get_balance()
-    estimate, uncertainty = clock.to_server(local or utcnow())
+    estimate, uncertainty = clock.to_server(local or utcnow())  # read after the balance: its answer counts
     if not math.isfinite(uncertainty):
         uncertainty = float(hook.config.server_clock_uncertainty)
     horizon = estimate - timedelta(seconds=uncertainty + float(hook.config.listing_delay))
     return horizon.replace(microsecond=0)
+
+
+def measure_horizon(hook: SMSNexusHook) -> tuple[datetime, datetime]:
+    """The horizon now (:func:`listed_horizon`) and the local moment it was taken at."""
+    if not hook.server_clock.answers:
+        hook.get_balance()
+    local = utcnow()
+    return listed_horizon(hook, local), local
+
+
+def created_from(hook: SMSNexusHook, local: datetime) -> datetime:
+    """
+    The earliest ``created_at`` (server clock, whole seconds) of a message created after the local moment
+    ``local``, as the server's clock is measured now: a clock set back since dates such messages before the
+    horizon that was taken at ``local``.
+
+    :param hook: the SMS Nexus hook (its ``server_clock``).
+    :param local: a moment of this machine's clock.
+    """
+    estimate, uncertainty = hook.server_clock.to_server(local)
+    if not math.isfinite(uncertainty):
+        uncertainty = float(hook.config.server_clock_uncertainty)
+    return (estimate - timedelta(seconds=uncertainty)).replace(microsecond=0)
 
 
 def wait_for_horizon(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 #: How a run's window was chosen (the ``window_rule`` of the XCom value).
 RULE_EXPLICIT = "explicit"
@@ -70,7 +70,8 @@ class ExportRun:
     :param start: the window's start, or None for the whole history.
     :param end: the window's end.
     :param rows: rows the run wrote.
-    :param exported_at: when the run committed.
+    :param exported_at: the moment (this machine's clock) the run measured the horizon its window ends at:
+        messages created after it are the next run's, wherever a server clock set since dates them.
     """
 
     key: str
@@ -174,6 +175,7 @@ def choose_window(
     window_start: Any = None,
     window_end: Any = None,
     initial_window_start: datetime | None = None,
+    server_clock_now: Callable[[datetime], datetime] | None = None,
 ) -> tuple[datetime | None, datetime | None, str]:
     """
     The window a run asks for, before ``lookback`` and whole-day widening: ``(start, end, rule)``.
@@ -190,6 +192,10 @@ def choose_window(
     :param window_start: the operator's ``window_start`` (rendered), or None.
     :param window_end: the operator's ``window_end`` (rendered), or None.
     :param initial_window_start: where the first export of a task starts (None: the whole history).
+    :param server_clock_now: a local moment on the server's clock as it is measured now, less the estimate's
+        uncertainty: where the messages created after that moment begin. With it, a run after the last export
+        starts no later than the last export's moment on the current clock, so that a server clock set back
+        since (an NTP step) cannot date new messages into the window the last export already closed.
     """
     start, end = to_utc(window_start, "window_start"), to_utc(window_end, "window_end")
     if start is not None or end is not None:
@@ -197,19 +203,36 @@ def choose_window(
             start = start if start is not None else facts.interval_start
             end = end if end is not None else facts.interval_end
         return start, end, RULE_EXPLICIT
+    mine = [run for run in history if run.key == key]
     if facts.has_interval:
-        return facts.interval_start, facts.interval_end, RULE_DATA_INTERVAL
+        start = facts.interval_start
+        before = [run for run in mine if run.end == start and run.run_id != facts.run_id]
+        if (
+            server_clock_now is not None
+            and start is not None
+            and before
+            and before[0].exported_at is not None
+        ):
+            # The interval before was exported once; a clock set back since dates new messages into it.
+            start = min(start, server_clock_now(before[0].exported_at))
+        return start, facts.interval_end, RULE_DATA_INTERVAL
     if facts.run_id is None:
         return initial_window_start, None, RULE_NO_RUN
-    mine = [run for run in history if run.key == key]
     for run in mine:
         if run.run_id == facts.run_id:
             return run.start, run.end, RULE_CLEARED_RUN
     end = facts.logical_date or facts.run_after or now
     end = min(end, now)
-    earlier = [run.end for run in mine if run.end <= end]
+    earlier = [run for run in mine if run.end <= end]
     if earlier:
-        return max(earlier), end, RULE_AFTER_LAST_EXPORT
+        start = max(run.end for run in earlier)
+        measured = [run for run in earlier if run.exported_at is not None]
+        if server_clock_now is not None and measured:
+            # After a clock set back, the latest end may not be the latest run's: start no later than the
+            # latest run's end, nor than its moment on the clock as it is now (what was created since).
+            latest = max(measured, key=lambda run: run.exported_at or run.end)
+            start = min(start, latest.end, server_clock_now(latest.exported_at or latest.end))
+        return start, end, RULE_AFTER_LAST_EXPORT
     return initial_window_start, end, RULE_FIRST_EXPORT
 
 

@@ -14,7 +14,8 @@ from airflow.models import Connection
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
 from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
-from airflow_provider_smsnexus.hooks._retry import NOT_SENT, UNKNOWN, Answer, NoAnswer
+from airflow_provider_smsnexus.hooks._failures import NOT_SENT, UNKNOWN, NoAnswer
+from airflow_provider_smsnexus.hooks._retry import Answer
 from airflow_provider_smsnexus.hooks._transport import (
     CA_BUNDLE_VARIABLES,
     aiohttp_options,
