@@ -160,7 +160,9 @@ def test_500s_and_429s_on_some_pages_still_give_the_exact_window(
         original(self)
         another_client_uses_up_the_window.pages += 1
         if another_client_uses_up_the_window.pages % 2 == 0:
-            for _ in range(20):  # until the server refuses it: the window is used up, however slow this machine
+            for _ in range(
+                20
+            ):  # until the server refuses it: the window is used up, however slow this machine
                 answer = requests.get(
                     f"{smsnexus_emulator.base_url}/balance",
                     headers={"Authorization": f"Bearer {smsnexus_emulator.token}"},
