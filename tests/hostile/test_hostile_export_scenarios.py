@@ -11,9 +11,7 @@ appends one JSON line per scenario (as the campaign runner does, with ``"runner"
 
 from __future__ import annotations
 
-import json
 import os
-import random
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -25,6 +23,7 @@ from tests.hostile.export_scenario_model import INTERVAL, ExportScenario, RunPla
 from tests.hostile.export_scenarios import ExportScenarioRunner, connection_extras
 from tests.hostile.hostile_support import no_token
 from tests.hostile.scenario_model import shrink
+from tests.hostile.scenario_seeds import log_scenario, seeds_of_this_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,8 +32,8 @@ if TYPE_CHECKING:
 
 #: Seeds whose scenarios together compose every ingredient: both destinations, SQL append and upsert, a chain,
 #: data intervals, a rerun, mixes of both; the server's clock 30 s to 10 minutes ahead and behind, steps forward
-#: (one under late listings) and back (10 s in a SQL chain, 2 s in a mix of manual runs and intervals, each with
-#: its lookback);
+#: (one under late listings) and back (10 s in a SQL chain, 2 s in a mix of manual runs and intervals, neither
+#: with a lookback);
 #: listings 1.5 and 2.5 s late, oldest-first lists, 9 to 25 % read faults, live traffic per list, pages of 3,
 #: traffic during the runs (chosen greedily from the first 1,500 seeds for the most ingredients and pairs of
 #: them per second; about 45 s together on one core).
@@ -42,15 +41,7 @@ CI_SEEDS = (737, 586, 1498, 1327, 3, 9, 239)
 
 
 def export_scenario_seeds() -> list[int]:
-    """The seeds of this run: one replayed, ``SMSNEXUS_SCENARIOS`` random ones, or CI's fixed set."""
-    if os.environ.get("SMSNEXUS_SCENARIO_SEED"):
-        return [int(os.environ["SMSNEXUS_SCENARIO_SEED"])]
-    count = int(os.environ.get("SMSNEXUS_SCENARIOS") or 0)
-    if count:
-        base = os.environ.get("SMSNEXUS_SCENARIO_BASE")
-        rng = random.Random(int(base) if base else random.SystemRandom().getrandbits(32))
-        return [rng.getrandbits(32) for _ in range(count)]
-    return list(CI_SEEDS)
+    return seeds_of_this_run(CI_SEEDS)
 
 
 @pytest.fixture
@@ -75,18 +66,7 @@ def run_export_scenario(
         figures.add("export_scenario_violations", len(result.violations))
         for key, value in result.counts.items():
             figures.add(f"export_scenario_{key}", value)
-        if os.environ.get("SMSNEXUS_SCENARIO_LOG"):
-            with open(os.environ["SMSNEXUS_SCENARIO_LOG"], "a") as handle:
-                line = {
-                    "runner": "export",
-                    "seed": scenario.seed,
-                    "scenario": scenario.describe(),
-                    "seconds": round(result.seconds, 1),
-                    "counts": dict(result.counts),
-                    "violations": [str(v) for v in result.violations],
-                    "log": result.log if result.violations else [],
-                }
-                handle.write(json.dumps(line) + "\n")
+        log_scenario(scenario, result, runner="export")
         return result
 
     return run

@@ -11,9 +11,7 @@ appends one JSON line per scenario (its seed, what it was, its time and its viol
 
 from __future__ import annotations
 
-import json
 import os
-import random
 from typing import TYPE_CHECKING
 
 import pytest
@@ -41,6 +39,7 @@ from tests.hostile.scenario_model import (
     draw_scenario,
     shrink,
 )
+from tests.hostile.scenario_seeds import log_scenario, seeds_of_this_run
 from tests.hostile.scenarios import ScenarioResult, ScenarioRunner
 
 if TYPE_CHECKING:
@@ -54,15 +53,7 @@ CI_SEEDS = (336, 174, 277, 364, 185, 379, 31)
 
 
 def scenario_seeds() -> list[int]:
-    """The seeds of this run: one replayed, ``SMSNEXUS_SCENARIOS`` random ones, or CI's fixed set."""
-    if os.environ.get("SMSNEXUS_SCENARIO_SEED"):
-        return [int(os.environ["SMSNEXUS_SCENARIO_SEED"])]
-    count = int(os.environ.get("SMSNEXUS_SCENARIOS") or 0)
-    if count:
-        base = os.environ.get("SMSNEXUS_SCENARIO_BASE")
-        rng = random.Random(int(base) if base else random.SystemRandom().getrandbits(32))
-        return [rng.getrandbits(32) for _ in range(count)]
-    return list(CI_SEEDS)
+    return seeds_of_this_run(CI_SEEDS)
 
 
 @pytest.fixture
@@ -92,17 +83,7 @@ def run_scenario(smsnexus_emulator, ledger_home, tmp_path, figures) -> Callable[
         figures.add("scenario_violations", len(result.violations))
         for key, value in result.counts.items():
             figures.add(f"scenario_{key}", value)
-        if os.environ.get("SMSNEXUS_SCENARIO_LOG"):
-            with open(os.environ["SMSNEXUS_SCENARIO_LOG"], "a") as handle:
-                line = {
-                    "seed": scenario.seed,
-                    "scenario": scenario.describe(),
-                    "seconds": round(result.seconds, 1),
-                    "counts": dict(result.counts),
-                    "violations": [str(v) for v in result.violations],
-                    "log": result.log if result.violations else [],
-                }
-                handle.write(json.dumps(line) + "\n")
+        log_scenario(scenario, result)
         return result
 
     return run
