@@ -254,19 +254,10 @@ def sqlite_engine(file: Path) -> Engine:
 
 
 def connection_engine(conn_id: str) -> Engine:
-    """The engine of an Airflow SQL connection (its hook's ``get_sqlalchemy_engine()``)."""
-    from airflow.sdk import BaseHook
+    """The engine of the ledger's Airflow SQL connection (its hook's ``get_sqlalchemy_engine()``)."""
+    from airflow_provider_smsnexus.utils.sql import connection_engine as sql_connection_engine
 
-    from airflow_provider_smsnexus.exceptions import SMSNexusError
-
-    hook = BaseHook.get_connection(conn_id).get_hook()
-    get_engine = getattr(hook, "get_sqlalchemy_engine", None)
-    if get_engine is None:
-        raise SMSNexusError(
-            f"ledger_conn_id={conn_id!r} is a {type(hook).__name__} connection, which gives no SQLAlchemy "
-            "engine: use a SQL database connection (PostgreSQL, MySQL, ...)."
-        )
-    engine = get_engine(engine_kwargs={"pool_pre_ping": True})
+    engine = sql_connection_engine(conn_id, parameter="ledger_conn_id")
     if engine.dialect.name == "sqlite":
         import sqlalchemy as sa
 

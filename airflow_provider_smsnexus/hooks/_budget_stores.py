@@ -248,16 +248,9 @@ def _sql_store(target: str) -> SqlStore:
                 f"open ({type(exc).__name__}): give a URL such as postgresql://user@host/db, or a connection id."
             ) from None
         return SqlStore(engine, _without_password(target))
-    from airflow.sdk import BaseHook
+    from airflow_provider_smsnexus.utils.sql import connection_engine
 
-    hook = BaseHook.get_connection(target).get_hook()
-    get_engine = getattr(hook, "get_sqlalchemy_engine", None)
-    if get_engine is None:
-        raise SMSNexusError(
-            f"rate_budget_store={target!r} is a {type(hook).__name__} connection, which gives no SQLAlchemy "
-            "engine: use a SQL database connection (PostgreSQL, MySQL)."
-        )
-    return SqlStore(get_engine(engine_kwargs={"pool_pre_ping": True}), f"connection {target!r}")
+    return SqlStore(connection_engine(target, parameter="rate_budget_store"), f"connection {target!r}")
 
 
 def _redis_store(target: str) -> RedisStore:

@@ -41,22 +41,30 @@ def listed_horizon(hook: SMSNexusHook, local: datetime | None = None) -> datetim
     :param hook: the SMS Nexus hook (its ``server_clock`` and connection's ``listing_delay``).
     :param local: a moment of this machine's clock.
     """
-    clock = hook.server_clock
-    if not clock.answers:
-        hook.get_balance()
-    estimate, uncertainty = clock.to_server(local or utcnow())  # read after the balance: its answer counts
-    if not math.isfinite(uncertainty):
-        uncertainty = float(hook.config.server_clock_uncertainty)
-    horizon = estimate - timedelta(seconds=uncertainty + float(hook.config.listing_delay))
-    return horizon.replace(microsecond=0)
+    _hear_from_server(hook)
+    earliest = _earliest_server_time(hook, local or utcnow())  # read after the balance: its answer counts
+    return (earliest - timedelta(seconds=float(hook.config.listing_delay))).replace(microsecond=0)
 
 
 def measure_horizon(hook: SMSNexusHook) -> tuple[datetime, datetime]:
     """The horizon now (:func:`listed_horizon`) and the local moment it was taken at."""
-    if not hook.server_clock.answers:
-        hook.get_balance()
+    _hear_from_server(hook)
     local = utcnow()
     return listed_horizon(hook, local), local
+
+
+def _hear_from_server(hook: SMSNexusHook) -> None:
+    """One read (``GET /api/balance``) when the hook has not heard from the server yet: its clock is measured."""
+    if not hook.server_clock.answers:
+        hook.get_balance()
+
+
+def _earliest_server_time(hook: SMSNexusHook, local: datetime) -> datetime:
+    """The earliest the server's clock can have read at the local moment ``local``, as measured now."""
+    estimate, uncertainty = hook.server_clock.to_server(local)
+    if not math.isfinite(uncertainty):
+        uncertainty = float(hook.config.server_clock_uncertainty)
+    return estimate - timedelta(seconds=uncertainty)
 
 
 def created_from(hook: SMSNexusHook, local: datetime) -> datetime:
@@ -68,10 +76,7 @@ def created_from(hook: SMSNexusHook, local: datetime) -> datetime:
     :param hook: the SMS Nexus hook (its ``server_clock``).
     :param local: a moment of this machine's clock.
     """
-    estimate, uncertainty = hook.server_clock.to_server(local)
-    if not math.isfinite(uncertainty):
-        uncertainty = float(hook.config.server_clock_uncertainty)
-    return (estimate - timedelta(seconds=uncertainty)).replace(microsecond=0)
+    return _earliest_server_time(hook, local).replace(microsecond=0)
 
 
 def wait_for_horizon(

@@ -226,12 +226,12 @@ def choose_window(
     earlier = [run for run in mine if run.end <= end]
     if earlier:
         start = max(run.end for run in earlier)
-        measured = [run for run in earlier if run.exported_at is not None]
+        measured = [(run.exported_at, run) for run in earlier if run.exported_at is not None]
         if server_clock_now is not None and measured:
             # After a clock set back, the latest end may not be the latest run's: start no later than the
             # latest run's end, nor than its moment on the clock as it is now (what was created since).
-            latest = max(measured, key=lambda run: run.exported_at or run.end)
-            start = min(start, latest.end, server_clock_now(latest.exported_at or latest.end))
+            exported_at, latest = max(measured, key=lambda pair: pair[0])
+            start = min(start, latest.end, server_clock_now(exported_at))
         return start, end, RULE_AFTER_LAST_EXPORT
     return initial_window_start, end, RULE_FIRST_EXPORT
 
