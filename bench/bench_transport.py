@@ -108,7 +108,7 @@ def walk(hook: Any, spec: dict[str, Any]) -> dict[str, Any]:
     work = spec["work_ms"] / 1000
     began = time.perf_counter()
     ahead = 0
-    from airflow_provider_smsnexus.hooks._pagination import PageWalker
+    from airflow_provider_smsnexus.hooks.pagination import PageWalker
 
     for page in hook.iter_message_pages(per_page=100, walker=PageWalker("/api/messages", read_ahead=True)):
         ahead += len(page)

@@ -48,7 +48,7 @@ from airflow_provider_smsnexus.campaign.ledger_schema import (
     table_exists,
 )
 from airflow_provider_smsnexus.campaign.ledger_transactions import LedgerTransactions, Write, in_key_order
-from airflow_provider_smsnexus.hooks._times import utcnow
+from airflow_provider_smsnexus.utils.times import utcnow
 
 if TYPE_CHECKING:
     import os

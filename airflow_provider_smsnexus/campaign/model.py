@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError, SMSNexusError, SMSNexusValidationError
-from airflow_provider_smsnexus.hooks._times import utcnow as utcnow  # the engine's one clock, re-exported
+from airflow_provider_smsnexus.utils.times import utcnow as utcnow  # the engine's one clock, re-exported
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

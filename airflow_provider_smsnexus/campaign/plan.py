@@ -18,7 +18,6 @@ from airflow_provider_smsnexus.campaign.render import (
     raw_text,
 )
 from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError, SMSNexusMissingValueError
-from airflow_provider_smsnexus.hooks._times import created_at_of
 from airflow_provider_smsnexus.utils.keywords import reply_keyword
 from airflow_provider_smsnexus.utils.phone import (
     is_missing,
@@ -28,6 +27,7 @@ from airflow_provider_smsnexus.utils.phone import (
     phone_argument,
 )
 from airflow_provider_smsnexus.utils.segments import estimate_segments
+from airflow_provider_smsnexus.utils.times import created_at_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence

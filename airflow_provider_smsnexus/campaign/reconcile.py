@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_smsnexus.campaign.model import CLOCK_SKEW, CREATED_AT_RESOLUTION
 from airflow_provider_smsnexus.campaign.preflight import e164
 from airflow_provider_smsnexus.campaign.render import message_hash
-from airflow_provider_smsnexus.hooks._times import created_at_of, utcnow
+from airflow_provider_smsnexus.utils.times import created_at_of, utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

@@ -218,7 +218,7 @@ class CampaignSender(RowSettling):
         if not todo:
             return
         self.progress.add(len(todo))
-        _ = self.hook.limiters  # resolve the lazy limiters before threads share them (the pool builds itself)
+        self.hook.sends_per_second()  # resolves the lazy limiters before threads share them (the pool builds itself)
         started = self._send_inline(todo) if self.max_concurrency == 1 else self._send_pooled(todo)
         self._record_sent(force=True)
         for row in todo[started:]:
@@ -268,8 +268,7 @@ class CampaignSender(RowSettling):
 
     def _claim_ahead(self) -> int:
         """How many rows to claim at once: those the send limiter lets leave in about a second."""
-        limiter = (getattr(self.hook, "limiters", None) or {}).get("send")
-        per_second = limiter.pace / limiter.period if limiter is not None else 0.0
+        per_second = self.hook.sends_per_second()
         return max(self.max_concurrency, min(CLAIM_BATCH, int(per_second * CLAIM_AHEAD_SECONDS)))
 
     def _claim(self, rows: Sequence[CampaignRow], claims: dict[int, Any]) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from airflow_provider_smsnexus.hooks._times import as_utc
+from airflow_provider_smsnexus.utils.times import as_utc
 
 #: The uncertainty of the offset before any ``Date`` header was seen: a server clock may be this far off.
 DEFAULT_UNCERTAINTY_SECONDS = 60.0

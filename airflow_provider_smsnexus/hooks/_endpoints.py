@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.hooks._answers import extract_data
-from airflow_provider_smsnexus.hooks._pagination import message_query, page_params
-from airflow_provider_smsnexus.hooks._times import as_utc
+from airflow_provider_smsnexus.hooks.pagination import message_query, page_params
+from airflow_provider_smsnexus.utils.times import as_utc
 
 if TYPE_CHECKING:
     from datetime import datetime

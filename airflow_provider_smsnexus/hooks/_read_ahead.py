@@ -1,6 +1,6 @@
 """Walking a paginated list page by page, or one page ahead for a caller that reads every page.
 
-The walk is the one of :class:`~airflow_provider_smsnexus.hooks._pagination.PageWalker`, unchanged: the
+The walk is the one of :class:`~airflow_provider_smsnexus.hooks.pagination.PageWalker`, unchanged: the
 caller's thread hands every page to ``walker.take`` in order and asks ``walker.is_done`` and
 ``walker.walk_is_over`` exactly what it asked before, on the same pages.
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from concurrent.futures import Future
 
-    from airflow_provider_smsnexus.hooks._pagination import PageWalker
+    from airflow_provider_smsnexus.hooks.pagination import PageWalker
 
 
 def walk_pages(

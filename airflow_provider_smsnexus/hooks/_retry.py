@@ -29,7 +29,7 @@ from airflow_provider_smsnexus.exceptions import (
 )
 from airflow_provider_smsnexus.hooks._answers import interpret_answer
 from airflow_provider_smsnexus.hooks._budget import open_budget
-from airflow_provider_smsnexus.hooks._failures import UNKNOWN, NoAnswer
+from airflow_provider_smsnexus.hooks.outcomes import UNKNOWN, NoAnswer
 from airflow_provider_smsnexus.utils.rate_budget import INTERACTIVE
 from airflow_provider_smsnexus.utils.rate_limit import RESET_MARGIN_SECONDS, parse_rate_limit_headers
 

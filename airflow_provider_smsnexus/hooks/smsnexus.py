@@ -23,17 +23,8 @@ from airflow_provider_smsnexus.hooks._budget import check_priority
 from airflow_provider_smsnexus.hooks._clock import ServerClock
 from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig, aget_connection
 from airflow_provider_smsnexus.hooks._endpoints import message_page, message_page_query
-from airflow_provider_smsnexus.hooks._failures import NOT_SENT, UNKNOWN, send_outcome
-from airflow_provider_smsnexus.hooks._pagination import (
-    MAX_PER_PAGE,
-    IdSet,
-    PageWalker,
-    message_query,
-    page_params,
-)
 from airflow_provider_smsnexus.hooks._read_ahead import walk_pages
 from airflow_provider_smsnexus.hooks._retry import SEND_PATH, RetryDriver, new_stats, run_async, run_blocking
-from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
 from airflow_provider_smsnexus.hooks._transport import (
     aiohttp_options,
     aiohttp_send,
@@ -45,7 +36,14 @@ from airflow_provider_smsnexus.hooks._transport import (
     urllib3_send,
 )
 from airflow_provider_smsnexus.hooks.connection_form import hook_ui_field_behaviour
+from airflow_provider_smsnexus.hooks.pagination import (
+    MAX_PER_PAGE,
+    PageWalker,
+    message_query,
+    page_params,
+)
 from airflow_provider_smsnexus.utils.rate_budget import INTERACTIVE
+from airflow_provider_smsnexus.utils.times import as_utc
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -56,21 +54,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_smsnexus.utils.rate_limit import RateLimiter
 
-__all__ = [
-    "MAX_PER_PAGE",
-    "NOT_SENT",
-    "UNKNOWN",
-    "WEBHOOK_EVENTS",
-    "IdSet",
-    "PageWalker",
-    "SMSNexusAsyncHook",
-    "SMSNexusConnectionConfig",
-    "SMSNexusHook",
-    "ServerClock",
-    "as_utc",
-    "iso_utc",
-    "send_outcome",
-]
+__all__ = ["WEBHOOK_EVENTS", "SMSNexusAsyncHook", "SMSNexusHook"]
 
 WEBHOOK_EVENTS = ("message.received", "message.delivered", "message.failed")
 
@@ -184,6 +168,11 @@ class SMSNexusHook(_SMSNexusBaseHook):
         shared ``rate_budget``, they pace the hook only while the budget's store cannot be reached)."""
         return self._driver.limiters
 
+    def sends_per_second(self) -> float:
+        """The pace this hook sends at now (its send limiter's, adapted to the server's answers), per second."""
+        limiter = self.limiters["send"]
+        return limiter.pace / limiter.period
+
     @property
     def server_clock(self) -> ServerClock:
         """
@@ -233,7 +222,7 @@ class SMSNexusHook(_SMSNexusBaseHook):
         Retried only when the server provably did not process it: a 429 (for as long as the server's reset
         times say, up to ``max_rate_limit_wait`` seconds of waiting), or a connection that could not be
         opened. When the outcome is unknown, raises :class:`SMSNexusSendOutcomeUnknownError`;
-        :func:`send_outcome` tells for any error raised here whether the message may have been sent.
+        :func:`~airflow_provider_smsnexus.hooks.outcomes.send_outcome` tells for any error raised here whether the message may have been sent.
 
         :param from_number: a number of the account, E.164.
         :param to: the recipient, E.164.

@@ -18,8 +18,8 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusForbiddenError,
 )
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
-from airflow_provider_smsnexus.triggers._polling import BALANCE_TRANSIENT_ERRORS
 from airflow_provider_smsnexus.triggers.balance import SMSNexusBalanceTrigger
+from airflow_provider_smsnexus.triggers.base import BALANCE_TRANSIENT_ERRORS
 from airflow_provider_smsnexus.utils.balance import (
     balance_condition_met,
     balance_report,

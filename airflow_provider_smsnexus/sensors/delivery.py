@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
-from airflow_provider_smsnexus.triggers._polling import TRANSIENT_ERRORS
+from airflow_provider_smsnexus.triggers.base import TRANSIENT_ERRORS
 from airflow_provider_smsnexus.triggers.delivery import (
     FINAL_STATUSES,
     SMSNexusDeliveryTrigger,

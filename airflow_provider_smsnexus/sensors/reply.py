@@ -13,18 +13,18 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
-from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
-from airflow_provider_smsnexus.triggers._inbox import (
+from airflow_provider_smsnexus.triggers.base import TRANSIENT_ERRORS
+from airflow_provider_smsnexus.triggers.inbox import (
     Edge,
     InboxWindow,
     ReplyFilter,
     normalize_numbers,
     read_inbound,
 )
-from airflow_provider_smsnexus.triggers._polling import TRANSIENT_ERRORS
 from airflow_provider_smsnexus.triggers.reply import SMSNexusReplyTrigger, first_reply
 from airflow_provider_smsnexus.utils.keywords import answer_pattern, answer_word
+from airflow_provider_smsnexus.utils.times import as_utc, created_at_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smsnexus import DEFAULT_CONN_ID
-from airflow_provider_smsnexus.hooks._pagination import MAX_PER_PAGE
-from airflow_provider_smsnexus.hooks._times import utcnow
+from airflow_provider_smsnexus.hooks.pagination import MAX_PER_PAGE
 from airflow_provider_smsnexus.transfers.horizon import (
     MAX_HORIZON_WAIT,
     created_from,
@@ -50,6 +49,7 @@ from airflow_provider_smsnexus.transfers.window import (
     resolve_window,
     to_utc,
 )
+from airflow_provider_smsnexus.utils.times import utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
-from airflow_provider_smsnexus.hooks._times import utcnow
+from airflow_provider_smsnexus.utils.times import utcnow
 
 if TYPE_CHECKING:
     import logging

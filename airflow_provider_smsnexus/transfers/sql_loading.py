@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
-from airflow_provider_smsnexus.hooks._pagination import IdSet
+from airflow_provider_smsnexus.hooks.pagination import IdSet
 from airflow_provider_smsnexus.transfers.records import write_sql_record
 from airflow_provider_smsnexus.transfers.schema import COLUMNS
 

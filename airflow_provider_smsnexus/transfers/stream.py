@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusResponseError
-from airflow_provider_smsnexus.hooks._pagination import PageWalker
-from airflow_provider_smsnexus.hooks._times import iso_utc
+from airflow_provider_smsnexus.hooks.pagination import PageWalker
 from airflow_provider_smsnexus.transfers.schema import RESOURCE_PATHS, id_reader, rows_to_table
+from airflow_provider_smsnexus.utils.times import iso_utc
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping

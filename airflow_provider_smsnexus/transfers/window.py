@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
+from airflow_provider_smsnexus.utils.times import as_utc, iso_utc
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence

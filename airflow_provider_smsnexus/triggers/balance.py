@@ -8,7 +8,7 @@ from airflow.sdk import timezone
 
 from airflow_provider_smsnexus import DEFAULT_CONN_ID
 from airflow_provider_smsnexus.exceptions import SMSNexusError
-from airflow_provider_smsnexus.triggers._polling import (
+from airflow_provider_smsnexus.triggers.base import (
     BALANCE_TRANSIENT_ERRORS,
     PollingTrigger,
     error_payload,

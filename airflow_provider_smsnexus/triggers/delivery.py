@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus import DEFAULT_CONN_ID
-from airflow_provider_smsnexus.hooks._pagination import MAX_PER_PAGE, PageWalker
-from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
-from airflow_provider_smsnexus.triggers._inbox import DEFAULT_LOOKBACK_SECONDS, MESSAGES_PATH, message_id
-from airflow_provider_smsnexus.triggers._polling import PollingTrigger
+from airflow_provider_smsnexus.hooks.pagination import MAX_PER_PAGE, PageWalker
+from airflow_provider_smsnexus.triggers.base import PollingTrigger
+from airflow_provider_smsnexus.triggers.inbox import DEFAULT_LOOKBACK_SECONDS, MESSAGES_PATH, message_id
+from airflow_provider_smsnexus.utils.times import as_utc, iso_utc
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable

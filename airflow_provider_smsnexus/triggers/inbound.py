@@ -15,7 +15,7 @@ yielding a batch it records its ids as ``yielded``. So after a restart:
 
 Each walk reads the inbound list from the *listed horizon* of the walk before it: the server's present at
 that walk's start, measured from its ``Date`` headers, less the clock's uncertainty and the connection's
-``listing_delay`` (:class:`~airflow_provider_smsnexus.triggers._inbox.InboxWindow`). The position is that edge
+``listing_delay`` (:class:`~airflow_provider_smsnexus.triggers.inbox.InboxWindow`). The position is that edge
 and the set of ids handed on since, not only the newest id: a message listed late, with an id below one
 already handed on, is still handed on, once. Ids below the edge fold into a floor. The exact guarantee:
 every inbound message is handed on exactly once (or, after a crash in the window above, again with the flag)
@@ -43,8 +43,8 @@ from airflow.triggers.shared_stream import SharedStreamProducer
 
 from airflow_provider_smsnexus import DEFAULT_CONN_ID
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusResponseError
-from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of, iso_utc, utcnow
-from airflow_provider_smsnexus.triggers._inbox import (
+from airflow_provider_smsnexus.triggers.base import TRANSIENT_ERRORS
+from airflow_provider_smsnexus.triggers.inbox import (
     MESSAGES_PATH,
     Edge,
     InboxWindow,
@@ -53,7 +53,7 @@ from airflow_provider_smsnexus.triggers._inbox import (
     aread_inbound,
     message_id,
 )
-from airflow_provider_smsnexus.triggers._polling import TRANSIENT_ERRORS
+from airflow_provider_smsnexus.utils.times import as_utc, created_at_of, iso_utc, utcnow
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
@@ -96,7 +96,7 @@ class InboundCursor:
 
     The stored position (a JSON object in the asset state store):
 
-    - ``edge``: where the next walk starts (:class:`~airflow_provider_smsnexus.triggers._inbox.Edge`): every
+    - ``edge``: where the next walk starts (:class:`~airflow_provider_smsnexus.triggers.inbox.Edge`): every
       message created before it was handed on for good (the stored edge stays at or below the messages
       still on their way, so a restart reads them again);
     - ``floor_id``: every message with this id or a smaller one was handed on for good, or is not wanted

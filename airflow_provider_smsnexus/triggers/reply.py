@@ -7,15 +7,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus import DEFAULT_CONN_ID
-from airflow_provider_smsnexus.hooks._times import as_utc, iso_utc
-from airflow_provider_smsnexus.triggers._inbox import (
+from airflow_provider_smsnexus.triggers.base import PollingTrigger
+from airflow_provider_smsnexus.triggers.inbox import (
     Edge,
     InboxWindow,
     ReplyFilter,
     aread_inbound,
     normalize_numbers,
 )
-from airflow_provider_smsnexus.triggers._polling import PollingTrigger
+from airflow_provider_smsnexus.utils.times import as_utc, iso_utc
 
 if TYPE_CHECKING:
     import logging

@@ -29,7 +29,7 @@ from airflow_provider_smsnexus.campaign.sources import (
     load_table,
     read_table_file,
 )
-from airflow_provider_smsnexus.hooks._times import created_at_of as parse_created_at
+from airflow_provider_smsnexus.utils.times import created_at_of as parse_created_at
 
 __all__ = [
     "MAX_MESSAGE_LENGTH",

@@ -171,7 +171,7 @@ def test_a_zombie_whose_lease_was_taken_over_sends_nothing(smsnexus_conn, smsnex
 
 
 def _now():
-    from airflow_provider_smsnexus.hooks._times import utcnow
+    from airflow_provider_smsnexus.utils.times import utcnow
 
     return utcnow()
 

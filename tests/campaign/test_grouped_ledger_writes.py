@@ -172,10 +172,12 @@ class FakeServer:
             listing_delay=0,
         )
         self.session = object()
-        self.limiters: dict[str, Any] = {}
         self.server_clock = ServerClock()
         self.created: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+
+    def sends_per_second(self) -> float:
+        return 0.0  # no limiter: the sender claims max_concurrency rows at once
 
     def get_balance(self) -> dict[str, Any]:
         """The one read that tells which server run answers (this fake names none)."""

@@ -35,7 +35,6 @@ class FakeTransport:
             listing_delay=0,
         )
         self.session = object()
-        self.limiters: dict[str, Any] = {}
         self.server_clock = ServerClock()  # never fed: the sender falls back on clock_skew
         self.server: list[dict[str, Any]] = []
         self.left: list[str] = []  # recipients whose request left the machine, in order
@@ -44,6 +43,9 @@ class FakeTransport:
         self.waiting: dict[str, threading.Event] = {}
         self._ids = iter(range(1000, 10_000))
         self._lock = threading.Lock()
+
+    def sends_per_second(self) -> float:
+        return 0.0  # no limiter: the sender claims max_concurrency rows at once
 
     def get_balance(self) -> dict[str, Any]:
         """The one read that tells which server run answers (this fake names none)."""

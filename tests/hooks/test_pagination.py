@@ -1,4 +1,4 @@
-"""The list walker (hooks/_pagination.py): order proven before an early stop, filters that rows can leave
+"""The list walker (hooks/pagination.py): order proven before an early stop, filters that rows can leave
 applied on the client, and lists whose rows move read until their count proves them complete.
 
 Mocked pages for the cases a test must shape exactly; the emulator's switches (oldest-first order, date
@@ -18,7 +18,7 @@ import pytest
 import responses
 
 from airflow_provider_smsnexus.exceptions import SMSNexusAuthError, SMSNexusResponseError
-from airflow_provider_smsnexus.hooks._pagination import MAX_PASSES, PageWalker
+from airflow_provider_smsnexus.hooks.pagination import MAX_PASSES, PageWalker
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
 BASE = "http://smsnexus.test/api"

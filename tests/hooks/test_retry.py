@@ -23,13 +23,8 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusValidationError,
 )
 from airflow_provider_smsnexus.hooks import _retry
-from airflow_provider_smsnexus.hooks.smsnexus import (
-    NOT_SENT,
-    UNKNOWN,
-    SMSNexusAsyncHook,
-    SMSNexusHook,
-    send_outcome,
-)
+from airflow_provider_smsnexus.hooks.outcomes import NOT_SENT, UNKNOWN, send_outcome
+from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook, SMSNexusHook
 from tests.hooks.tls_servers import (
     CorruptAfterRequestTLSServer,
     GarbageHandshakeServer,

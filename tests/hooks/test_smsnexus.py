@@ -30,7 +30,9 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusServerError,
     SMSNexusValidationError,
 )
-from airflow_provider_smsnexus.hooks.smsnexus import IdSet, SMSNexusConnectionConfig, SMSNexusHook
+from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
+from airflow_provider_smsnexus.hooks.pagination import IdSet
+from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
 BASE = "http://smsnexus.test/api"
 TOKEN = "tok-SMSNEXUS-MOCK-SECRET-91c4"

@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusResponseError
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
-from airflow_provider_smsnexus.triggers._inbox import (
+from airflow_provider_smsnexus.triggers.inbox import (
     Edge,
     InboxWindow,
     ReplyFilter,

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusAuthError, SMSNexusServerError
-from airflow_provider_smsnexus.triggers._polling import PollingTrigger, error_payload, poll_until
+from airflow_provider_smsnexus.triggers.base import PollingTrigger, error_payload, poll_until
 
 LOG = logging.getLogger(__name__)
 

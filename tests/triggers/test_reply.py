@@ -9,7 +9,7 @@ import time
 import pytest
 
 from airflow_provider_smsnexus.exceptions import SMSNexusInvalidNumberError
-from airflow_provider_smsnexus.triggers._inbox import ReplyFilter
+from airflow_provider_smsnexus.triggers.inbox import ReplyFilter
 from airflow_provider_smsnexus.triggers.reply import SMSNexusReplyTrigger, first_reply
 
 

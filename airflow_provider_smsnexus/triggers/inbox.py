@@ -27,10 +27,10 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusResponseError
-from airflow_provider_smsnexus.hooks._pagination import MAX_PER_PAGE, PageWalker
-from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of, iso_utc, utcnow
+from airflow_provider_smsnexus.hooks.pagination import MAX_PER_PAGE, PageWalker
 from airflow_provider_smsnexus.transfers.horizon import listed_horizon
 from airflow_provider_smsnexus.utils.phone import phone_argument
+from airflow_provider_smsnexus.utils.times import as_utc, created_at_of, iso_utc, utcnow
 
 if TYPE_CHECKING:
     import logging

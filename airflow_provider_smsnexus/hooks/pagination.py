@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusResponseError
 from airflow_provider_smsnexus.hooks._answers import extract_data
-from airflow_provider_smsnexus.hooks._times import created_at_of, iso_utc
+from airflow_provider_smsnexus.utils.times import created_at_of, iso_utc
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Mapping

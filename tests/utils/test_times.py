@@ -1,4 +1,4 @@
-"""``hooks._times``: ISO 8601 read as aware UTC and written back as the API writes it (hand-checked values)."""
+"""``utils.times``: ISO 8601 read as aware UTC and written back as the API writes it (hand-checked values)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
-from airflow_provider_smsnexus.hooks._times import as_utc, created_at_of, iso_utc, utcnow
+from airflow_provider_smsnexus.utils.times import as_utc, created_at_of, iso_utc, utcnow
 
 UTC = timezone.utc
 PARIS_WINTER = timezone(timedelta(hours=1))
