@@ -55,7 +55,8 @@ docs: install
 
 # A wheel of the provider in dist/ (it is not on PyPI yet), built in an isolated environment from pyproject.toml;
 # build/ goes first, so that no module deleted since the last build rides along.
-# Install it with: pip install -c constraints-3.11.txt dist/airflow_provider_smsnexus-*.whl
+# Install it with: pip install -c constraints-3.11.txt dist/airflow_provider_smsnexus-*.whl (add "[emulator]" after the
+# file name for the local emulator)
 dist:
 	rm -rf build dist
 	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir dist .

@@ -16,14 +16,19 @@ def _package_constant(name: str) -> str:
     return re.search(rf'^{name} = "([^"]+)"', PACKAGE_INIT, re.M).group(1)
 
 
+NAME = _package_constant("PACKAGE_NAME")
 VERSION = _package_constant("__version__")
 # `make docs`: the Sphinx site under docs/; part of dev too, so `make install` (and CI) can build it.
 DOCS_REQUIRES = ["sphinx>=8", "myst-parser>=4", "furo>=2024.8"]
 # The "messaging" extra, in dev too (its tests, and the API reference imports the queue provider).
 MESSAGING_REQUIRES = "apache-airflow-providers-common-messaging>=2.1"
+# The "emulator" extra: the local server's web stack, imported by airflow_provider_smsnexus/emulator/ only (as
+# moto[server]); in dev too (the suite, the demo and the docs run it). httptools is uvicorn's C HTTP parser,
+# for the emulator's speed (bench/README.md, "Emulator at export scale"). emulator/extra.py names them.
+EMULATOR_REQUIRES = ["fastapi>=0.110", "uvicorn>=0.29", "httptools>=0.6"]
 
 setup(
-    name="airflow-provider-smsnexus",
+    name=NAME,
     version=VERSION,
     description="Apache Airflow provider for the SMS Nexus messaging API: send, watch and export SMS.",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
@@ -48,12 +53,8 @@ setup(
         "sqlalchemy>=2",
         "phonenumbers>=8.13",
         "aiohttp>=3.9",
-        "fastapi>=0.110",
-        "uvicorn>=0.29",
-        # The emulator's speed (bench/README.md, "Emulator at export scale"): uvicorn's C HTTP parser
-        # and a fast JSON encoder for its answers. msgspec also decodes the hooks' answers and encodes
-        # their JSON bodies (bench/README.md, "History export").
-        "httptools>=0.6",
+        # Decodes the hooks' answers and encodes their JSON bodies (bench/README.md, "History export"); the
+        # emulator encodes its answers with it too.
         "msgspec>=0.18",
     ],
     extras_require={
@@ -66,9 +67,12 @@ setup(
         "redis": ["redis>=5"],
         # MessageQueueTrigger(scheme="smsnexus"): inbound SMS through Airflow's common.messaging provider.
         "messaging": [MESSAGING_REQUIRES],
+        # smsnexus-emulator, EmulatorServer and the pytest fixtures: pip install 'airflow-provider-smsnexus[emulator]'.
+        "emulator": EMULATOR_REQUIRES,
         "docs": DOCS_REQUIRES,
         "dev": [
             *DOCS_REQUIRES,
+            f"{NAME}[emulator]",  # the emulator extra itself: its packages are listed once, above
             "apache-airflow-providers-celery>=3.10",
             "redis>=5",  # the Celery deployment test
             MESSAGING_REQUIRES,

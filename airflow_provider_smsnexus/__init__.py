@@ -7,7 +7,6 @@ from typing import Any
 __version__ = "0.1.0"
 
 PACKAGE_NAME = "airflow-provider-smsnexus"
-DEFAULT_BASE_URL = "https://www.smsnexus.net/api"
 #: The header in which a server names the run that answers: the emulator sends it (a restarted emulator is
 #: another server, with other messages); SMS Nexus does not.
 RUN_HEADER = "X-SMSNexus-Emulator-Run"

@@ -28,16 +28,6 @@ class SMSNexusError(AirflowException):
         self.status_code = status_code
         self.server_message = server_message
 
-    @property
-    def message(self) -> str | None:
-        """
-        Deprecated alias of :attr:`server_message` (the server's ``message``, *not* the exception text).
-
-        Kept so that code written against 0.x keeps working; it warns nothing yet (the next major
-        release removes it). Use :attr:`server_message`, or ``str(error)`` for the full explanation.
-        """
-        return self.server_message
-
     def __reduce__(self):
         # Keep keyword-only attributes across pickling (Airflow ships exceptions between processes).
         return (_rebuild, (type(self), str(self), self.__dict__.copy()))

@@ -246,7 +246,8 @@ def pace_run(tool: str, ctx: dict[str, Any], limit: int, window: tuple[str, str]
 PACE_HEADER = "| tool | read limit | rows | seconds | accepted requests/s | requests | 429s |\n|---|---|---:|---:|---:|---:|---:|"
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line, with ``--quick``'s defaults applied where no flag was given."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000, help="seeded history (the large run)")
     parser.add_argument("--small", type=int, default=100_000, help="rows of the small window")
@@ -282,15 +283,14 @@ def main() -> None:
             if not any(g == flag or g.startswith(flag + "=") for g in given):
                 setattr(args, name, value)
         args.dlt = args.pace = False
-    for flag, child in (
-        (args.child_ours, child_ours),
-        (args.child_dlt, child_dlt),
-        (args.child_imports, None),
-    ):
-        if flag:
-            print(json.dumps(child(json.loads(flag)) if child else child_imports(flag)))
-            return
+    return args
 
+
+def run_exports(
+    args: argparse.Namespace,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], list[str], tuple[float, ...]]:
+    """Seed the emulator and run every export: the runs, the paced runs, the window sizes, the import rows and
+    the load averages at the start and the end."""
     destinations = args.destinations.split(",")
     if "postgres" in destinations and not postgres_reachable(args.postgres_url):
         print(f"PostgreSQL not reachable at {args.postgres_url}: skipped")
@@ -335,7 +335,21 @@ def main() -> None:
         process.terminate()
         process.wait(timeout=60)
         shutil.rmtree(scratch, ignore_errors=True)
-    load = (*load, *os.getloadavg())
+    return results, pace, sizes, imports, (*load, *os.getloadavg())
+
+
+def main() -> None:
+    args = parse_args()
+    for flag, child in (
+        (args.child_ours, child_ours),
+        (args.child_dlt, child_dlt),
+        (args.child_imports, None),
+    ):
+        if flag:
+            print(json.dumps(child(json.loads(flag)) if child else child_imports(flag)))
+            return
+
+    results, pace, sizes, imports, load = run_exports(args)
     medians = {
         key: median_figures([r for r in results if (r["tool"], r["destination"], r["size"]) == key])
         for key in dict.fromkeys((r["tool"], r["destination"], r["size"]) for r in results)

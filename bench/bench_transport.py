@@ -44,11 +44,12 @@ def requests_hook_class() -> type:
     """The hook with the transport it had before: a ``requests.Session``, ``verify`` per request."""
     import requests
 
-    from airflow_provider_smsnexus.hooks._retry import UNKNOWN, Answer, NoAnswer, run_blocking
+    from airflow_provider_smsnexus.hooks._retry import blocking_steps
+    from airflow_provider_smsnexus.hooks.outcomes import UNKNOWN, Answer, NoAnswer
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
     class RequestsHook(SMSNexusHook):
-        def _request(self, method, path, *, params=None, json_body=None, before_send=None, stop=None):
+        def _attempts(self, method, path, *, params=None, json_body=None, announce=False, stop=None):
             session, config = self.session, self.config
 
             def send() -> Answer | NoAnswer:
@@ -65,7 +66,7 @@ def requests_hook_class() -> type:
                     return NoAnswer(type(exc).__name__, UNKNOWN)
                 return Answer(response.status_code, response.headers, response.text)
 
-            return run_blocking(self._driver.steps(method, path, before_send=before_send), send, stop=stop)
+            return blocking_steps(self._driver.steps(method, path, announce=announce), send, stop=stop)
 
     return RequestsHook
 
@@ -108,9 +109,7 @@ def walk(hook: Any, spec: dict[str, Any]) -> dict[str, Any]:
     work = spec["work_ms"] / 1000
     began = time.perf_counter()
     ahead = 0
-    from airflow_provider_smsnexus.hooks.pagination import PageWalker
-
-    for page in hook.iter_message_pages(per_page=100, walker=PageWalker("/api/messages", read_ahead=True)):
+    for page in hook.iter_message_pages(per_page=100, read_ahead=True):
         ahead += len(page)
         time.sleep(work)
     ahead_wall = time.perf_counter() - began

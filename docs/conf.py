@@ -46,8 +46,8 @@ autodoc_default_options = {
     "members": True,
     "show-inheritance": True,
     "member-order": "bysource",
-    # Document each object where it is defined: re-exports listed in `__all__` (operators.sms re-exports the
-    # campaign error, emulator/__init__ its settings) would otherwise describe one object twice.
+    # Document each object where it is defined: a name listed in a module's `__all__` that it imports would
+    # otherwise be described twice.
     "ignore-module-all": True,
 }
 autodoc_typehints = "description"

@@ -1,4 +1,4 @@
-"""The error classes: what each attribute holds, the deprecated alias, pickling across processes."""
+"""The error classes: what each attribute holds, pickling across processes."""
 
 from __future__ import annotations
 
@@ -18,13 +18,6 @@ def test_the_servers_words_are_kept_apart_from_the_explanation():
     error = SMSNexusValidationError("Fix the 'to' field", server_message="The given data was invalid.")
     assert str(error) == "Fix the 'to' field"
     assert error.server_message == "The given data was invalid."
-
-
-def test_message_is_a_read_only_alias_of_server_message():
-    error = SMSNexusError("explanation", server_message="server said")
-    assert error.message == "server said"
-    with pytest.raises(AttributeError):
-        error.message = "other"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(

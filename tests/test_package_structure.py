@@ -111,3 +111,52 @@ def test_no_import_cycle_even_under_type_checking():
     }
 
     assert cycles(edges) == []
+
+
+def defined_names(path: Path) -> set[str]:
+    """The names a module defines at its top level (functions, classes, assignments), not those it imports."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                elements = target.elts if isinstance(target, ast.Tuple) else [target]
+                names.update(element.id for element in elements if isinstance(element, ast.Name))
+    return names
+
+
+def test_every_name_is_imported_from_the_module_that_defines_it():
+    # one import path per name: no re-exports, in the package, its tests, examples, scripts and benchmarks
+    modules = {module_name(path): defined_names(path) for path in ROOT.rglob("*.py")}
+    sources = [
+        path
+        for folder in (PACKAGE, "tests", "dags", "scripts", "bench")
+        for path in (ROOT.parent / folder).rglob("*.py")
+    ]
+    elsewhere = sorted(
+        f"{path.relative_to(ROOT.parent)}:{node.lineno} imports {alias.name} from {node.module}"
+        for path in sources
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module in modules
+        for alias in node.names
+        if alias.name not in modules[node.module] and f"{node.module}.{alias.name}" not in modules
+    )
+
+    assert elsewhere == []
+
+
+def test_a_modules_all_lists_only_what_it_defines():
+    listed_elsewhere = {}
+    for path in ROOT.rglob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and any(
+                getattr(t, "id", None) == "__all__" for t in node.targets
+            ):
+                missing = sorted({ast.literal_eval(e) for e in node.value.elts} - defined_names(path))
+                if missing:
+                    listed_elsewhere[module_name(path)] = missing
+
+    assert listed_elsewhere == {}

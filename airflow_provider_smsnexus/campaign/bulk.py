@@ -1,13 +1,15 @@
-"""The bulk operator's steps around the sender: plan a recipient table, drop suppressed numbers, report.
+"""A bulk campaign, run once: plan the recipient table, drop suppressed numbers, check before the first send,
+send through the leased ledger, write the report and return the summary.
 
-Each function is one step of
-:meth:`SMSNexusBulkSendOperator.execute() <airflow_provider_smsnexus.operators.sms.SMSNexusBulkSendOperator.execute>`;
-none sends. Recipient and suppression arguments may be callables, held by :class:`Verbatim` so that Airflow's
-templating does not call them with the Jinja context.
+:class:`BulkCampaign` is the one entry of
+:class:`~airflow_provider_smsnexus.operators.sms.SMSNexusBulkSendOperator`; the functions below are its steps
+(none sends). Recipient and suppression arguments may be callables, held by :class:`Verbatim` so that
+Airflow's templating does not call them with the Jinja context.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.campaign.model import DRY_RUN
@@ -16,8 +18,11 @@ if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Mapping, Sequence
 
+    from airflow_provider_smsnexus.campaign.lease import SendAttempt
+    from airflow_provider_smsnexus.campaign.ledger import SendLedger
     from airflow_provider_smsnexus.campaign.model import CampaignRow
     from airflow_provider_smsnexus.campaign.plan import RowSpec
+    from airflow_provider_smsnexus.campaign.sender import CampaignSender
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
 
@@ -43,6 +48,123 @@ def keep_callable(value: Any) -> Any:
 def unwrap(value: Any) -> Any:
     """The data behind a field: a :class:`Verbatim` callable is called, anything else is returned as is."""
     return value.value() if isinstance(value, Verbatim) else value
+
+
+@dataclass(frozen=True)
+class BulkCampaign:
+    """
+    One campaign of the bulk operator (its arguments, checked): :meth:`run` takes it from the recipient table
+    to the summary, each row sent at most once.
+
+    :param hook: the SMS Nexus hook (its limiter paces the sends).
+    :param recipients: the recipient table, or a :class:`Verbatim` callable returning it.
+    :param message_template: the Jinja text rendered per row.
+    :param spec: how the rows are read (columns, region, partition, MMS credits).
+    :param log: where progress goes.
+    :param suppression_list: numbers never to text (see :func:`suppress_rows`); None: none.
+    :param honor_opt_outs: skip numbers whose latest keyword text was STOP (and the like).
+    :param dry_run: do everything but send.
+    :param max_concurrency: sends in flight at once.
+    :param report_path: where the Parquet report goes; None: no report.
+    :param max_failure_rate: the share of failed sends above which :meth:`run` raises (after the report).
+    :param macros: the DAG's ``user_defined_macros``, for the template.
+    :param filters: the DAG's ``user_defined_filters``, for the template.
+    """
+
+    hook: SMSNexusHook
+    recipients: Any
+    message_template: str
+    spec: RowSpec
+    log: logging.Logger
+    suppression_list: Any = None
+    honor_opt_outs: bool = True
+    dry_run: bool = False
+    max_concurrency: int = 1
+    report_path: str | None = None
+    max_failure_rate: float = 0.05
+    macros: Mapping[str, Any] | None = None
+    filters: Mapping[str, Any] | None = None
+
+    def run(
+        self, ledger: SendLedger, campaign_id: str, context: Mapping[str, Any], attempt: SendAttempt
+    ) -> dict[str, Any]:
+        """
+        Run the campaign: plan, skip rows the ledger holds as sent, suppress, check, send, report.
+
+        :param ledger: the send ledger (open; the caller closes it).
+        :param campaign_id: the campaign, as the summary names it (the sender scopes it to the server's run).
+        :param context: the task context (for the template, and the lease owner).
+        :param attempt: this attempt's lease owner and lease terms.
+        :return: the summary (counts per outcome, credits).
+        :raises SMSNexusCampaignError: before any send for a plan or check that fails; after the report when
+            the campaign stopped, left rows unknown, or failed more than ``max_failure_rate``.
+        """
+        from airflow_provider_smsnexus.campaign.report import raise_for_outcome, summarise
+
+        self.spec.check()
+        check_report_path(self.report_path)
+        rows = self.plan(context)
+        sender, credits_estimated = None, 0
+        try:
+            sender = self.sender(ledger, campaign_id, attempt)
+            sender.load_ledger(rows)
+            self.suppress(rows)
+            to_send = [row for row in rows if row.outcome is None]
+            credits_estimated = sum(row.credits_estimated for row in to_send)
+            if to_send:
+                self.preflight(to_send, credits_estimated)
+            if self.dry_run:
+                settle_dry_run(to_send)
+            else:
+                sender.send_all(to_send)
+        except BaseException:
+            write_campaign_report(rows, self.report_path, self.log, quiet=True)
+            raise
+        summary = summarise(campaign_id, rows, credits_estimated, dry_run=self.dry_run)
+        self.log.info("Campaign %s finished: %s", campaign_id, summary)
+        try:
+            write_campaign_report(rows, self.report_path, self.log, summary=summary)
+        finally:  # the campaign's own failure, if any, wins over the report's (logged, and its context)
+            raise_for_outcome(sender.fatal if sender else None, summary, self.max_failure_rate)
+        return summary
+
+    def plan(self, context: Mapping[str, Any]) -> list[CampaignRow]:
+        """Read, validate, render and deduplicate the rows of this partition; nothing is sent."""
+        return plan_table(
+            self.recipients,
+            self.message_template,
+            self.spec,
+            context,
+            macros=self.macros,
+            filters=self.filters,
+            log=self.log,
+        )
+
+    def sender(self, ledger: SendLedger, campaign_id: str, attempt: SendAttempt) -> CampaignSender:
+        """The sender of this attempt, its leases owned by ``attempt``."""
+        from airflow_provider_smsnexus.campaign.sender import CampaignSender
+
+        return CampaignSender.for_attempt(
+            self.hook, ledger, campaign_id, attempt, log=self.log, max_concurrency=self.max_concurrency
+        )
+
+    def suppress(self, rows: Sequence[CampaignRow]) -> None:
+        """Mark rows whose number is on the suppression list or opted out by texting STOP."""
+        suppress_rows(
+            self.hook,
+            rows,
+            honor_opt_outs=self.honor_opt_outs,
+            suppression_list=self.suppression_list,
+            column=self.spec.to_column,
+            default_region=self.spec.default_region,
+            log=self.log,
+        )
+
+    def preflight(self, rows: Sequence[CampaignRow], credits_estimated: int) -> None:
+        """Check senders, capabilities and credits before the first send (raises; nothing is sent)."""
+        from airflow_provider_smsnexus.campaign.preflight import preflight
+
+        preflight(self.hook, rows, credits_estimated, self.log)
 
 
 def plan_table(

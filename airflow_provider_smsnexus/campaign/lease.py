@@ -1,6 +1,8 @@
 """Leases on ledger rows: who an attempt is (its owner id), which account it sends from (a fingerprint, never
-the token), the ledger's lease writes (claim, renew, release), and the heartbeat that keeps its leases alive
-while rows wait in the limiter or in retries."""
+the token), which server run a campaign is scoped to, the fenced pending mark right before a request leaves,
+and the heartbeat that keeps an attempt's leases alive
+while rows wait in the limiter or in retries (the lease writes themselves are
+:class:`~airflow_provider_smsnexus.campaign.ledger.SendLedger`'s)."""
 
 from __future__ import annotations
 
@@ -11,27 +13,19 @@ import secrets
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus.campaign.ledger_schema import (
-    STATE_CLAIMED,
-    STATE_FAILED,
-    STATE_PENDING,
-    STATE_SENT,
-    STATE_UNKNOWN,
-    LedgerEntry,
-    campaign_key,
-    claim_update,
-    entry_of,
-    insert_new,
-    key_select,
-)
+from airflow_provider_smsnexus.campaign.model import CLOCK_SKEW, LEASE_SECONDS, SEND_CUTOFF_SHARE
+from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from airflow_provider_smsnexus.campaign.ledger import SendLedger
+    from airflow_provider_smsnexus.campaign.model import CampaignRow
+    from airflow_provider_smsnexus.campaign.reconcile import Reconciler
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
 log = logging.getLogger(__name__)
@@ -69,6 +63,21 @@ def lease_owner(context: Mapping[str, Any] | None = None) -> str:
     return head + tail
 
 
+@dataclass(frozen=True)
+class SendAttempt:
+    """One attempt of a task at its sends: the owner of its leases, how long a lease lives, and how far the
+    server's clock may be off before a ``Date`` header was seen.
+
+    :param owner: the lease owner id (see :func:`lease_owner`).
+    :param lease_seconds: the lease on a row, renewed every third of it while the attempt lives.
+    :param clock_skew: the lookup's clock uncertainty while no ``Date`` header of the server was seen.
+    """
+
+    owner: str
+    lease_seconds: float = LEASE_SECONDS
+    clock_skew: timedelta = CLOCK_SKEW
+
+
 def account_fingerprint(base_url: str, token: str) -> str:
     """The account a ledger row belongs to: SHA-256 over the base URL and the token, cut to 32 hex digits.
 
@@ -102,190 +111,55 @@ def run_scoped(campaign_id: str, hook: SMSNexusHook) -> str:
     return f"{campaign_id}{RUN_SCOPE}{clock.run}" if clock.run else campaign_id
 
 
-class LeaseWrites:
-    """The lease writes of :class:`~airflow_provider_smsnexus.campaign.ledger.SendLedger` (a mixin of it: it
-    uses the ledger's table, clock, write lock and prepared statements)."""
+class LeaseLost(SMSNexusCampaignError):
+    """This attempt's lease on a row was taken over before its request left: nothing was sent."""
 
-    table: Any
-    engine: Any
-    clock: Any
 
-    def claim(
-        self,
-        campaign_id: str,
-        recipient: str,
-        message_hash: str,
-        *,
-        owner: str,
-        from_number: str,
-        account: str | None,
-        lease_seconds: float,
-    ) -> LedgerEntry | None:
-        """
-        Lease a row for ``owner``: a new row, or one that is neither sent nor unknown and whose lease is free
-        (absent, expired, released, or already this owner's). Committed at once.
+class SendCutoffPassed(SMSNexusCampaignError):
+    """The pending mark took so long (or the worker was paused) that the lease may have run out: not sent."""
 
-        :return: the row as it is under the new lease (its ``state`` says whether an earlier attempt left
-            it ``pending``, which must be settled by a lookup before any send), or None when the row is
-            sent, unknown, or leased by another live owner.
-        """
-        import sqlalchemy as sa
+    def __init__(self, spent: float) -> None:
+        super().__init__(f"{spent:.1f} s passed since the pending mark began")
+        self.spent = spent
 
-        self.create_table()
-        now = self.clock()
-        expires = now + timedelta(seconds=lease_seconds)
-        table = self.table
-        try:
-            with self._writing(), self.engine.begin() as conn:
-                conn.execute(
-                    table.insert().values(
-                        campaign_id=campaign_key(campaign_id),
-                        recipient=recipient,
-                        message_hash=message_hash,
-                        state=STATE_CLAIMED,
-                        from_number=from_number,
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                        account=account,
-                        lease_owner=owner,
-                        lease_expires_at=expires,
-                    )
-                )
-        except sa.exc.IntegrityError:
-            free = sa.or_(
-                table.c.lease_owner == owner,
-                table.c.lease_owner.is_(None),
-                table.c.lease_expires_at.is_(None),
-                table.c.lease_expires_at <= now,
-            )
-            values: dict[str, Any] = {
-                "lease_owner": owner,
-                "lease_expires_at": expires,
-                "account": account,
-                "updated_at": now,
-            }
-            with self._writing(), self.engine.begin() as conn:
-                result = conn.execute(
-                    table.update()
-                    .where(
-                        *self._key(campaign_id, recipient, message_hash),
-                        table.c.state.notin_((STATE_SENT, STATE_UNKNOWN)),
-                        free,
-                    )
-                    .values(**values)
-                )
-            if result.rowcount != 1:
-                return None
-        return self.get(campaign_id, recipient, message_hash)
 
-    def claim_many(
-        self,
-        campaign_id: str,
-        items: Sequence[tuple[str, str, str]],
-        *,
-        owner: str,
-        account: str | None,
-        lease_seconds: float,
-    ) -> list[LedgerEntry | None]:
-        """
-        :meth:`claim` for many rows in one transaction (one commit): safe, since a claim is not a pending mark.
+def mark_pending_fenced(
+    ledger: SendLedger,
+    reconciler: Reconciler,
+    campaign_id: str,
+    row: CampaignRow,
+    *,
+    owner: str,
+    lease_seconds: float,
+) -> None:
+    """
+    Mark a row pending right before its request leaves (the hook's ``before_send``), renewing the owner's
+    lease, and note the mark on the row.
 
-        :param items: ``(recipient, message_hash, from_number)`` of each row.
-        :return: per item, what :meth:`claim` returns.
-        """
-        import sqlalchemy as sa
-
-        self.create_table()
-        insert = self._prepared("insert", lambda: insert_new(self.engine, self.table))
-        if insert is not None and items:
-            try:
-                return self._claim_batch(insert, campaign_id, items, owner, account, lease_seconds)
-            except sa.exc.DBAPIError as exc:
-                # E.g. a deadlock with another batch: the transaction rolled back whole; claim one at a time.
-                log.warning(
-                    "Send ledger: a batch claim failed (%s); claiming one row at a time", type(exc).__name__
-                )
-        return [
-            self.claim(
-                campaign_id, recipient, message_hash, owner=owner, from_number=from_number,
-                account=account, lease_seconds=lease_seconds,
-            )
-            for recipient, message_hash, from_number in items
-        ]  # fmt: skip
-
-    def _claim_batch(
-        self,
-        insert: Any,
-        campaign_id: str,
-        items: Sequence[tuple[str, str, str]],
-        owner: str,
-        account: str | None,
-        lease_seconds: float,
-    ) -> list[LedgerEntry | None]:
-        update = self._prepared("claim", lambda: claim_update(self.table))
-        select = self._prepared("key_select", lambda: key_select(self.table))
-        now = self.clock()
-        expires = now + timedelta(seconds=lease_seconds)
-        key = campaign_key(campaign_id)
-        new = {
-            "campaign_id": key, "state": STATE_CLAIMED, "attempts": 0, "created_at": now, "updated_at": now,
-            "account": account, "lease_owner": owner, "lease_expires_at": expires,
-        }  # fmt: skip
-        claimed: dict[tuple[str, str], LedgerEntry] = {}
-        # Every batch locks its rows in key order: two batches never deadlock.
-        with self._transaction() as transaction:
-            for recipient, message_hash, from_number in sorted(set(items)):
-                row = {
-                    **new,
-                    "recipient": recipient,
-                    "message_hash": message_hash,
-                    "from_number": from_number,
-                }
-                if transaction.execute(insert, row) == 1:  # a new row: it is as written
-                    claimed[recipient, message_hash] = LedgerEntry(
-                        campaign_id=key, recipient=recipient, message_hash=message_hash, state=STATE_CLAIMED,
-                        from_number=from_number, created_at=now, updated_at=now, account=account,
-                        lease_owner=owner, lease_expires_at=expires,
-                    )  # fmt: skip
-                    continue
-                where = {"k_campaign": key, "k_recipient": recipient, "k_hash": message_hash}
-                leased = {**where, "k_owner": owner, "k_now": now, "v_expires": expires, "v_account": account}
-                if transaction.execute(update, leased) == 1:  # an existing row, now ours: as it is
-                    claimed[recipient, message_hash] = entry_of(transaction.rows(select, where)[0])
-        return [claimed.get((recipient, message_hash)) for recipient, message_hash, _ in items]
-
-    def renew(self, owner: str, lease_seconds: float) -> int:
-        """Extend every live lease of ``owner`` (one UPDATE); an expired lease is never revived.
-
-        :return: how many rows it still holds.
-        """
-        self.create_table()
-        now = self.clock()
-        table = self.table
-        with self._writing(), self.engine.begin() as conn:
-            result = conn.execute(
-                table.update()
-                .where(
-                    table.c.lease_owner == owner,
-                    table.c.lease_expires_at > now,
-                    table.c.state.in_((STATE_CLAIMED, STATE_PENDING, STATE_FAILED)),
-                )
-                .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
-            )
-        return result.rowcount
-
-    def release(self, owner: str) -> int:
-        """End every lease of ``owner`` (its rows become free to claim, or to settle when pending)."""
-        self.create_table()
-        table = self.table
-        with self._writing(), self.engine.begin() as conn:
-            result = conn.execute(
-                table.update()
-                .where(table.c.lease_owner == owner, table.c.lease_expires_at.isnot(None))
-                .values(lease_expires_at=None)
-            )
-        return result.rowcount
+    :raises LeaseLost: the owner no longer holds the row's lease: the request must not leave.
+    :raises SendCutoffPassed: the mark (or a pause since it began) used up so much of the lease that another
+        attempt may have taken the row over: the request must not leave.
+    """
+    started = lease_clock()
+    server_at, uncertainty = reconciler.server_time()
+    mark = ledger.mark_pending(
+        campaign_id,
+        *row.key,
+        owner=owner,
+        server_at=server_at,
+        uncertainty=uncertainty,
+        foreign_ids=row.foreign_ids,
+        lease_seconds=lease_seconds,
+    )
+    if mark is None:
+        raise LeaseLost(f"the lease on the row of {row.recipient} was taken over; not sending it")
+    row.pending_at, row.pending_server_at, row.pending_uncertainty = mark, server_at, uncertainty
+    row.send_by = mark + timedelta(seconds=lease_seconds)
+    # The fence, on a clock that counts pauses: the mark (and any wait inside its commit) and a freeze since
+    # may have used up the lease, which another attempt may then have taken over.
+    spent = lease_clock() - started
+    if spent >= lease_seconds * SEND_CUTOFF_SHARE:
+        raise SendCutoffPassed(spent)
 
 
 class Heartbeat:

@@ -11,9 +11,10 @@ the token, never the token) scopes the known message ids. Every change is commit
 returns; :meth:`SendLedger.claim_many` and :meth:`SendLedger.mark_sent_many` commit many rows at once (a claim
 is not a pending mark, and a ``sent`` mark lost in a crash leaves the row pending, settled by lookup), and the
 single writes of concurrent threads (their pending marks) are committed together, each thread returning once
-its own is durable. The hot writes are statements built once per ledger and, on SQLite and PostgreSQL, run on
-the DB-API connection (:mod:`~airflow_provider_smsnexus.campaign.ledger_transactions`).
-Lease times are the workers' clocks: they are assumed to agree to within a third of the lease.
+its own is durable. The writes are statements built once per ledger
+(:mod:`~airflow_provider_smsnexus.campaign.ledger_writes`), run by the ledger's
+:class:`~airflow_provider_smsnexus.campaign.ledger_transactions.LedgerTransactions` (on SQLite and PostgreSQL,
+on the DB-API connection). Lease times are the workers' clocks: they are assumed to agree to within a third of the lease.
 
 .. seealso:: "The send ledger" and "Exactly once" in :doc:`/guides/sending`.
 """
@@ -25,29 +26,34 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus.campaign.lease import LeaseWrites
 from airflow_provider_smsnexus.campaign.ledger_schema import (
     DEFAULT_TABLE_NAME,
-    MAX_CAMPAIGN_LENGTH,
     MAX_REASON_LENGTH,
-    STATE_CLAIMED,
     STATE_FAILED,
     STATE_PENDING,
     STATE_SENT,
     STATE_UNKNOWN,
-    UPGRADE_COLUMNS,
     LedgerEntry,
     campaign_key,
     connection_engine,
     create_or_upgrade,
     default_ledger_path,
     entry_of,
-    fenced_update,
+    key_params,
     ledger_table,
     sqlite_engine,
+    statement_for,
     table_exists,
 )
-from airflow_provider_smsnexus.campaign.ledger_transactions import LedgerTransactions, Write, in_key_order
+from airflow_provider_smsnexus.campaign.ledger_transactions import LedgerTransactions
+from airflow_provider_smsnexus.campaign.ledger_writes import (
+    ClaimTerms,
+    claim_batch,
+    claim_one,
+    fenced_writes,
+    release_leases,
+    renew_leases,
+)
 from airflow_provider_smsnexus.utils.times import utcnow
 
 if TYPE_CHECKING:
@@ -57,26 +63,14 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
+    from airflow_provider_smsnexus.campaign.ledger_writes import ClaimItem
+
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "DEFAULT_TABLE_NAME",
-    "MAX_CAMPAIGN_LENGTH",
-    "MAX_REASON_LENGTH",
-    "STATE_CLAIMED",
-    "STATE_FAILED",
-    "STATE_PENDING",
-    "STATE_SENT",
-    "STATE_UNKNOWN",
-    "UPGRADE_COLUMNS",
-    "LedgerEntry",
-    "SendLedger",
-    "campaign_key",
-    "default_ledger_path",
-]
+__all__ = ["SendLedger"]
 
 
-class SendLedger(LeaseWrites, LedgerTransactions):
+class SendLedger:
     """
     The durable record of a campaign's sends (see the module documentation for the states and leases).
 
@@ -89,6 +83,8 @@ class SendLedger(LeaseWrites, LedgerTransactions):
     :param schema: the table's schema, for databases that have schemas.
     :param owns_engine: dispose of the engine in :meth:`close`.
     :param clock: the time of the lease checks (tests give a controllable one).
+    :param direct: run the hot statements on the DB-API connection where the driver is known (the default);
+        False runs every statement through SQLAlchemy.
     """
 
     def __init__(
@@ -99,13 +95,15 @@ class SendLedger(LeaseWrites, LedgerTransactions):
         schema: str | None = None,
         owns_engine: bool = False,
         clock: Callable[[], datetime] = utcnow,
+        direct: bool = True,
     ) -> None:
         self.engine = engine
         self.table = ledger_table(table_name, schema)
         self.clock = clock
+        #: How the ledger runs its transactions (held connection, write lock, group commit, statements).
+        self.transactions = LedgerTransactions(engine, direct=direct)
         self._owns_engine = owns_engine
         self._table_ready = False
-        self.open_transactions()
 
     def __repr__(self) -> str:
         # The URL of a database connection may carry a password: show the dialect and table only.
@@ -147,7 +145,7 @@ class SendLedger(LeaseWrites, LedgerTransactions):
 
     def close(self) -> None:
         """Release the database connections (the engine's too, when the ledger created it)."""
-        self.close_transactions()
+        self.transactions.close()
         if self._owns_engine:
             self.engine.dispose()
 
@@ -156,7 +154,7 @@ class SendLedger(LeaseWrites, LedgerTransactions):
     def create_table(self) -> None:
         """Create the table when missing, add the columns an older version lacked; safe when racing."""
         if not self._table_ready:
-            create_or_upgrade(self.engine, self.table, self._writing)
+            create_or_upgrade(self.engine, self.table, self.transactions.writing)
             self._table_ready = True
 
     def _readable(self) -> bool:
@@ -193,14 +191,11 @@ class SendLedger(LeaseWrites, LedgerTransactions):
 
     def get(self, campaign_id: str, recipient: str, message_hash: str) -> LedgerEntry | None:
         """One ledger row, or None."""
-        import sqlalchemy as sa
-
         if not self._readable():
             return None
+        select = statement_for(self.transactions.statements, "key_select", self.table)
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(self.table).where(*self._key(campaign_id, recipient, message_hash))
-            ).first()
+            row = conn.execute(select, key_params(campaign_key(campaign_id), recipient, message_hash)).first()
         return entry_of(row) if row is not None else None
 
     def known_message_ids(self, message_ids: Iterable[str], *, account: str | None) -> set[str]:
@@ -220,6 +215,90 @@ class SendLedger(LeaseWrites, LedgerTransactions):
                 )
                 known.update(conn.execute(query).scalars())
         return known
+
+    # -- leases (each call committed before it returns) ------------------------------------------------
+
+    def claim(
+        self,
+        campaign_id: str,
+        recipient: str,
+        message_hash: str,
+        *,
+        owner: str,
+        from_number: str,
+        account: str | None,
+        lease_seconds: float,
+    ) -> LedgerEntry | None:
+        """
+        Lease a row for ``owner``: a new row, or one that is neither sent nor unknown and whose lease is free
+        (absent, expired, released, or already this owner's). Committed at once.
+
+        :return: the row as it is under the new lease (its ``state`` says whether an earlier attempt left
+            it ``pending``, which must be settled by a lookup before any send), or None when the row is
+            sent, unknown, or leased by another live owner.
+        """
+        item = (recipient, message_hash, from_number)
+        return self.claim_many(
+            campaign_id, [item], owner=owner, account=account, lease_seconds=lease_seconds
+        )[0]
+
+    def claim_many(
+        self,
+        campaign_id: str,
+        items: Sequence[ClaimItem],
+        *,
+        owner: str,
+        account: str | None,
+        lease_seconds: float,
+    ) -> list[LedgerEntry | None]:
+        """
+        :meth:`claim` for many rows in one transaction (one commit): safe, since a claim is not a pending mark.
+
+        :param items: ``(recipient, message_hash, from_number)`` of each row.
+        :return: per item, what :meth:`claim` returns.
+        """
+        import sqlalchemy as sa
+
+        self.create_table()
+        now = self.clock()
+        terms = ClaimTerms(
+            campaign_key(campaign_id), owner, account, now, now + timedelta(seconds=lease_seconds)
+        )
+        insert = statement_for(self.transactions.statements, "insert", self.table, self.engine)
+        if insert is not None and items:
+            try:
+                return self._claim_batch(insert, items, terms)
+            except sa.exc.DBAPIError as exc:
+                # E.g. a deadlock with another batch: the transaction rolled back whole; claim one at a time.
+                log.warning(
+                    "Send ledger: a batch claim failed (%s); claiming one row at a time", type(exc).__name__
+                )
+        return [
+            self.get(campaign_id, item[0], item[1])
+            if claim_one(self.transactions, self.table, item, terms)
+            else None
+            for item in items
+        ]
+
+    def _claim_batch(
+        self, insert: Any, items: Sequence[ClaimItem], terms: ClaimTerms
+    ) -> list[LedgerEntry | None]:
+        """The claims of :meth:`claim_many` in one transaction (see
+        :func:`~airflow_provider_smsnexus.campaign.ledger_writes.claim_batch`)."""
+        return claim_batch(self.transactions, self.table, insert, items, terms)
+
+    def renew(self, owner: str, lease_seconds: float) -> int:
+        """Extend every live lease of ``owner`` (one UPDATE); an expired lease is never revived.
+
+        :return: how many rows it still holds.
+        """
+        self.create_table()
+        return renew_leases(self.transactions, self.table, owner, self.clock(), lease_seconds)
+
+    def release(self, owner: str) -> int:
+        """End every lease of ``owner`` (its rows become free to claim, or to settle when pending)."""
+        self.create_table()
+        return release_leases(self.transactions, self.table, owner)
 
     # -- fenced writes of the owner (each committed before it returns) ---------------------------------
 
@@ -250,25 +329,20 @@ class SendLedger(LeaseWrites, LedgerTransactions):
             (nothing may then be sent).
         """
         now = self.clock()
-        lease: dict[str, Any] = {}
+        values: dict[str, Any] = {
+            "state": STATE_PENDING,
+            "pending_at": now,
+            "pending_server_at": server_at,
+            "pending_uncertainty": uncertainty,
+            "foreign_ids": ",".join(sorted(set(foreign_ids))) or None,
+            "reason": None,
+        }
         if lease_seconds is not None:
-            lease["send_by"] = lease["lease_expires_at"] = now + timedelta(seconds=lease_seconds)
-        done = self._fenced(
-            campaign_id,
-            recipient,
-            message_hash,
-            owner,
-            now,
-            count_attempt=True,
-            state=STATE_PENDING,
-            pending_at=now,
-            pending_server_at=server_at,
-            pending_uncertainty=uncertainty,
-            foreign_ids=",".join(sorted(set(foreign_ids))) or None,
-            reason=None,
-            **lease,
+            values["send_by"] = values["lease_expires_at"] = now + timedelta(seconds=lease_seconds)
+        done = self._fenced_many(
+            campaign_id, owner, [(recipient, message_hash, values)], now, count_attempt=True
         )
-        return now if done else None
+        return now if done[0] else None
 
     def mark_sent(
         self,
@@ -281,56 +355,36 @@ class SendLedger(LeaseWrites, LedgerTransactions):
         credits: int | None,
     ) -> bool:
         """Record that SMS Nexus holds the message (its answer, or a lookup); False when the lease was lost."""
-        return self._fenced(
-            campaign_id,
-            recipient,
-            message_hash,
-            owner,
-            self.clock(),
-            state=STATE_SENT,
-            message_id=None if message_id is None else str(message_id),
-            credits=credits,
-            reason=None,
-            lease_expires_at=None,
-        )
+        return self.mark_sent_many(
+            campaign_id, [(recipient, message_hash, message_id, credits)], owner=owner
+        )[0]
 
     def mark_sent_many(
         self, campaign_id: str, marks: Sequence[tuple[str, str, Any, int | None]], *, owner: str
     ) -> list[bool]:
         """
         :meth:`mark_sent` for many rows in one transaction (one commit): a grouped commit of answers already
-        held. A crash before it leaves these rows pending, which a rerun settles by lookup.
+        held (one row: committed in a group with other threads' single writes). A crash before it leaves
+        these rows pending, which a rerun settles by lookup.
 
         :param marks: ``(recipient, message_hash, message_id, credits)`` of each row.
         :return: per mark, whether it was written (False: the lease was lost).
         """
-        return self._fenced_many(
-            campaign_id,
-            owner,
-            self.clock(),
-            [
-                (recipient, message_hash, {
-                    "state": STATE_SENT, "message_id": None if message_id is None else str(message_id),
-                    "credits": credits, "reason": None, "lease_expires_at": None,
-                })
-                for recipient, message_hash, message_id, credits in marks
-            ],
-        )  # fmt: skip
+        updates = [
+            (recipient, message_hash, {
+                "state": STATE_SENT, "message_id": None if message_id is None else str(message_id),
+                "credits": credits, "reason": None, "lease_expires_at": None,
+            })
+            for recipient, message_hash, message_id, credits in marks
+        ]  # fmt: skip
+        return self._fenced_many(campaign_id, owner, updates)
 
     def mark_failed(
         self, campaign_id: str, recipient: str, message_hash: str, *, owner: str, reason: str
     ) -> bool:
         """Record that the message provably was not sent (may be sent again); False when the lease was lost."""
-        return self._fenced(
-            campaign_id,
-            recipient,
-            message_hash,
-            owner,
-            self.clock(),
-            state=STATE_FAILED,
-            reason=reason[:MAX_REASON_LENGTH],
-            lease_expires_at=None,
-        )
+        values = {"state": STATE_FAILED, "reason": reason[:MAX_REASON_LENGTH], "lease_expires_at": None}
+        return self._fenced_many(campaign_id, owner, [(recipient, message_hash, values)])[0]
 
     def note_unknown(
         self,
@@ -344,65 +398,36 @@ class SendLedger(LeaseWrites, LedgerTransactions):
     ) -> bool:
         """Record why a row could not be settled: it stays ``pending`` (a rerun looks it up again), or, when
         the evidence is ``ambiguous``, becomes ``unknown`` (never resent automatically)."""
-        return self._fenced(
-            campaign_id,
-            recipient,
-            message_hash,
-            owner,
-            self.clock(),
-            state=STATE_UNKNOWN if ambiguous else STATE_PENDING,
-            reason=reason[:MAX_REASON_LENGTH],
-        )
-
-    def _fenced(
-        self,
-        campaign_id: str,
-        recipient: str,
-        message_hash: str,
-        owner: str,
-        now: datetime,
-        *,
-        count_attempt: bool = False,
-        **values: Any,
-    ) -> bool:
-        """One UPDATE that only the live owner of a row that is not sent can make; committed in a group with
-        the single writes other threads make at the same moment (see
-        :class:`~airflow_provider_smsnexus.campaign.ledger_transactions.GroupCommit`)."""
-        return self._fenced_many(
-            campaign_id, owner, now, [(recipient, message_hash, values)], count_attempt=count_attempt
-        )[0]
+        values = {
+            "state": STATE_UNKNOWN if ambiguous else STATE_PENDING,
+            "reason": reason[:MAX_REASON_LENGTH],
+        }
+        return self._fenced_many(campaign_id, owner, [(recipient, message_hash, values)])[0]
 
     def _fenced_many(
         self,
         campaign_id: str,
         owner: str,
-        now: datetime,
         updates: Sequence[tuple[str, str, dict[str, Any]]],
+        now: datetime | None = None,
         *,
         count_attempt: bool = False,
     ) -> list[bool]:
-        """Fenced UPDATEs (see :meth:`_fenced`) of many rows, in one transaction (one row: a group commit)."""
+        """The owner's fenced UPDATEs at ``now`` (default: the clock's; see
+        :func:`~airflow_provider_smsnexus.campaign.ledger_writes.fenced_writes`), each failed one logged."""
         if not updates:
             return []
         self.create_table()
-        key = campaign_key(campaign_id)
-        writes: list[Write] = []
-        for recipient, message_hash, values in updates:
-            values = {"updated_at": now, **values}
-            names = tuple(sorted(values))
-            statement = self._prepared(
-                ("fenced", names, count_attempt),
-                lambda names=names: fenced_update(self.table, names, count_attempt=count_attempt),
-            )
-            params = {f"v_{name}": value for name, value in values.items()}
-            params.update(
-                k_campaign=key, k_recipient=recipient, k_hash=message_hash, k_owner=owner, k_now=now
-            )
-            writes.append((statement, params, (key, recipient, message_hash)))
-        if len(writes) == 1:
-            counts = self.group_commit.submit(writes)
-        else:
-            counts = in_key_order(self._run_writes, writes)
+        now = self.clock() if now is None else now
+        counts = fenced_writes(
+            self.transactions,
+            self.table,
+            campaign_key(campaign_id),
+            owner,
+            now,
+            updates,
+            count_attempt=count_attempt,
+        )
         done = [count == 1 for count in counts]
         for (recipient, _, values), ok in zip(updates, done):
             if not ok:
@@ -414,13 +439,3 @@ class SendLedger(LeaseWrites, LedgerTransactions):
                     values.get("state"),
                 )
         return done
-
-    # -- helpers --------------------------------------------------------------------------------------
-
-    def _key(self, campaign_id: str, recipient: str, message_hash: str) -> tuple[Any, ...]:
-        columns = self.table.c
-        return (
-            columns.campaign_id == campaign_key(campaign_id),
-            columns.recipient == recipient,
-            columns.message_hash == message_hash,
-        )

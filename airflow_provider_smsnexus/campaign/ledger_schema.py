@@ -268,11 +268,35 @@ def connection_engine(conn_id: str) -> Engine:
 # -- prepared statements: built once per ledger, so a row's write is one round trip with no SQL to build --------
 
 
+def key_params(campaign_key: str, recipient: str, message_hash: str) -> dict[str, str]:
+    """The parameters that name one row in :func:`key_select`, :func:`fenced_update` and :func:`claim_update`."""
+    return {"k_campaign": campaign_key, "k_recipient": recipient, "k_hash": message_hash}
+
+
+def _key_match(table: Table) -> tuple[Any, ...]:
+    """The WHERE terms of one row by its key, from the parameters of :func:`key_params`."""
+    import sqlalchemy as sa
+
+    c = table.c
+    return (
+        c.campaign_id == sa.bindparam("k_campaign", type_=c.campaign_id.type),
+        c.recipient == sa.bindparam("k_recipient", type_=c.recipient.type),
+        c.message_hash == sa.bindparam("k_hash", type_=c.message_hash.type),
+    )
+
+
+def key_select(table: Table) -> Any:
+    """The SELECT of one row by its key (parameters: :func:`key_params`)."""
+    import sqlalchemy as sa
+
+    return sa.select(table).where(*_key_match(table))
+
+
 def fenced_update(table: Table, names: tuple[str, ...], *, count_attempt: bool = False) -> Any:
     """The fenced UPDATE of one row by its live owner (a row not sent), setting ``names`` from parameters.
 
-    Parameters: ``k_campaign``, ``k_recipient``, ``k_hash``, ``k_owner``, ``k_now``, and ``v_<name>`` for each
-    name. ``count_attempt`` adds one to ``attempts`` (a pending mark).
+    Parameters: :func:`key_params`, ``k_owner``, ``k_now``, and ``v_<name>`` for each name. ``count_attempt``
+    adds one to ``attempts`` (a pending mark).
     """
     import sqlalchemy as sa
 
@@ -283,9 +307,7 @@ def fenced_update(table: Table, names: tuple[str, ...], *, count_attempt: bool =
     return (
         table.update()
         .where(
-            c.campaign_id == sa.bindparam("k_campaign", type_=c.campaign_id.type),
-            c.recipient == sa.bindparam("k_recipient", type_=c.recipient.type),
-            c.message_hash == sa.bindparam("k_hash", type_=c.message_hash.type),
+            *_key_match(table),
             c.lease_owner == sa.bindparam("k_owner", type_=c.lease_owner.type),
             c.lease_expires_at > sa.bindparam("k_now", type_=c.lease_expires_at.type),
             c.state != STATE_SENT,
@@ -296,7 +318,10 @@ def fenced_update(table: Table, names: tuple[str, ...], *, count_attempt: bool =
 
 def claim_update(table: Table) -> Any:
     """The UPDATE that leases one existing row to ``k_owner`` when it is neither sent nor unknown and its lease
-    is free (absent, expired, released, or already the owner's)."""
+    is free (absent, expired, released, or already the owner's).
+
+    Parameters: :func:`key_params`, ``k_owner``, ``k_now``, ``v_expires`` and ``v_account``.
+    """
     import sqlalchemy as sa
 
     c = table.c
@@ -305,9 +330,7 @@ def claim_update(table: Table) -> Any:
     return (
         table.update()
         .where(
-            c.campaign_id == sa.bindparam("k_campaign", type_=c.campaign_id.type),
-            c.recipient == sa.bindparam("k_recipient", type_=c.recipient.type),
-            c.message_hash == sa.bindparam("k_hash", type_=c.message_hash.type),
+            *_key_match(table),
             c.state != STATE_SENT,  # two comparisons, not NOT IN: the SQL must not depend on the values
             c.state != STATE_UNKNOWN,
             sa.or_(
@@ -326,18 +349,6 @@ def claim_update(table: Table) -> Any:
     )
 
 
-def key_select(table: Table) -> Any:
-    """The SELECT of one row by its key: parameters ``k_campaign``, ``k_recipient``, ``k_hash``."""
-    import sqlalchemy as sa
-
-    c = table.c
-    return sa.select(table).where(
-        c.campaign_id == sa.bindparam("k_campaign", type_=c.campaign_id.type),
-        c.recipient == sa.bindparam("k_recipient", type_=c.recipient.type),
-        c.message_hash == sa.bindparam("k_hash", type_=c.message_hash.type),
-    )
-
-
 def insert_new(engine: Engine, table: Table) -> Any | None:
     """An INSERT that skips rows already present (a claim race is then settled by :func:`claim_update`), on the
     dialects that have one (SQLite, PostgreSQL); None elsewhere."""
@@ -348,3 +359,26 @@ def insert_new(engine: Engine, table: Table) -> Any | None:
     else:
         return None
     return insert(table).on_conflict_do_nothing(index_elements=["campaign_id", "recipient", "message_hash"])
+
+
+def statement_for(statements: dict[Any, Any], key: Any, table: Table, engine: Engine | None = None) -> Any:
+    """
+    One of the ledger's statements, built on first use and kept in ``statements`` (one dict per ledger, whose
+    statements its DB-API connection compiles once).
+
+    :param key: ``"key_select"``, ``"claim"``, ``"insert"`` (needs ``engine``: the dialect's INSERT), or
+        ``("fenced", names, count_attempt)``.
+    """
+    if key in statements:
+        return statements[key]
+    if key == "key_select":
+        built = key_select(table)
+    elif key == "claim":
+        built = claim_update(table)
+    elif key == "insert":
+        built = insert_new(engine, table) if engine is not None else None
+    else:
+        _, names, count_attempt = key
+        built = fenced_update(table, names, count_attempt=count_attempt)
+    statements[key] = built
+    return built

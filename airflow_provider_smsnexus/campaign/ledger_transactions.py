@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
+    from contextlib import AbstractContextManager
 
     from sqlalchemy.engine import Connection, Engine
 
@@ -350,52 +351,52 @@ def in_key_order(run: Callable[[Sequence[Write]], list[int]], writes: Sequence[W
 
 
 class LedgerTransactions:
-    """How :class:`~airflow_provider_smsnexus.campaign.ledger.SendLedger` runs its transactions (a mixin of it):
-    its statements built once, one transaction at a time per SQLite file in this process, on the DB-API
-    connection where the driver is known, and a group commit of single writes."""
+    """
+    How :class:`~airflow_provider_smsnexus.campaign.ledger.SendLedger` runs its transactions (the ledger holds
+    one): its statements built once, one transaction at a time per SQLite file in this process, on the DB-API
+    connection where the driver is known, and a group commit of single writes.
 
-    engine: Any
+    :param engine: the ledger's engine.
+    :param direct: use the DB-API connection where the driver is known (:data:`DIRECT_DRIVERS`); False runs
+        every statement through SQLAlchemy.
+    """
 
-    def open_transactions(self) -> None:
-        """Set up for :attr:`engine` (called once, by the ledger's constructor)."""
+    def __init__(self, engine: Engine, *, direct: bool = True) -> None:
+        self.engine = engine
         # SQLite allows one writer: serialise this process' writers instead of meeting "database is locked".
-        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
-        self._direct = (
-            DirectConnection(self.engine, self._write_lock or threading.Lock())
-            if DirectConnection.supports(self.engine)
+        self.write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self.direct = (
+            DirectConnection(engine, self.write_lock or threading.Lock())
+            if direct and DirectConnection.supports(engine)
             else None
         )
-        self.group_commit = GroupCommit(self._run_writes)
-        self._statements: dict[Any, Any] = {}
+        self.group_commit = GroupCommit(self.run_writes)
+        #: Statements built once per ledger (and compiled once for the DB-API connection), by name; the
+        #: callers build a missing one themselves (no builder is called back from here).
+        self.statements: dict[Any, Any] = {}
 
-    def close_transactions(self) -> None:
+    def close(self) -> None:
         """Give the held connection back to the engine's pool."""
-        if self._direct is not None:
-            self._direct.close()
+        if self.direct is not None:
+            self.direct.close()
 
-    def _prepared(self, name: Any, build: Callable[[], Any]) -> Any:
-        """A statement built once per ledger (and compiled once for the DB-API connection)."""
-        if name not in self._statements:
-            self._statements[name] = build()
-        return self._statements[name]
-
-    def _writing(self) -> Any:
+    def writing(self) -> AbstractContextManager[Any]:
         """The SQLite write lock, for writes through SQLAlchemy (a no-op elsewhere)."""
-        return self._write_lock if self._write_lock is not None else nullcontext()
+        return self.write_lock if self.write_lock is not None else nullcontext()
 
     @contextmanager
-    def _transaction(self, *, alone: bool = False) -> Iterator[Any]:
+    def transaction(self, *, alone: bool = False) -> Iterator[DirectTransaction | EngineTransaction]:
         """One transaction, committed when the block ends: on the DB-API connection where the driver is known
         (:class:`DirectConnection`; ``alone``: of one statement), else through SQLAlchemy
         (:class:`EngineTransaction`)."""
-        if self._direct is not None:
-            with self._direct.transaction(alone=alone) as transaction:
+        if self.direct is not None:
+            with self.direct.transaction(alone=alone) as transaction:
                 yield transaction
         else:
-            with self._writing(), self.engine.begin() as conn:
+            with self.writing(), self.engine.begin() as conn:
                 yield EngineTransaction(conn)
 
-    def _run_writes(self, writes: Sequence[Write]) -> list[int]:
+    def run_writes(self, writes: Sequence[Write]) -> list[int]:
         """Execute writes in one transaction; their row counts.
 
         Run once more after a deadlock, or on a fresh connection after the database dropped the held one (as
@@ -406,7 +407,7 @@ class LedgerTransactions:
 
         for attempt in (1, 2):
             try:
-                with self._transaction(alone=len(writes) == 1) as transaction:
+                with self.transaction(alone=len(writes) == 1) as transaction:
                     return [transaction.execute(statement, params) for statement, params, _ in writes]
             except sa.exc.DBAPIError as exc:
                 if attempt == 2 or not (retryable(exc) or exc.connection_invalidated):

@@ -12,13 +12,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError, SMSNexusError, SMSNexusValidationError
-from airflow_provider_smsnexus.utils.times import utcnow as utcnow  # the engine's one clock, re-exported
+from airflow_provider_smsnexus.exceptions import (
+    SMSNexusCampaignError,
+    SMSNexusError,
+    SMSNexusResponseError,
+    SMSNexusSendOutcomeUnknownError,
+    SMSNexusValidationError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from airflow_provider_smsnexus.campaign.ledger import LedgerEntry
+    from airflow_provider_smsnexus.campaign.ledger_schema import LedgerEntry
 
 # The outcome of each input row, as the report and the summary count them.
 SENT = "sent"
@@ -66,6 +71,27 @@ def reason_of(exc: BaseException | None) -> str:
     if isinstance(exc, SMSNexusError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def outcome_unknown(exc: BaseException, *, marked: bool) -> bool:
+    """Whether a send that raised ``exc`` may have created the message: its request may have left (``marked``:
+    its pending mark was written) and the error is a lost or unreadable answer, a 5xx, or not SMS Nexus's."""
+    status = exc.status_code if isinstance(exc, SMSNexusError) else None
+    return marked and (
+        isinstance(exc, (SMSNexusSendOutcomeUnknownError, SMSNexusResponseError))
+        or not isinstance(exc, SMSNexusError)
+        or (status is not None and status >= 500)
+    )
+
+
+def stops_campaign(exc: BaseException, *, unknown: bool) -> bool:
+    """Whether a send's error stops the whole campaign (every further send would meet it too)."""
+    if not isinstance(exc, SMSNexusError):
+        return True  # not an answer of SMS Nexus: a bug or a broken environment
+    if not unknown and (exc.status_code is None or exc.status_code in (401, 403, 404, 429)):
+        return True  # refused for every row alike (token, account, URL, rate limit), or unreachable
+    # The balance ran out: every further send would be refused the same way.
+    return isinstance(exc, SMSNexusValidationError) and "credits" in exc.errors
 
 
 def default_campaign_id(context: Mapping[str, Any], task: Any, *, partitioned: bool = False) -> str:

@@ -4,7 +4,7 @@ capability its rows need, and the estimated credits fit the balance."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
 from airflow_provider_smsnexus.utils.phone import listed_number
@@ -15,11 +15,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_smsnexus.campaign.model import CampaignRow
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
-
-
-def e164(value: Any) -> str | None:
-    """A number from an answer as E.164 (see :func:`~airflow_provider_smsnexus.utils.phone.listed_number`)."""
-    return listed_number(value)
 
 
 def preflight(
@@ -35,7 +30,7 @@ def preflight(
         needs[row.from_number or ""]["mms" if row.media_url else "sms"] += 1
     account = {}
     for number in hook.get_phone_numbers():
-        normalised = e164(number.get("number")) if isinstance(number, dict) else None
+        normalised = listed_number(number.get("number")) if isinstance(number, dict) else None
         if normalised:
             account[normalised] = number
     problems = []

@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.campaign.model import CLOCK_SKEW, CREATED_AT_RESOLUTION
-from airflow_provider_smsnexus.campaign.preflight import e164
 from airflow_provider_smsnexus.campaign.render import message_hash
+from airflow_provider_smsnexus.utils.phone import listed_number
 from airflow_provider_smsnexus.utils.times import created_at_of, utcnow
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ class Reconciler:
     ) -> Iterable[tuple[tuple[str, str], dict[str, Any]]]:
         for message in self.hook.iter_messages(direction="outbound", start_date=start, end_date=end):
             body = message.get("body")
-            recipient, sender = e164(message.get("to")), e164(message.get("from"))
+            recipient, sender = listed_number(message.get("to")), listed_number(message.get("from"))
             if not isinstance(body, str) or recipient is None or sender is None:
                 continue
             key = (recipient, message_hash(sender, body))

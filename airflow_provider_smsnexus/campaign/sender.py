@@ -18,17 +18,19 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.campaign.lease import (
     Heartbeat,
+    LeaseLost,
+    SendCutoffPassed,
     account_fingerprint,
-    lease_clock,
     lease_owner,
+    mark_pending_fenced,
     run_scoped,
 )
-from airflow_provider_smsnexus.campaign.ledger import STATE_PENDING, STATE_SENT, STATE_UNKNOWN
+from airflow_provider_smsnexus.campaign.ledger_schema import STATE_PENDING, STATE_SENT, STATE_UNKNOWN
 from airflow_provider_smsnexus.campaign.model import (
     ALREADY_SENT,
     CLOCK_SKEW,
@@ -40,26 +42,25 @@ from airflow_provider_smsnexus.campaign.model import (
     SEND_CUTOFF_SHARE,
     SENT,
     UNKNOWN,
+    outcome_unknown,
     reason_of,
-    utcnow,
+    stops_campaign,
 )
 from airflow_provider_smsnexus.campaign.reconcile import Reconciler
 from airflow_provider_smsnexus.campaign.report import Progress
 from airflow_provider_smsnexus.campaign.resume import apply_ledger
-from airflow_provider_smsnexus.campaign.settle import RowSettling
-from airflow_provider_smsnexus.exceptions import (
-    SMSNexusCampaignError,
-    SMSNexusError,
-    SMSNexusResponseError,
-    SMSNexusSendOutcomeUnknownError,
-    SMSNexusValidationError,
-)
+from airflow_provider_smsnexus.campaign.settle import RowSettler
+from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.utils.times import utcnow
 
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Iterable, Sequence
+    from datetime import timedelta
 
-    from airflow_provider_smsnexus.campaign.ledger import LedgerEntry, SendLedger
+    from airflow_provider_smsnexus.campaign.lease import SendAttempt
+    from airflow_provider_smsnexus.campaign.ledger import SendLedger
+    from airflow_provider_smsnexus.campaign.ledger_schema import LedgerEntry
     from airflow_provider_smsnexus.campaign.model import CampaignRow
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
@@ -72,23 +73,13 @@ SENT_GROUP = 100
 SENT_GROUP_SECONDS = 1.0
 
 
-class LeaseLost(SMSNexusCampaignError):
-    """This attempt's lease on a row was taken over before its request left: nothing was sent."""
-
-
-class SendCutoffPassed(SMSNexusCampaignError):
-    """The pending mark took so long (or the worker was paused) that the lease may have run out: not sent."""
-
-    def __init__(self, spent: float) -> None:
-        super().__init__(f"{spent:.1f} s passed since the pending mark began")
-        self.spent = spent
-
-
-class CampaignSender(RowSettling):
+class CampaignSender:
     """
     Sends the rows of one campaign exactly once (see the module documentation); shared by both operators.
 
-    Call :meth:`load_ledger` (marks rows already sent; reads only), then :meth:`send_all`.
+    Call :meth:`load_ledger` (marks rows already sent; reads only), then :meth:`send_all`. Rows whose outcome
+    stays open after their send are settled by the :class:`~airflow_provider_smsnexus.campaign.settle.RowSettler`
+    it holds.
 
     A 401, 403, 404 or 429 (after the hook's waits), an unreachable server or a ledger failure stops the
     campaign (:attr:`fatal`): rows in flight finish, the others stay ``not_attempted``.
@@ -140,27 +131,58 @@ class CampaignSender(RowSettling):
         self.progress = Progress(log, campaign_id)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        # Rows this attempt may send although their ledger row is pending: the lookup of that mark (its
-        # ``pending_at``) proved the message absent.
-        self._cleared: dict[int, datetime | None] = {}
         # Rows sent whose ``sent`` mark waits for the next grouped commit (until then their ledger row is pending).
         self._unrecorded: list[CampaignRow] = []
         self._unrecorded_since = 0.0
-        self._scoped = False
+        self._settler: RowSettler | None = None
+
+    @classmethod
+    def for_attempt(
+        cls,
+        hook: SMSNexusHook,
+        ledger: SendLedger,
+        campaign_id: str,
+        attempt: SendAttempt,
+        *,
+        log: logging.Logger,
+        max_concurrency: int = 1,
+    ) -> CampaignSender:
+        """The sender of one attempt: its leases owned by ``attempt.owner``, on the attempt's lease terms."""
+        return cls(
+            hook, ledger, campaign_id, log=log, owner=attempt.owner, clock_skew=attempt.clock_skew,
+            lease_seconds=attempt.lease_seconds, max_concurrency=max_concurrency,
+        )  # fmt: skip
 
     # -- what the ledger knows -------------------------------------------------------------------------
 
     def load_ledger(self, rows: Sequence[CampaignRow]) -> None:
         """Mark rows already sent (or left ``unknown``) in this campaign; note those left pending. Reads only."""
-        self._scope_to_server_run()
+        self._settler_for_run()
         apply_ledger(self.ledger, self.campaign_id, rows, self.log, account=self.account)
 
-    def _scope_to_server_run(self) -> None:
-        """Scope the ledger's campaign to the server run that answers (see
-        :func:`~airflow_provider_smsnexus.campaign.lease.run_scoped`), once, before the ledger is read."""
-        if not self._scoped:
+    def _settler_for_run(self) -> RowSettler:
+        """The settler of this attempt's open rows, built once the ledger's campaign is scoped to the server run
+        that answers (see :func:`~airflow_provider_smsnexus.campaign.lease.run_scoped`: before the ledger is
+        read)."""
+        if self._settler is None:
             self.campaign_id = run_scoped(self.campaign_id, self.hook)
-            self._scoped = True
+            self._settler = RowSettler(
+                self.ledger,
+                self.reconciler,
+                self.campaign_id,
+                self.owner,
+                log=self.log,
+                stop=self._stop,
+                abort=self._abort,
+                send=self.send,
+                request_seconds=float(self.hook.config.request_seconds),
+                retry=self._process,
+                listing_delay=self.listing_delay,
+                resend_rounds=self.resend_rounds,
+                lease_seconds=self.lease_seconds,
+                lease_wait_seconds=self.lease_wait_seconds,
+            )
+        return self._settler
 
     # -- the whole send --------------------------------------------------------------------------------
 
@@ -172,12 +194,13 @@ class CampaignSender(RowSettling):
         todo = [row for row in rows if row.outcome is None]
         if not todo:
             return
-        self._scope_to_server_run()
+        settler = self._settler_for_run()
         with Heartbeat(self.ledger, self.owner, self.lease_seconds):
             try:
                 self._note_existing(todo)
                 self._process(todo)
-                self._wait_for_deferred(todo)
+                settler.wait_for_deferred(todo)
+                self._stopped([row for row in todo if row.deferred and row.outcome is None])
             finally:
                 try:
                     self.ledger.release(self.owner)
@@ -185,17 +208,24 @@ class CampaignSender(RowSettling):
                     self.log.warning("Could not release the leases of %s: %s", self.owner, reason_of(exc))
 
     def _process(self, rows: Sequence[CampaignRow]) -> None:
+        """Send the rows, then settle those left open: pending marks of earlier attempts, lost answers."""
+        settler = self._settler_for_run()
         self.send(rows)
         # Rows left pending whose lease this attempt now holds (a row another attempt holds is deferred).
-        self.settle_stale(
+        settler.settle_stale(
             [row for row in rows if row.stale is not None and row.outcome is None and not row.deferred]
         )
-        self.settle_unknown(rows)
+        settler.settle_unknown(rows)
+
+    def _stopped(self, rows: Iterable[CampaignRow]) -> None:
+        """Settle rows this attempt will not send because the campaign stopped."""
+        for row in rows:
+            row.settle(NOT_ATTEMPTED, f"not sent: the campaign stopped ({reason_of(self.fatal)})")
 
     def _note_existing(self, rows: Sequence[CampaignRow]) -> None:
         """List the messages that already carry a row's text, so that no lookup takes one for this attempt's."""
         try:
-            existing = self.reconciler.existing(row.key for row in rows)
+            existing = self.reconciler.existing([row.key for row in rows])
         except SMSNexusError as exc:
             self._abort(exc)
             for row in rows:
@@ -212,7 +242,7 @@ class CampaignSender(RowSettling):
         """Send every undecided row, ``max_concurrency`` at a time, logging progress as it goes.
 
         A row an earlier attempt left pending is claimed like the others but not sent: once this attempt
-        holds its lease, :meth:`settle_stale` looks it up (only the lease holder looks a row up).
+        holds its lease, the settler's ``settle_stale`` looks it up (only the lease holder looks a row up).
         """
         todo = [row for row in rows if row.outcome is None and not row.deferred]
         if not todo:
@@ -221,8 +251,7 @@ class CampaignSender(RowSettling):
         self.hook.sends_per_second()  # resolves the lazy limiters before threads share them (the pool builds itself)
         started = self._send_inline(todo) if self.max_concurrency == 1 else self._send_pooled(todo)
         self._record_sent(force=True)
-        for row in todo[started:]:
-            row.settle(NOT_ATTEMPTED, f"not sent: the campaign stopped ({reason_of(self.fatal)})")
+        self._stopped(todo[started:])
         self.progress.maybe_log(force=True)
 
     def _send_inline(self, todo: Sequence[CampaignRow]) -> int:
@@ -324,7 +353,7 @@ class CampaignSender(RowSettling):
         """Send a row under the lease claimed for it (``entry``: None when not claimed, or the ledger's error),
         record the outcome. Never raises."""
         if self._stop.is_set():
-            row.settle(NOT_ATTEMPTED, f"not sent: the campaign stopped ({reason_of(self.fatal)})")
+            self._stopped([row])
             return
         try:
             if isinstance(entry, Exception):
@@ -336,7 +365,7 @@ class CampaignSender(RowSettling):
             self._abort(exc)
             row.settle(NOT_ATTEMPTED, f"not sent: the ledger could not record the claim ({reason_of(exc)})")
             return
-        if entry.state == STATE_PENDING and self._cleared.pop(id(row), 0) != entry.pending_at:
+        if entry.state == STATE_PENDING and not self._settler_for_run().cleared(row, entry.pending_at):
             row.stale = entry  # an earlier mark's request may have left: settle it by lookup first
             return
         row.stale = None  # no longer pending (e.g. failed since): nothing to look up
@@ -354,30 +383,11 @@ class CampaignSender(RowSettling):
             row.stale = None  # if it is still pending once free, the claim that takes it says so
 
     def _send(self, row: CampaignRow) -> None:
-        def mark_pending() -> None:
-            started = lease_clock()
-            server_at, uncertainty = self.reconciler.server_time()
-            mark = self.ledger.mark_pending(
-                self.campaign_id,
-                *row.key,
-                owner=self.owner,
-                server_at=server_at,
-                uncertainty=uncertainty,
-                foreign_ids=row.foreign_ids,
-                lease_seconds=self.lease_seconds,
-            )
-            if mark is None:
-                raise LeaseLost(f"the lease on the row of {row.recipient} was taken over; not sending it")
-            row.pending_at, row.pending_server_at, row.pending_uncertainty = mark, server_at, uncertainty
-            row.send_by = mark + timedelta(seconds=self.lease_seconds)
-            # The fence, on a clock that counts pauses: the mark (and any wait inside its commit) and a freeze
-            # since may have used up the lease, which another attempt may then have taken over.
-            spent = lease_clock() - started
-            if spent >= self.lease_seconds * SEND_CUTOFF_SHARE:
-                raise SendCutoffPassed(spent)
-
         try:
-            message = self._call_send(row, mark_pending)
+            fence = (self.ledger, self.reconciler, self.campaign_id, row)
+            message = self._call_send(
+                row, partial(mark_pending_fenced, *fence, owner=self.owner, lease_seconds=self.lease_seconds)
+            )
         except SendCutoffPassed as passed:
             self._give_up_send(row, passed.spent)
             return
@@ -414,25 +424,27 @@ class CampaignSender(RowSettling):
         if row.stale is None or row.stale.state != STATE_PENDING:
             row.settle(UNKNOWN, "not sent by this attempt: its pending mark outlived the lease's fence")
 
-    def _call_send(self, row: CampaignRow, before_send: Callable[[], None]) -> dict[str, Any]:
-        return self.hook.send_sms(
-            row.from_number or "",
-            row.recipient or "",
-            row.body or "",
-            row.media_url,
-            before_send=before_send,
+    def _call_send(self, row: CampaignRow, mark: Callable[[], None]) -> dict[str, Any]:
+        """Send one row; ``mark`` (its fenced pending mark) runs here, in the sender's own frame, right before
+        each attempt's request leaves: the hook hands control back instead of calling up into the campaign."""
+        attempts = self.hook.send_sms_attempts(
+            row.from_number or "", row.recipient or "", row.body or "", row.media_url
         )
+        while True:
+            try:
+                next(attempts)
+            except StopIteration as done:
+                return done.value
+            try:
+                mark()
+            except BaseException as exc:
+                attempts.throw(exc)  # the hook gives the request's place in the budget back, and raises exc
 
     def _record_error(self, row: CampaignRow, exc: Exception) -> None:
         row.error = exc
-        status = exc.status_code if isinstance(exc, SMSNexusError) else None
-        outcome_unknown = row.pending_at is not None and (
-            isinstance(exc, (SMSNexusSendOutcomeUnknownError, SMSNexusResponseError))
-            or not isinstance(exc, SMSNexusError)
-            or (status is not None and status >= 500)
-        )
+        unknown = outcome_unknown(exc, marked=row.pending_at is not None)
         try:
-            if outcome_unknown:
+            if unknown:
                 row.error_at = utcnow()
                 row.settle(UNKNOWN, f"outcome unknown: {reason_of(exc)}")
                 self.ledger.note_unknown(
@@ -443,12 +455,8 @@ class CampaignSender(RowSettling):
                 self.ledger.mark_failed(self.campaign_id, *row.key, owner=self.owner, reason=row.reason or "")
         except Exception as ledger_exc:
             self._abort(ledger_exc)
-        if not isinstance(exc, SMSNexusError):
-            self._abort(exc)  # not an answer of SMS Nexus: a bug or a broken environment, stop here
-        elif not outcome_unknown and (status is None or status in (401, 403, 404, 429)):
-            self._abort(exc)  # refused for every row alike (token, account, URL, rate limit), or unreachable
-        elif isinstance(exc, SMSNexusValidationError) and "credits" in exc.errors:
-            self._abort(exc)  # the balance ran out: every further send would be refused the same way
+        if stops_campaign(exc, unknown=unknown):
+            self._abort(exc)
 
     def _abort(self, exc: BaseException) -> None:
         with self._lock:

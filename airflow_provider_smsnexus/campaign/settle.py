@@ -1,63 +1,86 @@
 """Settling the rows whose outcome is still open: lookups of sends whose answer was lost in this run and of
 rows an earlier (dead) attempt left pending, and waiting for rows another live attempt holds.
 
-A mixin of :class:`~airflow_provider_smsnexus.campaign.sender.CampaignSender`, which provides the sending
-(``send``, ``_process``), the ledger, the reconciler and the settings named below.
+:class:`RowSettler` is held by :class:`~airflow_provider_smsnexus.campaign.sender.CampaignSender`, which gives
+it the ledger, the reconciler, its settings, and the two sender steps it needs (sending rows a lookup cleared,
+and processing rows another attempt freed).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.campaign.model import (
     ALREADY_SENT,
     FAILED,
-    NOT_ATTEMPTED,
     SENT,
     UNKNOWN,
     reason_of,
-    utcnow,
 )
 from airflow_provider_smsnexus.campaign.reconcile import ABSENT, FOUND
+from airflow_provider_smsnexus.utils.times import utcnow
 
 if TYPE_CHECKING:
     import logging
     import threading
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Sequence
 
-    from airflow_provider_smsnexus.campaign.ledger import LedgerEntry, SendLedger
+    from airflow_provider_smsnexus.campaign.ledger import SendLedger
+    from airflow_provider_smsnexus.campaign.ledger_schema import LedgerEntry
     from airflow_provider_smsnexus.campaign.model import CampaignRow
     from airflow_provider_smsnexus.campaign.reconcile import Reconciler, Window
-    from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+
+#: What a row's clearance is when no lookup cleared it.
+_NOT_CLEARED = object()
 
 
-class RowSettling:
-    """Lookups and waits of :class:`~airflow_provider_smsnexus.campaign.sender.CampaignSender`."""
+@dataclass(eq=False)
+class RowSettler:
+    """
+    Settles the open rows of one attempt of a campaign: lookups and waits (see the module documentation).
 
-    hook: SMSNexusHook
+    :param ledger: the send ledger.
+    :param reconciler: the lookups on the server's clock.
+    :param campaign_id: the ledger's campaign (scoped to the server's run).
+    :param owner: this attempt's lease owner id.
+    :param log: where progress goes.
+    :param stop: set when the campaign stops: nothing more is looked up or waited for.
+    :param abort: stops the campaign with an error (a ledger write that failed).
+    :param send: sends rows (those a lookup proved absent are sent again through it).
+    :param retry: processes rows again (send, then settle: those another attempt no longer holds).
+    :param request_seconds: the longest time a request may take (the hook's).
+    :param listing_delay: the listing-delay bound (s) the lookups wait out.
+    :param resend_rounds: how often a send the server provably does not hold is sent again.
+    :param lease_seconds: the lease on a row.
+    :param lease_wait_seconds: how long to wait for rows another live attempt holds.
+    """
+
     ledger: SendLedger
     reconciler: Reconciler
     campaign_id: str
     owner: str
+    _: KW_ONLY
     log: logging.Logger
-    fatal: BaseException | None
+    stop: threading.Event
+    abort: Callable[[BaseException], None]
+    send: Callable[[Sequence[CampaignRow]], None]
+    retry: Callable[[Sequence[CampaignRow]], None]
+    request_seconds: float
     listing_delay: float
     resend_rounds: int
     lease_seconds: float
     lease_wait_seconds: float
-    _stop: threading.Event
-    _cleared: dict[int, datetime | None]
+    # Rows this attempt may send although their ledger row is pending: the lookup of that mark (its
+    # ``pending_at``) proved the message absent.
+    _cleared: dict[int, datetime | None] = field(default_factory=dict, init=False, repr=False)
 
-    def send(self, rows: Iterable[CampaignRow]) -> None:
-        raise NotImplementedError
-
-    def _process(self, rows: Sequence[CampaignRow]) -> None:
-        raise NotImplementedError
-
-    def _abort(self, exc: BaseException) -> None:
-        raise NotImplementedError
+    def cleared(self, row: CampaignRow, pending_at: datetime | None) -> bool:
+        """Whether a lookup of the pending mark made at ``pending_at`` proved the row's message absent (the
+        clearance is used up: a later mark is looked up anew)."""
+        return self._cleared.pop(id(row), _NOT_CLEARED) == pending_at
 
     # -- rows an earlier attempt left pending ------------------------------------------------------------
 
@@ -66,14 +89,14 @@ class RowSettling:
         once their requests can no longer be unlisted: after the mark's ``send_by``, the request's longest
         time and the listing delay. Resend those the server provably does not hold; never on ambiguous
         evidence."""
-        if not rows or self._stop.is_set():
+        if not rows or self.stop.is_set():
             return
         self.log.info(
             "Campaign %s: %d messages were left pending by an earlier attempt; looking them up",
             self.campaign_id,
             len(rows),
         )
-        flight = timedelta(seconds=float(self.hook.config.request_seconds) + self.listing_delay)
+        flight = timedelta(seconds=self.request_seconds + self.listing_delay)
         fences = [self._send_by(row.stale) for row in rows if row.stale is not None]
         self._sleep_until(max(fences) + flight, "the requests of the earlier attempt to be listed")
         windows = []
@@ -103,7 +126,7 @@ class RowSettling:
         """Settle the rows whose answer was lost in this run: found, resent, or (absent at last) failed."""
         for round_number in range(self.resend_rounds + 1):
             unknown = [row for row in rows if row.outcome == UNKNOWN and row.error_at is not None]
-            if not unknown or self._stop.is_set():
+            if not unknown or self.stop.is_set():
                 return
             # The listing delay runs from the moment the answer, or its absence, was seen.
             wait_for = max(row.error_at for row in unknown) + timedelta(seconds=self.listing_delay)
@@ -190,7 +213,7 @@ class RowSettling:
         try:
             method(self.campaign_id, *row.key, owner=self.owner, **values)
         except Exception as exc:
-            self._abort(exc)
+            self.abort(exc)
 
     def _send_by(self, entry: LedgerEntry) -> datetime:
         """The latest moment the entry's owner let its request leave: its mark's fence, or for a mark written
@@ -201,9 +224,11 @@ class RowSettling:
 
     # -- rows another live attempt holds -----------------------------------------------------------------
 
-    def _wait_for_deferred(self, rows: Sequence[CampaignRow]) -> None:
+    def wait_for_deferred(self, rows: Sequence[CampaignRow]) -> None:
+        """Wait for the rows another live attempt holds: process each once it is free, report those still held
+        after ``lease_wait_seconds``; rows still waiting when the campaign stops are left open."""
         deadline = time.monotonic() + self.lease_wait_seconds
-        while not self._stop.is_set():
+        while not self.stop.is_set():
             deferred = [row for row in rows if row.deferred and row.outcome is None]
             if not deferred:
                 return
@@ -219,17 +244,14 @@ class RowSettling:
                     row.deferred = False
                     retry.append(row)
             if retry:
-                self._process(retry)
+                self.retry(retry)
                 continue
             if time.monotonic() > deadline:
                 for row in deferred:
                     holder = entries[row.key].lease_owner
                     row.settle(UNKNOWN, f"not sent by this attempt: another live attempt ({holder}) holds it")
                 return
-            self._stop.wait(min(1.0, self.lease_seconds / 3))
-        for row in rows:
-            if row.deferred and row.outcome is None:
-                row.settle(NOT_ATTEMPTED, f"not sent: the campaign stopped ({reason_of(self.fatal)})")
+            self.stop.wait(min(1.0, self.lease_seconds / 3))
 
     def _sleep_until(self, moment: Any, what: str) -> None:
         pause = (moment - utcnow()).total_seconds()

@@ -1,8 +1,9 @@
-"""One message as a campaign of one row: the row built from the operator's arguments, and the task's result.
+"""One message as a campaign of one row: the row built from the operator's arguments, sent, and the result.
 
-:class:`~airflow_provider_smsnexus.operators.sms.SMSNexusSendSmsOperator` sends its message through the same
-leased ledger and sender as a campaign; this module turns its arguments into that row (or a typed error
-naming the bad argument) and the settled row into the created message (or the error that says why none).
+:func:`send_message` is the one entry of
+:class:`~airflow_provider_smsnexus.operators.sms.SMSNexusSendSmsOperator`: it sends the message through the
+same leased ledger and sender as a campaign, turning the arguments into that row (or a typed error naming the
+bad argument) and the settled row into the created message (or the error that says why none).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from airflow_provider_smsnexus.campaign.render import (
     message_hash,
     message_problem,
 )
+from airflow_provider_smsnexus.campaign.sender import CampaignSender
 from airflow_provider_smsnexus.exceptions import (
     SMSNexusCampaignError,
     SMSNexusError,
@@ -25,6 +27,48 @@ from airflow_provider_smsnexus.utils.phone import phone_argument
 
 if TYPE_CHECKING:
     import logging
+
+    from airflow_provider_smsnexus.campaign.lease import SendAttempt
+    from airflow_provider_smsnexus.campaign.ledger import SendLedger
+    from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+
+
+def send_message(
+    hook: SMSNexusHook,
+    ledger: SendLedger,
+    campaign_id: str,
+    attempt: SendAttempt,
+    *,
+    to: Any,
+    from_number: Any,
+    message: Any,
+    media_url: str | None,
+    default_region: str | None,
+    log: logging.Logger,
+) -> dict[str, Any]:
+    """
+    Send one message exactly once across attempts, as a campaign of one row, and return what SMS Nexus created.
+
+    :param hook: the SMS Nexus hook.
+    :param ledger: the send ledger (open; the caller closes it).
+    :param campaign_id: the ledger's campaign.
+    :param attempt: this attempt's lease owner and lease terms.
+    :param to: the recipient (E.164, or national with ``default_region``).
+    :param from_number: the sender, a number of the account.
+    :param message: the text.
+    :param media_url: the URL of a media attachment (an MMS), or None.
+    :param default_region: region code for national numbers; None accepts E.164 only.
+    :param log: where the outcome is logged.
+    :raises SMSNexusCampaignError: for a bad argument (nothing sent); the error of a send that failed or whose
+        outcome is unknown (see :func:`message_result`).
+    """
+    row = message_row(
+        to=to, from_number=from_number, message=message, media_url=media_url, default_region=default_region
+    )
+    sender = CampaignSender.for_attempt(hook, ledger, campaign_id, attempt, log=log)
+    sender.load_ledger([row])
+    sender.send_all([row])
+    return message_result(row, log)
 
 
 def message_row(

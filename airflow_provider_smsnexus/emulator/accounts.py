@@ -1,6 +1,6 @@
 """The emulator's tenants: accounts (one per API token) with their credits, plan, daily usage and
-phone numbers; authentication by token; and the account endpoints ``/api/balance`` and
-``/api/phone-numbers``. Tokens are secrets: never returned, logged or put in a URL.
+phone numbers, kept by an :class:`AccountBook`; authentication by token; and the account endpoints
+``/api/balance`` and ``/api/phone-numbers``. Tokens are secrets: never returned, logged or put in a URL.
 """
 
 from __future__ import annotations
@@ -8,12 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus.emulator.core import SECONDS_PER_DAY, EmulatorCore
-from airflow_provider_smsnexus.emulator.store import MessageStore, iso_utc
+from airflow_provider_smsnexus.emulator.core import SECONDS_PER_DAY
+from airflow_provider_smsnexus.emulator.store import MessageStore, StringTable, iso_utc
 from airflow_provider_smsnexus.emulator.validation import E164, EmulatorHTTPError, ValidationFailed
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from airflow_provider_smsnexus.emulator.core import IdCounters, ServerClock, SettingsInForce
 
 #: Numbers of a new account unless others are given: (number, capabilities, status).
 DEFAULT_NUMBERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -92,11 +94,34 @@ class Account:
             "opted_out": sorted(self.opted_out),
         }
 
+    def roll_day(self, today: int) -> None:
+        """Start a new day of usage when ``today`` is another day than the one counted so far.
 
-class AccountsMixin(EmulatorCore):
-    """Accounts, authentication, balance and numbers."""
+        :param today: the server's current day (see :meth:`.ServerClock.today`).
+        """
+        if today != self.usage_day:
+            self.usage_day = today
+            self.credits_used_today = 0
 
-    _by_token: dict[str, Account]
+
+@dataclass(eq=False)
+class AccountBook:
+    """The accounts of a run, by id and by token, and the string tables their messages share.
+
+    :param settings: the settings in force (credits and plan of a new account).
+    :param clock: the server's clock (when a number was added, the day of usage).
+    :param ids: the id counters (accounts, numbers, conversations).
+    """
+
+    settings: SettingsInForce
+    clock: ServerClock
+    ids: IdCounters
+    #: Every account by id, in creation order.
+    by_id: dict[int, Account] = field(default_factory=dict, init=False)
+    _by_token: dict[str, Account] = field(default_factory=dict, init=False, repr=False)
+    # Phone numbers and bodies are interned once for all accounts of the run.
+    _numbers: StringTable = field(default_factory=StringTable, init=False, repr=False)
+    _bodies: StringTable = field(default_factory=StringTable, init=False, repr=False)
 
     def add_account(
         self,
@@ -120,7 +145,8 @@ class AccountsMixin(EmulatorCore):
             raise ValidationFailed({"token": ["The token field is required."]})
         if token in self._by_token:
             raise ValidationFailed({"token": ["The token has already been taken."]})
-        now = self.server_now()
+        now = self.clock.now()
+        settings = self.settings.current
         specs: list[dict[str, Any]] = []
         if numbers is None:
             specs = [{"number": n, "capabilities": list(c), "status": s} for n, c, s in DEFAULT_NUMBERS]
@@ -133,7 +159,7 @@ class AccountsMixin(EmulatorCore):
                 raise ValidationFailed({"numbers": [f"{spec.get('number')!r} is not an E.164 number."]})
             phone_numbers.append(
                 PhoneNumber(
-                    id=self._take_id("number"),
+                    id=self.ids.take("number"),
                     number=spec["number"],
                     capabilities=list(spec.get("capabilities", ["sms", "mms"])),
                     status=spec.get("status", "active"),
@@ -141,16 +167,16 @@ class AccountsMixin(EmulatorCore):
                 )
             )
         account = Account(
-            id=self._take_id("account"),
+            id=self.ids.take("account"),
             token=token,
-            credits=self.settings.initial_credits if credits is None else int(credits),
-            plan=plan or self.settings.plan,
+            credits=settings.initial_credits if credits is None else int(credits),
+            plan=plan or settings.plan,
             numbers=phone_numbers,
-            store=MessageStore(self.numbers, self.bodies, lambda: self._take_id("conversation")),
+            store=MessageStore(self._numbers, self._bodies, lambda: self.ids.take("conversation")),
             suspended=suspended,
             usage_day=int(now // SECONDS_PER_DAY),
         )
-        self.accounts[account.id] = account
+        self.by_id[account.id] = account
         self._by_token[token] = account
         return account
 
@@ -159,7 +185,7 @@ class AccountsMixin(EmulatorCore):
 
         :param account_id: account id.
         """
-        account = self.accounts.get(account_id)
+        account = self.by_id.get(account_id)
         if account is None:
             raise EmulatorHTTPError(404, f"Account {account_id} not found")
         return account
@@ -200,18 +226,12 @@ class AccountsMixin(EmulatorCore):
         """
         return self._by_token.get(token) if token else None
 
-    def _roll_day(self, account: Account) -> None:
-        today = int(self.server_now() // SECONDS_PER_DAY)
-        if today != account.usage_day:
-            account.usage_day = today
-            account.credits_used_today = 0
-
     def balance(self, account: Account) -> dict[str, Any]:
         """``GET /api/balance`` data.
 
         :param account: the caller.
         """
-        self._roll_day(account)
+        account.roll_day(self.clock.today())
         return {
             "credits": account.credits,
             "currency": "credits",

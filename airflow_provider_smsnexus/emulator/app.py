@@ -17,9 +17,14 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from airflow_provider_smsnexus.emulator.extra import EmulatorNotInstalledError
+
+try:  # FastAPI comes with the [emulator] extra: without it, say what to install (not a bare ImportError)
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, Response
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+except ImportError as exc:
+    raise EmulatorNotInstalledError(exc.name or "fastapi") from exc
 
 from airflow_provider_smsnexus import RUN_HEADER
 from airflow_provider_smsnexus.emulator.answers import (
@@ -37,7 +42,8 @@ from airflow_provider_smsnexus.emulator.api_routes import (
 from airflow_provider_smsnexus.emulator.inspection import add_inspection_routes
 from airflow_provider_smsnexus.emulator.ratelimit import OTHER, SEND, RateDecision
 from airflow_provider_smsnexus.emulator.settings import EmulatorSettings
-from airflow_provider_smsnexus.emulator.state import Emulator, EmulatorHTTPError, ValidationFailed
+from airflow_provider_smsnexus.emulator.state import Emulator
+from airflow_provider_smsnexus.emulator.validation import EmulatorHTTPError, ValidationFailed
 
 log = logging.getLogger(__name__)
 

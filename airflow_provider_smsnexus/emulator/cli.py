@@ -1,7 +1,8 @@
 """``smsnexus-emulator``: run a local SMS Nexus server for development.
 
 Prints one start-up line with the base URL and the ``AIRFLOW_CONN_SMSNEXUS_DEFAULT`` value to use,
-serves until SIGINT or SIGTERM, then stops cleanly (exit status 0).
+serves until SIGINT or SIGTERM, then stops cleanly (exit status 0). Without the ``[emulator]`` extra it
+says what to install and exits with :data:`EXIT_NOT_INSTALLED` (``--help`` works without it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smsnexus.emulator.extra import EmulatorNotInstalledError
 from airflow_provider_smsnexus.emulator.settings import (
     DEFAULT_TOKEN,
     LIFECYCLE_AUTO,
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 DEFAULT_PORT = 8025
+#: The exit status when the web server is missing (the provider was installed without ``[emulator]``).
+EXIT_NOT_INSTALLED = 3
 
 
 def _share(value: str) -> float:
@@ -49,7 +53,7 @@ def _non_negative_int(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface."""
+    """The command-line interface: one group of options per kind of setting."""
     defaults = EmulatorSettings()
     parser = argparse.ArgumentParser(
         prog="smsnexus-emulator",
@@ -57,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Never contacts the real service.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    _add_server_options(parser)
+    _add_data_options(parser, defaults)
+    _add_limit_options(parser, defaults)
+    _add_fault_options(parser)
+    _add_drift_options(parser)
+    _add_lifecycle_options(parser, defaults)
+    return parser
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
     server = parser.add_argument_group("server")
     server.add_argument("--host", default="127.0.0.1", help="address to listen on")
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (0: any free port)")
@@ -83,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the server's log level",
     )
 
+
+def _add_data_options(parser: argparse.ArgumentParser, defaults: EmulatorSettings) -> None:
     data = parser.add_argument_group("accounts and data")
     data.add_argument(
         "--seed-messages",
@@ -101,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-http-webhooks", action="store_true", help="accept http:// webhook URLs (local development)"
     )
 
+
+def _add_limit_options(parser: argparse.ArgumentParser, defaults: EmulatorSettings) -> None:
     limits = parser.add_argument_group("rate limits (fixed window per account and endpoint class)")
     limits.add_argument("--send-limit", type=int, default=defaults.send_limit, help="sends per window")
     limits.add_argument(
@@ -110,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--window-seconds", type=_positive, default=defaults.window_seconds, help="window length"
     )
 
+
+def _add_fault_options(parser: argparse.ArgumentParser) -> None:
     faults = parser.add_argument_group("fault injection")
     faults.add_argument(
         "--fail-before-share", type=_share, default=0.0, help="share of requests answered 500"
@@ -137,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--maintenance-page", action="store_true", help="answer every /api request with an HTML page"
     )
 
+
+def _add_drift_options(parser: argparse.ArgumentParser) -> None:
     drift = parser.add_argument_group("what the API reference does not promise")
     drift.add_argument(
         "--list-order",
@@ -163,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="listed messages that move one status on at each GET /api/messages",
     )
 
+
+def _add_lifecycle_options(parser: argparse.ArgumentParser, defaults: EmulatorSettings) -> None:
     lifecycle = parser.add_argument_group("message lifecycle")
     lifecycle.add_argument(
         "--lifecycle",
@@ -188,7 +212,6 @@ def build_parser() -> argparse.ArgumentParser:
     lifecycle.add_argument(
         "--reply-delay", type=float, default=defaults.reply_delay, help="seconds delivered -> reply"
     )
-    return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
@@ -222,6 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_level=args.log_level,
             configure_logging=True,
         )
+    except EmulatorNotInstalledError as exc:
+        print(f"smsnexus-emulator: {exc}", file=sys.stderr)
+        return EXIT_NOT_INSTALLED
     except OSError as exc:
         print(f"smsnexus-emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2

@@ -1,24 +1,20 @@
-"""What every part of the emulated service shares: the settings in force, the two clocks (the
-machine's, for delays, and the server's, which ``clock_offset_seconds`` moves, for everything the
-server writes or reports), the id counters, and the dice. The parts (:mod:`.accounts`,
-:mod:`.sending`, :mod:`.lifecycle`, :mod:`.listing`, :mod:`.traffic`, :mod:`.subscriptions`,
-:mod:`.faults`) are mixins over this base; :class:`~.state.Emulator` puts them together.
+"""What the parts of the emulated service share, each as a small object a part is given when it needs
+it: the settings in force (:class:`SettingsInForce`), the two clocks (:class:`ServerClock`: the
+machine's, for delays, and the server's, which ``clock_offset_seconds`` moves, for everything the server
+writes or reports), the id counters with the ids ``late_visibility_ms`` holds back (:class:`IdCounters`)
+and the dice (:class:`Dice`). :class:`~.state.Emulator` makes one of each and hands them to its parts.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_smsnexus.emulator.accounts import Account
     from airflow_provider_smsnexus.emulator.settings import EmulatorSettings
-    from airflow_provider_smsnexus.emulator.store import StringTable
-    from airflow_provider_smsnexus.emulator.subscriptions import Webhook
-    from airflow_provider_smsnexus.emulator.webhooks import WebhookDispatcher
 
 #: Start of the time-based id bases: 2020-01-01T00:00:00Z.
 ID_EPOCH = 1_577_836_800
@@ -42,71 +38,114 @@ def time_based_id_base(now: float | None = None) -> int:
     return max(1, int((moment - ID_EPOCH) * IDS_PER_SECOND))
 
 
-class EmulatorCore:
-    """The shared state of the emulated service; see the module docstring."""
+class SettingsInForce:
+    """The settings in force. A run-time change or a reset replaces them whole (a refused change then
+    leaves nothing half-applied), so the parts hold this and read :attr:`current` when they act.
 
-    settings: EmulatorSettings
-    clock: Callable[[], float]
-    dispatcher: WebhookDispatcher
-    accounts: dict[int, Account]
-    webhooks: dict[int, Webhook]
-    numbers: StringTable
-    bodies: StringTable
-    pending: dict[tuple[int, int], float]
-    replies: list[tuple[float, int, str, str, str]]
-    fault_counts: dict[str, int]
-    drift_counts: dict[str, int]
-    _next: dict[str, int]
-    _outbound_texts: list[str]
-    _inbound_texts: list[str]
+    :param settings: the settings to start with.
+    """
 
-    def server_now(self) -> float:
+    def __init__(self, settings: EmulatorSettings) -> None:
+        self.current = settings
+
+
+class ServerClock:
+    """The machine's clock and the server's, which runs ``clock_offset_seconds`` ahead of it.
+
+    :param settings: the settings in force (their ``clock_offset_seconds``).
+    :param machine: returns the machine's current epoch seconds (tests of the state may pass their own).
+    """
+
+    def __init__(self, settings: SettingsInForce, machine: Callable[[], float] = time.time) -> None:
+        self._settings = settings
+        self.machine = machine
+
+    def now(self) -> float:
         """The server's clock: the machine's clock moved by ``clock_offset_seconds``."""
-        return self.clock() + float(self.settings.clock_offset_seconds)
+        return self.machine() + float(self._settings.current.clock_offset_seconds)
 
-    def _reset_ids(self) -> None:
+    def today(self) -> int:
+        """The server's current day, counted from the epoch (daily usage rolls over with it)."""
+        return int(self.now() // SECONDS_PER_DAY)
+
+
+class IdCounters:
+    """The public ids the emulator hands out, and the message ids ``late_visibility_ms`` holds back.
+
+    Accounts and numbers count from 1 after every :meth:`restart`; messages, conversations and webhooks
+    from a time-based base (see :func:`time_based_id_base`) that never goes back.
+
+    :param settings: the settings in force (their ``late_visibility_ms``).
+    :param clock: when a held-back id was taken (on the machine's clock: it is a delay).
+    """
+
+    def __init__(self, settings: SettingsInForce, clock: ServerClock) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._next: dict[str, int] = {}
+        self._late_since: dict[int, float] = {}  # held-back message id -> machine time it was taken
+        self._late_turn = 0
+        self.restart()
+
+    def restart(self) -> None:
         """Set the counters for a new start: accounts and numbers from 1, the others from a
         time-based base that is also above every id handed out before (a reset never goes back)."""
         base = time_based_id_base()
-        previous = getattr(self, "_next", {})
+        previous = self._next
         self._next = {"account": 1, "number": 1}
-        self.late_since: dict[int, float] = {}  # held-back message id -> machine time it was created
-        self.late_turn = 0
+        self._late_since = {}
+        self._late_turn = 0
         for kind in TIME_BASED_IDS:
             self._next[kind] = max(base, previous.get(kind, 1))
 
-    def _take_id(self, kind: str, count: int = 1) -> int:
+    def take(self, kind: str, count: int = 1) -> int:
+        """Hand out ``count`` consecutive ids of ``kind``; return the first.
+
+        Under ``late_visibility_ms``, every other message id taken alone is held back from the lists.
+
+        :param kind: ``account``, ``number``, ``message``, ``conversation`` or ``webhook``.
+        :param count: how many.
+        """
         first = self._next[kind]
         self._next[kind] = first + count
-        if kind == "message" and count == 1 and self.settings.late_visibility_ms:
-            self._hold_back(first)
+        if kind == "message" and count == 1 and self._settings.current.late_visibility_ms:
+            turn, self._late_turn = self._late_turn, self._late_turn + 1
+            if turn % 2 == 0:
+                self._late_since[first] = self._clock.machine()
         return first
 
-    def _seed_random(self, seed: int | None) -> None:
-        self.fault_rng = random.Random(seed)
-        self.lifecycle_rng = random.Random(None if seed is None else seed + 1)
-        self.traffic_rng = random.Random(None if seed is None else seed + 2)
-        self.latency_rng = random.Random(None if seed is None else seed + 3)
-        self.drift_rng = random.Random(None if seed is None else seed + 4)
+    def held_back(self) -> list[int]:
+        """The message ids still kept out of the lists: those taken less than ``late_visibility_ms``
+        ago (the setting in force now: lowering it releases them). Released ids are forgotten."""
+        late = self._late_since
+        if not late:
+            return []
+        released = self._clock.machine() - float(self._settings.current.late_visibility_ms) / 1000
+        for message_id in [message_id for message_id, since in late.items() if since <= released]:
+            del late[message_id]
+        return list(late)
 
-    if TYPE_CHECKING:  # provided by the mixins, used across them
 
-        def _emit(self, account: Account, event: str, row: int) -> None: ...
+class Dice:
+    """The emulator's random choices, one generator per concern, all from one seed (so that a fault
+    roll never shifts the lifecycle's draws). Reseeding keeps the generators (the parts hold them).
 
-        def _hold_back(self, message_id: int) -> None: ...
+    :param seed: the settings' ``random_seed``; None for fresh randomness.
+    """
 
-        def _roll_day(self, account: Account) -> None: ...
+    def __init__(self, seed: int | None) -> None:
+        self.faults = random.Random()
+        self.lifecycle = random.Random()
+        self.traffic = random.Random()
+        self.latency = random.Random()
+        self.drift = random.Random()
+        self.reseed(seed)
 
-        def receive(
-            self, account: Account, from_number: Any, to_number: Any, body: Any, *, origin: str = "admin"
-        ) -> dict[str, Any]: ...
+    def reseed(self, seed: int | None) -> None:
+        """Start every generator again from ``seed``.
 
-        def add_live_traffic(self, account: Account, count: int) -> None: ...
-
-        def add_reply(self, account: Account, number: int, contact: int, created: int) -> int: ...
-
-        def move_status_on(self, account: Account, row: int) -> bool: ...
-
-        def account(self, account_id: int) -> Account: ...
-
-        def seed(self, account_id: int, count: int, **options: Any) -> dict[str, Any]: ...
+        :param seed: the new seed; None for fresh randomness.
+        """
+        generators = (self.faults, self.lifecycle, self.traffic, self.latency, self.drift)
+        for offset, generator in enumerate(generators):
+            generator.seed(None if seed is None else seed + offset)

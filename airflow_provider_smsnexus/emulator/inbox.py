@@ -56,10 +56,7 @@ def set_final_status(emulator: Emulator, account: Account, message_id: int, stat
         raise EmulatorHTTPError(404, f"Message {message_id} not found")
     if store.direction[row] == INBOUND:
         raise ValidationFailed({"status": ["An inbound message has no delivery status."]})
-    emulator.pending.pop((account.id, row), None)
-    if store.status[row] != FINAL[status]:
-        store.set_status(row, FINAL[status])
-        emulator._emit(account, f"message.{status}", row)
+    emulator.lifecycle.settle(account, row, FINAL[status])
     return store.message_dict(row)
 
 

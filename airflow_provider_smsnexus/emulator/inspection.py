@@ -5,7 +5,7 @@ It is how tests read the emulator's own record and change its behaviour at run t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations at run time
 from fastapi.responses import JSONResponse  # noqa: TC002
@@ -26,6 +26,12 @@ def add_inspection_routes(api: FastAPI, emulator: Emulator) -> None:
     :param api: the FastAPI application.
     :param emulator: the state they serve.
     """
+    _add_run_routes(api, emulator)
+    _add_account_routes(api, emulator)
+
+
+def _add_run_routes(api: FastAPI, emulator: Emulator) -> None:
+    """The routes about the whole run: health, reset, settings, counters, lifecycle, webhook deliveries."""
 
     @api.get("/_emulator/health")
     async def health() -> JSONResponse:
@@ -48,6 +54,18 @@ def add_inspection_routes(api: FastAPI, emulator: Emulator) -> None:
     @api.get("/_emulator/stats")
     async def stats() -> JSONResponse:
         return ok(emulator.stats())
+
+    @api.post("/_emulator/lifecycle/advance")
+    async def advance() -> JSONResponse:
+        return ok(emulator.advance_lifecycle())
+
+    @api.get("/_emulator/webhook-deliveries")
+    async def deliveries() -> JSONResponse:
+        return ok(emulator.dispatcher.deliveries())
+
+
+def _add_account_routes(api: FastAPI, emulator: Emulator) -> None:
+    """The routes of the accounts: list, add, read and change them, their messages, inbound texts, seeding."""
 
     @api.get("/_emulator/accounts")
     async def accounts() -> JSONResponse:
@@ -103,31 +121,33 @@ def add_inspection_routes(api: FastAPI, emulator: Emulator) -> None:
     async def seed(account_id: str, request: Request) -> JSONResponse:
         body = await read_json(request)
         body = body if isinstance(body, dict) else {}
-        errors: dict[str, list[str]] = {}
-        count = body.get("n")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            errors["n"] = ["The n field must be an integer of at least 0."]
-        bounds: dict[str, float | None] = {}
-        for name in ("start", "end"):
-            bounds[name] = parse_moment(body.get(name))
-            if body.get(name) is not None and bounds[name] is None:
-                errors[name] = [f"The {name} field must be a valid date."]
-        if errors:
-            raise ValidationFailed(errors)
+        count, start, end = _seed_request(body)
         return ok(
             emulator.seed(
                 emulator.account_at(account_id).id,
                 count,
                 random_seed=int(body.get("random_seed") or 0),
-                start=bounds["start"],
-                end=bounds["end"],
+                start=start,
+                end=end,
             )
         )
 
-    @api.post("/_emulator/lifecycle/advance")
-    async def advance() -> JSONResponse:
-        return ok(emulator.advance_lifecycle())
 
-    @api.get("/_emulator/webhook-deliveries")
-    async def deliveries() -> JSONResponse:
-        return ok(emulator.dispatcher.deliveries())
+def _seed_request(body: dict[str, Any]) -> tuple[int, float | None, float | None]:
+    """The count and the ``start`` and ``end`` bounds of a seeding request; a 422 naming each bad field.
+
+    :param body: the decoded JSON body.
+    """
+    errors: dict[str, list[str]] = {}
+    count = body.get("n")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        errors["n"] = ["The n field must be an integer of at least 0."]
+    bounds: dict[str, float | None] = {}
+    for name in ("start", "end"):
+        bounds[name] = parse_moment(body.get(name))
+        if body.get(name) is not None and bounds[name] is None:
+            errors[name] = [f"The {name} field must be a valid date."]
+    if errors:
+        raise ValidationFailed(errors)
+    assert isinstance(count, int)
+    return count, bounds["start"], bounds["end"]

@@ -3,25 +3,29 @@ pagination ``meta``, and the switches that make them drift the way the API refer
 the order (``list_order``), date parameters ignored (``ignore_date_params``), conversations that
 move to the top while a client pages (``reorder_conversations_per_list``) and messages that leave
 a status-filtered list while it is paged (``status_changes_per_list``), and ids that become visible
-out of order (``late_visibility_ms``).
+out of order (``late_visibility_ms``). :class:`Listing` answers both lists.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_smsnexus.emulator.core import EmulatorCore
 from airflow_provider_smsnexus.emulator.lifecycle import NEXT_STATUS
 from airflow_provider_smsnexus.emulator.settings import OLDEST_FIRST
 from airflow_provider_smsnexus.emulator.store import DIRECTION_CODES, STATUS_CODES
 
 if TYPE_CHECKING:
+    import random
     from array import array
     from collections.abc import Callable
 
     from airflow_provider_smsnexus.emulator.accounts import Account
+    from airflow_provider_smsnexus.emulator.core import IdCounters, ServerClock, SettingsInForce
+    from airflow_provider_smsnexus.emulator.lifecycle import Lifecycle
     from airflow_provider_smsnexus.emulator.store import MessageStore
+    from airflow_provider_smsnexus.emulator.traffic import Traffic
 
 T = TypeVar("T")
 
@@ -41,11 +45,30 @@ def page_meta(page: int, per_page: int, total: int) -> dict[str, int]:
     }
 
 
-class ListingMixin(EmulatorCore):
-    """The message and conversation lists."""
+@dataclass(eq=False)
+class Listing:
+    """The message and conversation lists, and what their switches change while a client pages.
+
+    :param settings: the settings in force (order and drift switches).
+    :param clock: the server's clock (when a moved conversation's reply is written).
+    :param ids: the id counters (which message ids are still held back).
+    :param rng: the dice of the drift switches.
+    :param drift_counts: the ``drift`` counters of the inspection API's stats (this adds to
+        ``status_changes`` and ``conversation_moves``).
+    :param traffic: what adds live traffic and the replies that move conversations.
+    :param lifecycle: what moves a listed message's status on.
+    """
+
+    settings: SettingsInForce
+    clock: ServerClock
+    ids: IdCounters
+    rng: random.Random
+    drift_counts: dict[str, int]
+    traffic: Traffic
+    lifecycle: Lifecycle
 
     def _oldest_first(self) -> bool:
-        return self.settings.list_order == OLDEST_FIRST
+        return self.settings.current.list_order == OLDEST_FIRST
 
     def _in_list_order(
         self, store: MessageStore, index: array, lo: int, hi: int, offset: int, limit: int
@@ -55,21 +78,11 @@ class ListingMixin(EmulatorCore):
             return list(index[lo + offset : min(hi, lo + offset + limit)])
         return store.newest_first(index, lo, hi, offset, limit)
 
-    def _hold_back(self, message_id: int) -> None:
-        """Under ``late_visibility_ms``: keep every other new message out of the list for a while."""
-        turn, self.late_turn = self.late_turn, self.late_turn + 1
-        if turn % 2 == 0:
-            self.late_since[message_id] = self.clock()
-
     def _without_late(self, store: MessageStore, index: array, lo: int, hi: int) -> tuple[array, int, int]:
-        """The selection ``index[lo:hi]`` without the messages still held back (``late_visibility_ms``
-        in force now: lowering it releases them)."""
-        late = self.late_since
+        """The selection ``index[lo:hi]`` without the messages still held back (``late_visibility_ms``)."""
+        late = self.ids.held_back()
         if not late:
             return index, lo, hi
-        released = self.clock() - float(self.settings.late_visibility_ms) / 1000
-        for message_id in [message_id for message_id, since in late.items() if since <= released]:
-            del late[message_id]
         hidden = {row for row in map(store.row_of, late) if row is not None}
         if not hidden:
             return index, lo, hi
@@ -103,9 +116,9 @@ class ListingMixin(EmulatorCore):
             pagination ``meta``; it runs before ``status_changes_per_list`` moves any of these rows.
         :return: what ``render`` returned.
         """
-        settings = self.settings
+        settings = self.settings.current
         if settings.live_traffic_per_list:
-            self.add_live_traffic(account, int(settings.live_traffic_per_list))
+            self.traffic.add_live_traffic(account, int(settings.live_traffic_per_list))
         if settings.ignore_date_params:
             start = end = None
         store = account.store
@@ -136,9 +149,9 @@ class ListingMixin(EmulatorCore):
         """
         store = account.store
         movable = [row for row in rows if store.status[row] in NEXT_STATUS]
-        chosen = self.drift_rng.sample(movable, min(count, len(movable)))
+        chosen = self.rng.sample(movable, min(count, len(movable)))
         for row in chosen:
-            self.move_status_on(account, row)
+            self.lifecycle.move_status_on(account, row)
         self.drift_counts["status_changes"] += len(chosen)
         return len(chosen)
 
@@ -151,7 +164,7 @@ class ListingMixin(EmulatorCore):
         :param page: 1-based page.
         :param per_page: rows per page.
         """
-        moves = int(self.settings.reorder_conversations_per_list)
+        moves = int(self.settings.current.reorder_conversations_per_list)
         if moves:
             self._reply_on_old_conversations(account, moves, page, per_page)
         store = account.store
@@ -172,11 +185,11 @@ class ListingMixin(EmulatorCore):
         candidates = list(ordered[page * per_page :])
         if len(candidates) < count:
             candidates = list(ordered[per_page:]) or list(ordered[1:])
-        chosen = self.drift_rng.sample(candidates, min(count, len(candidates)))
+        chosen = self.rng.sample(candidates, min(count, len(candidates)))
         if not chosen:
             return
         # Never older than the current newest message, so the reply really goes to the top.
-        created = max(int(self.server_now()), store.created[ordered[0].last_row])
+        created = max(int(self.clock.now()), store.created[ordered[0].last_row])
         for conversation in chosen:
-            self.add_reply(account, conversation.number, conversation.contact, created)
+            self.traffic.add_reply(account, conversation.number, conversation.contact, created)
         self.drift_counts["conversation_moves"] += len(chosen)

@@ -11,6 +11,9 @@ in a ``conftest.py``. It provides:
     Sets ``AIRFLOW_CONN_SMSNEXUS_DEFAULT`` to that emulator (fast retry back-off) and returns
     ``"smsnexus_default"``.
 
+The plugin is not registered through a ``pytest11`` entry point: only a ``conftest.py`` that names it loads
+it. It loads without the ``[emulator]`` extra; a test that asks for the emulator then fails, naming the extra.
+
 .. seealso:: "In your tests (pytest)" in :doc:`/emulator`.
 """
 
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from airflow_provider_smsnexus.emulator.extra import EmulatorNotInstalledError
 from airflow_provider_smsnexus.emulator.settings import DEFAULT_TOKEN, EmulatorSettings
 from airflow_provider_smsnexus.emulator.testing import TEST_CONNECTION_EXTRAS, EmulatorAdmin, EmulatorHandle
 
@@ -33,7 +37,10 @@ def smsnexus_emulator_session() -> Iterator[EmulatorHandle]:
     tests use ``smsnexus_emulator``."""
     from airflow_provider_smsnexus.emulator.server import EmulatorServer
 
-    server = EmulatorServer(EmulatorSettings.for_tests()).start()
+    try:
+        server = EmulatorServer(EmulatorSettings.for_tests()).start()
+    except EmulatorNotInstalledError as exc:  # the plugin loads without the extra; a test that needs it fails
+        pytest.fail(str(exc), pytrace=False)
     try:
         yield EmulatorHandle(
             base_url=server.base_url, token=DEFAULT_TOKEN, admin=EmulatorAdmin(server.root_url), server=server

@@ -1,7 +1,9 @@
-"""The emulator's own count of SMS segments (what it charges), written from 3GPP TS 23.038 (GSM 03.38).
+"""The emulator's own count of SMS segments (what it charges, as the server does), written from 3GPP TS 23.038
+(GSM 03.38).
 
-It shares nothing with the provider's :mod:`airflow_provider_smsnexus.utils.segments`, so the credit
-checks of the suite compare two independent counts instead of one count with itself. The rules:
+It plays the server's part: the provider's :mod:`airflow_provider_smsnexus.utils.segments` is the client's
+estimate of this charge. The two share nothing, so the credit checks of the suite compare two independent
+counts instead of one count with itself. The rules:
 a text whose every character is in the GSM 7-bit default alphabet (:data:`GSM7_DEFAULT_TABLE`,
 indexed by septet value) or its extension table (:data:`GSM7_EXTENSION_TABLE`, reached through the
 escape septet 0x1B, so each of those characters takes 2 septets) is sent as GSM-7: one message holds

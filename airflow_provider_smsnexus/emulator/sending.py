@@ -1,15 +1,16 @@
-"""Messages entering the emulator: ``POST /api/sms/send`` (validation as the reference and Laravel
-word it, a charge per segment counted by the emulator's own :mod:`~airflow_provider_smsnexus.emulator.segments`, or the MMS cost, and a
-``queued`` message) and inbound texts from contacts (with STOP / START opt-out keywords).
+"""``POST /api/sms/send``: validation as the reference and Laravel word it, a charge per segment counted
+by the emulator's own :mod:`~airflow_provider_smsnexus.emulator.segments` (or the MMS cost), and a
+``queued`` message handed to the :class:`~.lifecycle.Lifecycle`. Texts from contacts come in through
+:mod:`~airflow_provider_smsnexus.emulator.inbound`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus.emulator.core import EmulatorCore
 from airflow_provider_smsnexus.emulator.segments import count_segments
-from airflow_provider_smsnexus.emulator.store import INBOUND, ORIGIN_CODES, OUTBOUND, QUEUED, RECEIVED
+from airflow_provider_smsnexus.emulator.store import ORIGIN_CODES, OUTBOUND, QUEUED
 from airflow_provider_smsnexus.emulator.validation import (
     E164,
     MAX_MESSAGE_LENGTH,
@@ -20,13 +21,24 @@ from airflow_provider_smsnexus.emulator.validation import (
 
 if TYPE_CHECKING:
     from airflow_provider_smsnexus.emulator.accounts import Account
+    from airflow_provider_smsnexus.emulator.core import IdCounters, ServerClock, SettingsInForce
+    from airflow_provider_smsnexus.emulator.lifecycle import Lifecycle
 
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
-START_WORDS = frozenset({"START", "UNSTOP"})
 
+@dataclass(eq=False)
+class Sending:
+    """Accepts, charges and stores sends.
 
-class SendingMixin(EmulatorCore):
-    """Sending and receiving."""
+    :param settings: the settings in force (``mms_cost``).
+    :param clock: the server's clock (``created_at``, the day of usage).
+    :param ids: the id counters (messages).
+    :param lifecycle: what moves a stored message on from ``queued``.
+    """
+
+    settings: SettingsInForce
+    clock: ServerClock
+    ids: IdCounters
+    lifecycle: Lifecycle
 
     def send(self, account: Account, payload: Any) -> dict[str, Any]:
         """``POST /api/sms/send``: validate, charge per segment (or the MMS cost), store ``queued``.
@@ -64,8 +76,8 @@ class SendingMixin(EmulatorCore):
         assert sender is not None
         assert recipient is not None
         assert text is not None
-        cost = int(self.settings.mms_cost) if media_url else count_segments(text)
-        self._roll_day(account)
+        cost = int(self.settings.current.mms_cost) if media_url else count_segments(text)
+        account.roll_day(self.clock.today())
         if account.credits < cost:
             raise ValidationFailed(
                 {
@@ -78,8 +90,8 @@ class SendingMixin(EmulatorCore):
         account.credits -= cost
         account.credits_used_today += cost
         row = account.store.append(
-            message_id=self._take_id("message"),
-            created=int(self.server_now()),
+            message_id=self.ids.take("message"),
+            created=int(self.clock.now()),
             direction=OUTBOUND,
             status=QUEUED,
             credits=cost,
@@ -89,51 +101,5 @@ class SendingMixin(EmulatorCore):
             origin=ORIGIN_CODES["api"],
             media_url=media_url,
         )
-        self.pending[account.id, row] = self.clock()
+        self.lifecycle.track(account, row)
         return account.store.message_dict(row, with_direction=False)
-
-    def receive(
-        self, account: Account, from_number: Any, to_number: Any, body: Any, *, origin: str = "admin"
-    ) -> dict[str, Any]:
-        """Store an inbound message (a reply from ``from_number`` to the account's ``to_number``),
-        apply STOP / START keywords and send ``message.received`` webhooks.
-
-        :param account: the receiving account.
-        :param from_number: the contact's E.164 number.
-        :param to_number: one of the account's numbers.
-        :param body: the text.
-        :param origin: ``admin`` or ``reply`` (shown by the inspection API).
-        :return: the message as ``GET /api/messages`` shows it.
-        """
-        errors: dict[str, list[str]] = {}
-        data = {"from": from_number, "to": to_number, "body": body}
-        sender = required_string(data, "from", errors)
-        recipient = required_string(data, "to", errors)
-        text = required_string(data, "body", errors)
-        if sender is not None and not E164.match(sender):
-            errors["from"] = ["The from field must be a phone number in E.164 format."]
-        if recipient is not None and account.number(recipient) is None:
-            errors["to"] = ["The to number is not a phone number of the account."]
-        if errors:
-            raise ValidationFailed(errors)
-        assert sender is not None
-        assert recipient is not None
-        assert text is not None
-        row = account.store.append(
-            message_id=self._take_id("message"),
-            created=int(self.server_now()),
-            direction=INBOUND,
-            status=RECEIVED,
-            credits=0,
-            number=recipient,
-            contact=sender,
-            body=text,
-            origin=ORIGIN_CODES[origin],
-        )
-        keyword = text.strip().upper()
-        if keyword in STOP_WORDS:
-            account.opted_out.add(sender)
-        elif keyword in START_WORDS:
-            account.opted_out.discard(sender)
-        self._emit(account, "message.received", row)
-        return account.store.message_dict(row)

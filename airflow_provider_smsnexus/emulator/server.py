@@ -11,6 +11,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smsnexus.emulator.extra import require_server
 from airflow_provider_smsnexus.emulator.settings import EmulatorSettings
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class EmulatorServer:
     :param log_level: uvicorn's log level.
     :param configure_logging: let uvicorn install its logging configuration (the CLI does);
         otherwise its loggers just propagate to the application's.
+    :raises ~.extra.EmulatorNotInstalledError: the provider was installed without its ``[emulator]`` extra.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class EmulatorServer:
         log_level: str = "warning",
         configure_logging: bool = False,
     ) -> None:
+        require_server()  # FastAPI, uvicorn and httptools: the [emulator] extra
         from airflow_provider_smsnexus.emulator.app import create_app
 
         self.settings = settings or EmulatorSettings()

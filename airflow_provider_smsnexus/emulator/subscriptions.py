@@ -1,21 +1,22 @@
-"""Registered webhooks: ``POST``/``GET``/``DELETE /api/webhooks`` (an HTTPS URL, or http with
-``allow_http_webhooks``, and a list of events) and the hand-over of each event of an account's
-messages to the :class:`~.webhooks.WebhookDispatcher`, which POSTs them.
+"""Registered webhooks, kept by a :class:`WebhookRegistry`: ``POST``/``GET``/``DELETE /api/webhooks``
+(an HTTPS URL, or http with ``allow_http_webhooks``, and a list of events) and the hand-over of each
+event of an account's messages to the :class:`~.webhooks.WebhookDispatcher`, which POSTs them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_smsnexus.emulator.core import EmulatorCore
 from airflow_provider_smsnexus.emulator.store import iso_utc
 from airflow_provider_smsnexus.emulator.validation import EmulatorHTTPError, ValidationFailed, required_string
 from airflow_provider_smsnexus.emulator.webhooks import EVENTS
 
 if TYPE_CHECKING:
     from airflow_provider_smsnexus.emulator.accounts import Account
+    from airflow_provider_smsnexus.emulator.core import IdCounters, ServerClock, SettingsInForce
+    from airflow_provider_smsnexus.emulator.webhooks import WebhookDispatcher
 
 
 @dataclass
@@ -47,10 +48,30 @@ class Webhook:
         }
 
 
-class SubscriptionsMixin(EmulatorCore):
-    """Webhook registrations and event emission."""
+@dataclass(eq=False)
+class WebhookRegistry:
+    """The webhooks of a run, and the events they are sent.
 
-    def _emit(self, account: Account, event: str, row: int) -> None:
+    :param settings: the settings in force (``allow_http_webhooks``).
+    :param clock: the server's clock (when a webhook was made, when an event occurred).
+    :param ids: the id counters (webhooks).
+    :param dispatcher: what POSTs the events.
+    """
+
+    settings: SettingsInForce
+    clock: ServerClock
+    ids: IdCounters
+    dispatcher: WebhookDispatcher
+    #: Every registered webhook by id, oldest first.
+    webhooks: dict[int, Webhook] = field(default_factory=dict, init=False)
+
+    def emit(self, account: Account, event: str, row: int) -> None:
+        """Hand ``event`` of a message to every active webhook of its account that subscribed to it.
+
+        :param account: the message's account.
+        :param event: one of :data:`~.webhooks.EVENTS`.
+        :param row: the message's row in the account's store.
+        """
         hooks = [
             hook
             for hook in self.webhooks.values()
@@ -58,7 +79,7 @@ class SubscriptionsMixin(EmulatorCore):
         ]
         if hooks:
             message = account.store.message_dict(row)
-            occurred_at = self.server_now()
+            occurred_at = self.clock.now()
             for hook in hooks:
                 self.dispatcher.submit(hook.id, hook.url, event, message, occurred_at=occurred_at)
 
@@ -73,7 +94,7 @@ class SubscriptionsMixin(EmulatorCore):
         url = required_string(data, "url", errors)
         if url is not None:
             parts = urlsplit(url)
-            schemes = ("https", "http") if self.settings.allow_http_webhooks else ("https",)
+            schemes = ("https", "http") if self.settings.current.allow_http_webhooks else ("https",)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 errors["url"] = ["The url field must be a valid URL."]
             elif parts.scheme not in schemes:
@@ -92,11 +113,11 @@ class SubscriptionsMixin(EmulatorCore):
         assert url is not None
         assert isinstance(events, list)
         hook = Webhook(
-            id=self._take_id("webhook"),
+            id=self.ids.take("webhook"),
             account_id=account.id,
             url=url,
             events=list(dict.fromkeys(events)),
-            created_at=self.server_now(),
+            created_at=self.clock.now(),
         )
         self.webhooks[hook.id] = hook
         return hook.to_dict()

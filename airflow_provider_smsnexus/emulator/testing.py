@@ -113,7 +113,7 @@ class EmulatorAdmin:
         self._call("POST", "/reset")
 
     def config(self) -> dict[str, Any]:
-        """The settings in force (see :class:`~airflow_provider_smsnexus.emulator.EmulatorSettings`)."""
+        """The settings in force (see :class:`~airflow_provider_smsnexus.emulator.settings.EmulatorSettings`)."""
         return self._call("GET", "/config")
 
     def configure(self, **settings: Any) -> dict[str, Any]:

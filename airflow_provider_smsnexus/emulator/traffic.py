@@ -1,7 +1,7 @@
 """Messages that the emulator makes up: seeded history (a realistic mix spread over a span, added in
 bulk with numpy), live traffic that arrives while a client pages, and customer replies on existing
 conversations. None of it sends webhooks or charges credits; all of it is visible through the
-inspection API under its own origin (``seed`` or ``live``).
+inspection API under its own origin (``seed`` or ``live``). :class:`Traffic` makes all three.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus.emulator.core import SECONDS_PER_DAY, EmulatorCore
+from airflow_provider_smsnexus.emulator.core import SECONDS_PER_DAY
 from airflow_provider_smsnexus.emulator.segments import count_segments
 from airflow_provider_smsnexus.emulator.store import (
     DELIVERED,
@@ -27,8 +28,10 @@ from airflow_provider_smsnexus.emulator.validation import ValidationFailed
 
 if TYPE_CHECKING:
     import random
+    from collections.abc import Sequence
 
-    from airflow_provider_smsnexus.emulator.accounts import Account
+    from airflow_provider_smsnexus.emulator.accounts import Account, AccountBook
+    from airflow_provider_smsnexus.emulator.core import IdCounters, ServerClock
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +87,26 @@ def seed_bodies(rng: random.Random) -> tuple[list[str], list[str]]:
     return outbound, inbound
 
 
-class TrafficMixin(EmulatorCore):
-    """History, live traffic and customer replies."""
+@dataclass(eq=False)
+class Traffic:
+    """Makes up history, live traffic and customer replies.
+
+    :param clock: the server's clock (``created_at`` of what happens now, the default span of history).
+    :param ids: the id counters (messages).
+    :param accounts: the accounts (history is seeded into an account named by id).
+    :param rng: the dice of live traffic.
+    :param reply_rng: the dice of the replies that move conversations (the list-drift switches').
+    :param outbound_texts: what the accounts send, from :func:`seed_bodies`.
+    :param inbound_texts: what contacts text, from :func:`seed_bodies` (STOP among them).
+    """
+
+    clock: ServerClock
+    ids: IdCounters
+    accounts: AccountBook
+    rng: random.Random
+    reply_rng: random.Random
+    outbound_texts: Sequence[str]
+    inbound_texts: Sequence[str]
 
     def _contact_pool(self, size: int) -> list[str]:
         return _CONTACTS[:size]
@@ -96,17 +117,17 @@ class TrafficMixin(EmulatorCore):
         :param account: the account.
         :param count: number of messages.
         """
-        rng = self.traffic_rng
+        rng = self.rng
         numbers = [item.number for item in account.numbers if item.status == "active"] or [
             account.numbers[0].number
         ]
         contacts = self._contact_pool(CONTACT_POOL_SIZE)
-        now = int(self.server_now())
+        now = int(self.clock.now())
         for _ in range(count):
             inbound = rng.random() < 0.3
-            text = rng.choice(self._inbound_texts if inbound else self._outbound_texts)
+            text = rng.choice(self.inbound_texts if inbound else self.outbound_texts)
             account.store.append(
-                message_id=self._take_id("message"),
+                message_id=self.ids.take("message"),
                 created=now,
                 direction=INBOUND if inbound else OUTBOUND,
                 status=RECEIVED if inbound else DELIVERED,
@@ -126,15 +147,16 @@ class TrafficMixin(EmulatorCore):
         :param created: its created_at (epoch seconds, server clock).
         :return: its row.
         """
-        text = self.drift_rng.choice([body for body in self._inbound_texts if body != "STOP"])
-        return account.store.append(
-            message_id=self._take_id("message"),
+        text = self.reply_rng.choice([body for body in self.inbound_texts if body != "STOP"])
+        store = account.store
+        return store.append(
+            message_id=self.ids.take("message"),
             created=created,
             direction=INBOUND,
             status=RECEIVED,
             credits=0,
-            number=self.numbers[number],
-            contact=self.numbers[contact],
+            number=store.numbers[number],
+            contact=store.numbers[contact],
             body=text,
             origin=ORIGIN_CODES["live"],
         )
@@ -165,10 +187,10 @@ class TrafficMixin(EmulatorCore):
         import numpy as np
 
         began = time.perf_counter()
-        account = self.account(account_id)
+        account = self.accounts.account(account_id)
         if count < 0:
             raise ValidationFailed({"n": ["The n field must be at least 0."]})
-        end = float(self.server_now() if end is None else end)
+        end = float(self.clock.now() if end is None else end)
         start = float(end - 90 * SECONDS_PER_DAY if start is None else start)
         if start >= end:
             raise ValidationFailed({"end": ["The end field must be a date after start."]})
@@ -176,13 +198,14 @@ class TrafficMixin(EmulatorCore):
         numbers = [item.number for item in account.numbers if "sms" in item.capabilities] or [
             account.numbers[0].number
         ]
-        number_codes = np.array([self.numbers.code(value) for value in numbers], dtype=np.int32)
+        strings, bodies = account.store.numbers, account.store.bodies  # the run's shared string tables
+        number_codes = np.array([strings.code(value) for value in numbers], dtype=np.int32)
         contact_codes = np.array(
-            [self.numbers.code(value) for value in self._contact_pool(CONTACT_POOL_SIZE)], dtype=np.int32
+            [strings.code(value) for value in self._contact_pool(CONTACT_POOL_SIZE)], dtype=np.int32
         )
-        outbound_codes = np.array([self.bodies.code(text) for text in self._outbound_texts], dtype=np.int32)
-        outbound_credits = np.array([count_segments(text) for text in self._outbound_texts], dtype=np.int32)
-        inbound_codes = np.array([self.bodies.code(text) for text in self._inbound_texts], dtype=np.int32)
+        outbound_codes = np.array([bodies.code(text) for text in self.outbound_texts], dtype=np.int32)
+        outbound_credits = np.array([count_segments(text) for text in self.outbound_texts], dtype=np.int32)
+        inbound_codes = np.array([bodies.code(text) for text in self.inbound_texts], dtype=np.int32)
 
         created = np.sort(rng.integers(math.ceil(start), math.ceil(end), size=count, dtype=np.int64))
         inbound = rng.random(count) < 0.25
@@ -197,7 +220,7 @@ class TrafficMixin(EmulatorCore):
             p=[0.93, 0.05, 0.015, 0.005],
         )
         status = np.where(inbound, np.int8(RECEIVED), outcome).astype(np.int8)
-        first_id = self._take_id("message", count)
+        first_id = self.ids.take("message", count)
         account.store.extend(
             ids=np.arange(first_id, first_id + count, dtype=np.int64),
             created=created,

@@ -25,82 +25,26 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus.utils.rate_budget import (
-    DEFAULT_RESERVE_SHARE,
-    PRIORITIES,
-    BudgetRules,
-    SharedWindow,
-)
+from airflow_provider_smsnexus.hooks import _budget_stores
+from airflow_provider_smsnexus.hooks._budget_stores import StoreUnavailableError
+from airflow_provider_smsnexus.hooks._config import PROCESS
+from airflow_provider_smsnexus.utils.rate_budget import PRIORITIES, BudgetRules, SharedWindow
 from airflow_provider_smsnexus.utils.rate_limit import RateLimiter
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from airflow_provider_smsnexus.hooks._budget_stores import BudgetStore
-    from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
+    from airflow_provider_smsnexus.hooks._config import BudgetSettings, SMSNexusConnectionConfig
     from airflow_provider_smsnexus.utils.rate_limit import RateLimitInfo
 
-PROCESS, HOST, SQL, REDIS = "process", "host", "sql", "redis"
-#: The values of the ``rate_budget`` extra.
-BUDGET_KINDS = (PROCESS, HOST, SQL, REDIS)
 #: The rate-limit classes, each with its own budget.
 RATE_CLASSES = ("send", "read")
 #: A store that cannot be reached is reported at most this often (seconds).
 STORE_WARNING_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class BudgetSettings:
-    """
-    The connection's choice of rate budget.
-
-    :param kind: one of :data:`BUDGET_KINDS`.
-    :param store: where a shared budget lives: for ``host`` a directory (default: ``smsnexus-rate-budget``
-        under the temporary directory); for ``sql`` an Airflow connection id or a SQLAlchemy URL; for
-        ``redis`` an Airflow connection id or a ``redis://`` URL.
-    :param reserve_share: the share of each limit that bulk calls leave to interactive calls (0 to 0.5).
-    """
-
-    kind: str = PROCESS
-    store: str | None = None
-    reserve_share: float = DEFAULT_RESERVE_SHARE
-
-    @classmethod
-    def from_extra(cls, extra: Mapping[str, Any]) -> BudgetSettings:
-        """
-        Read ``rate_budget``, ``rate_budget_store`` and ``rate_budget_reserve``.
-
-        :raises ValueError: one is bad; the text names it and what it takes (the connection adds its name).
-        """
-        kind = extra.get("rate_budget") or PROCESS  # null or "": a field of the form left empty
-        if not isinstance(kind, str) or kind.strip().lower() not in BUDGET_KINDS:
-            raise ValueError(f"rate_budget={kind!r}: expected one of {', '.join(BUDGET_KINDS)}")
-        kind = kind.strip().lower()
-        store = extra.get("rate_budget_store")
-        if store is not None and not isinstance(store, str):
-            # Its value is not shown: a URL may hold a password.
-            raise ValueError(
-                f"rate_budget_store: a {type(store).__name__}; expected text (a directory, connection id or URL)"
-            )
-        store = (store or "").strip() or None
-        if kind in (SQL, REDIS) and store is None:
-            what = "a SQLAlchemy URL" if kind == SQL else "a redis:// URL"
-            raise ValueError(
-                f"rate_budget_store: missing; rate_budget={kind} needs a connection id or {what}"
-            )
-        raw = extra.get("rate_budget_reserve")
-        raw = DEFAULT_RESERVE_SHARE if raw is None or raw == "" else raw
-        try:
-            reserve = float(raw)
-        except (TypeError, ValueError):
-            reserve = -1.0
-        if not 0 <= reserve <= 0.5 or isinstance(raw, bool):
-            raise ValueError(f"rate_budget_reserve={raw!r}: expected a share of the limit from 0 to 0.5")
-        return cls(kind=kind, store=store, reserve_share=reserve)
 
 
 def account_key(config: SMSNexusConnectionConfig) -> str:
@@ -208,11 +152,9 @@ class SharedBudget:
     def store(self) -> BudgetStore:
         """The store, opened on first use (in the thread that runs the budget's calls)."""
         if self._store is None:
-            from airflow_provider_smsnexus.hooks._budget_stores import open_store
-
             with self._lock:
                 if self._store is None:
-                    self._store = (self._open_store or open_store)(self.settings)
+                    self._store = (self._open_store or _budget_stores.open_store)(self.settings)
         return self._store
 
     def try_acquire(self, rate_class: str) -> tuple[float, str | None]:
@@ -258,8 +200,6 @@ class SharedBudget:
 
     def _transact(self, rate_class: str, change: Callable[[SharedWindow], Any]) -> Any:
         """Run ``change`` on the shared window; None when the store cannot be reached (warned, rate-limited)."""
-        from airflow_provider_smsnexus.hooks._budget_stores import StoreUnavailableError
-
         try:
             result = self.store.transact(self.keys[rate_class], change)
         except StoreUnavailableError as exc:

@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.hooks._config import HOST, REDIS, SQL
 from airflow_provider_smsnexus.utils.rate_budget import SharedWindow
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_smsnexus.hooks._budget import BudgetSettings
+    from airflow_provider_smsnexus.hooks._config import BudgetSettings
 
 T = TypeVar("T")
 
@@ -282,8 +283,6 @@ def open_store(settings: BudgetSettings) -> BudgetStore:
     :raises SMSNexusError: the store is misconfigured (its connection is unknown or not a database, its URL
         cannot be opened, the ``redis`` package is missing).
     """
-    from airflow_provider_smsnexus.hooks._budget import HOST, REDIS, SQL
-
     cache_key = (os.getpid(), settings.kind, settings.store)
     with _STORES_LOCK:
         store = _STORES.get(cache_key)

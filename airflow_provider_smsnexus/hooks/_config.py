@@ -11,12 +11,10 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smsnexus import DEFAULT_BASE_URL
 from airflow_provider_smsnexus.exceptions import (
     SMSNexusConfigError,
     SMSNexusConnectionNotFoundError,
 )
-from airflow_provider_smsnexus.hooks._budget import BudgetSettings
 from airflow_provider_smsnexus.hooks._clock import DEFAULT_UNCERTAINTY_SECONDS
 from airflow_provider_smsnexus.hooks._extras import (
     NUMBER_RULES,
@@ -25,12 +23,71 @@ from airflow_provider_smsnexus.hooks._extras import (
     read_text,
     read_verify,
 )
+from airflow_provider_smsnexus.hooks.connection_form import DEFAULT_BASE_URL
+from airflow_provider_smsnexus.utils.rate_budget import DEFAULT_RESERVE_SHARE
 
 #: The default listing-delay bound (s): the API reference promises no bound; see docs/guarantees.md.
 LISTING_DELAY_SECONDS = 5.0
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from airflow.sdk import Connection
+
+
+PROCESS, HOST, SQL, REDIS = "process", "host", "sql", "redis"
+#: The values of the ``rate_budget`` extra.
+BUDGET_KINDS = (PROCESS, HOST, SQL, REDIS)
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """
+    The connection's choice of rate budget.
+
+    :param kind: one of :data:`BUDGET_KINDS`.
+    :param store: where a shared budget lives: for ``host`` a directory (default: ``smsnexus-rate-budget``
+        under the temporary directory); for ``sql`` an Airflow connection id or a SQLAlchemy URL; for
+        ``redis`` an Airflow connection id or a ``redis://`` URL.
+    :param reserve_share: the share of each limit that bulk calls leave to interactive calls (0 to 0.5).
+    """
+
+    kind: str = PROCESS
+    store: str | None = None
+    reserve_share: float = DEFAULT_RESERVE_SHARE
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any]) -> BudgetSettings:
+        """
+        Read ``rate_budget``, ``rate_budget_store`` and ``rate_budget_reserve``.
+
+        :raises ValueError: one is bad; the text names it and what it takes (the connection adds its name).
+        """
+        kind = extra.get("rate_budget") or PROCESS  # null or "": a field of the form left empty
+        if not isinstance(kind, str) or kind.strip().lower() not in BUDGET_KINDS:
+            raise ValueError(f"rate_budget={kind!r}: expected one of {', '.join(BUDGET_KINDS)}")
+        kind = kind.strip().lower()
+        store = extra.get("rate_budget_store")
+        if store is not None and not isinstance(store, str):
+            # Its value is not shown: a URL may hold a password.
+            raise ValueError(
+                f"rate_budget_store: a {type(store).__name__}; expected text (a directory, connection id or URL)"
+            )
+        store = (store or "").strip() or None
+        if kind in (SQL, REDIS) and store is None:
+            what = "a SQLAlchemy URL" if kind == SQL else "a redis:// URL"
+            raise ValueError(
+                f"rate_budget_store: missing; rate_budget={kind} needs a connection id or {what}"
+            )
+        raw = extra.get("rate_budget_reserve")
+        raw = DEFAULT_RESERVE_SHARE if raw is None or raw == "" else raw
+        try:
+            reserve = float(raw)
+        except (TypeError, ValueError):
+            reserve = -1.0
+        if not 0 <= reserve <= 0.5 or isinstance(raw, bool):
+            raise ValueError(f"rate_budget_reserve={raw!r}: expected a share of the limit from 0 to 0.5")
+        return cls(kind=kind, store=store, reserve_share=reserve)
 
 
 def _mask(secret: str) -> None:

@@ -1,8 +1,10 @@
-"""Walking a paginated list page by page, or one page ahead for a caller that reads every page.
+"""Walking a paginated list page by page, or one page ahead for a caller that reads every page: the one walk
+both hooks drive (the sync hook in a loop, the async hook awaiting each page), which asks for pages instead of
+fetching them, so a walk never calls back up into its hook.
 
-The walk is the one of :class:`~airflow_provider_smsnexus.hooks.pagination.PageWalker`, unchanged: the
-caller's thread hands every page to ``walker.take`` in order and asks ``walker.is_done`` and
-``walker.walk_is_over`` exactly what it asked before, on the same pages.
+The walk is the one of :class:`~airflow_provider_smsnexus.hooks.pagination.PageWalker`: the caller's thread
+hands every page to ``walker.take`` in order and asks ``walker.is_done`` and ``walker.walk_is_over``, on the
+same pages whether it reads ahead or not.
 
 Which requests a walk makes is the caller's to decide. Page n+1 is a request the walk makes only if the caller
 asks for more after page n; a caller that stops there (``any(...)`` finding its row, a lookup) must not pay
@@ -18,41 +20,56 @@ held ahead.
 from __future__ import annotations
 
 import threading
+from contextlib import closing
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
     from concurrent.futures import Future
 
     from airflow_provider_smsnexus.hooks.pagination import PageWalker
 
 
-def walk_pages(
-    fetch: Callable[[int, threading.Event], dict[str, Any]], walker: PageWalker
-) -> Iterator[list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class PageRequest:
     """
-    Yield the new rows of each page of a list, as ``walker`` decides; page by page, or with the next page
-    fetched ahead when ``walker.read_ahead`` says the caller reads every page.
+    A page the hook fetches now, in the caller's thread or task, and sends back decoded into the walk.
 
-    Page by page, each page is fetched in the caller's thread when the caller asks for more: a caller that stops
-    after page n (``break``, ``any(...)``) has made n requests. Read ahead, one background thread (started with
-    the first page fetched ahead, so a one-page list starts none) makes the ahead requests, through the same
-    ``fetch`` and so the same limiter, retry driver and stats as the caller's. An error of an ahead request is
-    raised here when its page is consumed, as if it had been fetched then. Closing the generator early (a
-    caller that breaks after all) stops the ahead request at its next wait, waits for one already sent, and ends
-    the thread before ``close()`` returns; its page is dropped.
+    :param page: the page number, from 1.
+    :param stop: set once the page is no longer wanted (pass it to the retry driver).
+    """
 
-    :param fetch: fetches page n (from 1) and returns its decoded answer; ``stop`` is set once the page is no
-        longer wanted (pass it to the retry driver).
+    page: int
+    stop: threading.Event
+
+
+def walk_pages(
+    walker: PageWalker, fetch_ahead: Callable[[int, threading.Event], dict[str, Any]] | None = None
+) -> Generator[PageRequest | list[dict[str, Any]], dict[str, Any] | None, None]:
+    """
+    One walk of a list, without I/O of its own in the caller's thread: it yields a :class:`PageRequest` for
+    each page the hook must fetch (send the decoded answer back), and each page's new rows (send None back),
+    as ``walker`` decides. Both hooks drive it, the sync one in a loop, the async one awaiting each page.
+
+    Page by page, a page is requested when the caller asks for more: a caller that stops after page n
+    (``break``, ``any(...)``) has made n requests. Read ahead (``walker.read_ahead`` and ``fetch_ahead``
+    given), one background thread (started with the first page fetched ahead, so a one-page list starts none)
+    fetches page n+1 with ``fetch_ahead`` while the caller works on page n, through the same limiter, retry
+    driver and stats as the caller's. An error of an ahead request is raised here when its page is consumed,
+    as if it had been fetched then. Closing the walk early stops the ahead request at its next wait, waits for
+    one already sent, and ends the thread before ``close()`` returns; its page is dropped.
+
     :param walker: decides which rows are new and when a pass and the walk are over, and whether to read ahead.
+    :param fetch_ahead: fetches page n in the background thread; None: never read ahead.
     """
     stop = threading.Event()
     ahead: _Ahead | None = None
-    read_ahead = walker.read_ahead
+    read_ahead = walker.read_ahead and fetch_ahead is not None
     try:
         while True:  # one pass per turn; only walkers proven by a count take more than one
             page = 1
-            body = fetch(page, stop)
+            body = yield PageRequest(page, stop)
             while True:
                 rows = walker.take(body)
                 try:
@@ -60,7 +77,7 @@ def walk_pages(
                 except Exception as exc:  # raised after this page's rows, where it was raised before
                     done, error = True, exc
                 if not done and read_ahead:
-                    ahead = ahead or _Ahead(fetch, stop)
+                    ahead = ahead or _Ahead(fetch_ahead, stop)
                     ahead.request(page + 1)
                 if rows:
                     yield rows
@@ -70,13 +87,52 @@ def walk_pages(
                     break
                 page += 1
                 # Here the caller has asked for more (or page n had no new rows to hand it).
-                body = ahead.result() if ahead is not None else fetch(page, stop)
+                body = ahead.result() if ahead is not None else (yield PageRequest(page, stop))
             if walker.walk_is_over():
                 return
     finally:
         stop.set()
         if ahead is not None:
             ahead.close()
+
+
+def iter_pages(
+    walker: PageWalker, fetch: Callable[[int, threading.Event], dict[str, Any]]
+) -> Iterator[list[dict[str, Any]]]:
+    """
+    The sync hook's walk: each page's new rows, with each page fetched by ``fetch`` (page n, ``stop``) in the
+    caller's thread, or ahead in the background when ``walker.read_ahead`` says so (see :func:`walk_pages`).
+    """
+    steps = walk_pages(walker, fetch)
+    with closing(steps):
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, PageRequest):
+                    step = steps.send(fetch(step.page, step.stop))
+                else:
+                    yield step
+                    step = steps.send(None)
+        except StopIteration:
+            return
+
+
+async def aiter_pages(
+    walker: PageWalker, fetch: Callable[[int], Awaitable[dict[str, Any]]]
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The async hook's walk: the same walk as :func:`iter_pages`, each page awaited from ``fetch`` (page n)."""
+    steps = walk_pages(walker)
+    with closing(steps):
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, PageRequest):
+                    step = steps.send(await fetch(step.page))
+                else:
+                    yield step
+                    step = steps.send(None)
+        except StopIteration:
+            return
 
 
 class _Ahead:

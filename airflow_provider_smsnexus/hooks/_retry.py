@@ -1,10 +1,10 @@
 """The one retry driver of the SMS Nexus hooks: budget waits, attempts, retries, stats and the server clock.
 
 The driver knows no HTTP library. :meth:`RetryDriver.steps` is a generator that yields what to do next --
-:class:`Wait` so many seconds, :class:`Call` a shared rate budget's store, or :data:`SEND` the request now --
-and is sent what happened: an :class:`Answer`, or a :class:`NoAnswer` that the transport has classified
+:class:`Wait` so many seconds, :class:`Call` a shared rate budget's store, :data:`READY` (a send about to
+leave, for its caller's mark) or :data:`SEND` the request now -- and is sent what happened: an :class:`Answer`, or a :class:`NoAnswer` that the transport has classified
 (:func:`urllib3_failure`, :func:`aiohttp_failure`). It returns the decoded JSON body or raises the error the
-outcome means. The sync hook runs it with :func:`run_blocking`, the async hook with :func:`run_async` (a
+outcome means. The sync hook runs it with :func:`blocking_steps`, the async hook with :func:`run_async` (a
 store's I/O in a worker thread), so both obey the same rate budget (:mod:`._budget`), count the same stats
 and feed the same server clock.
 
@@ -29,14 +29,14 @@ from airflow_provider_smsnexus.exceptions import (
 )
 from airflow_provider_smsnexus.hooks._answers import interpret_answer
 from airflow_provider_smsnexus.hooks._budget import open_budget
-from airflow_provider_smsnexus.hooks.outcomes import UNKNOWN, NoAnswer
+from airflow_provider_smsnexus.hooks.outcomes import REPEATABLE_METHODS, UNKNOWN, Answer, NoAnswer
 from airflow_provider_smsnexus.utils.rate_budget import INTERACTIVE
 from airflow_provider_smsnexus.utils.rate_limit import RESET_MARGIN_SECONDS, parse_rate_limit_headers
 
 if TYPE_CHECKING:
     import logging
     import threading
-    from collections.abc import Awaitable, Callable, Generator, Mapping
+    from collections.abc import Awaitable, Callable, Generator
 
     from airflow_provider_smsnexus.hooks._budget import ProcessBudget, SharedBudget
     from airflow_provider_smsnexus.hooks._clock import ServerClock
@@ -44,8 +44,6 @@ if TYPE_CHECKING:
     from airflow_provider_smsnexus.utils.rate_limit import RateLimitInfo
 
 SEND_PATH = "/api/sms/send"
-#: Methods whose repetition changes nothing on the server, so a retry after it may have arrived is safe.
-REPEATABLE_METHODS = frozenset({"GET", "DELETE"})
 
 #: A wait at least this long (seconds) is logged at INFO with what it waits for. A module constant so that
 #: tests can lower it.
@@ -91,26 +89,21 @@ class Call:
     function: Callable[[], Any]
 
 
-@dataclass(frozen=True)
-class Answer:
-    """
-    An answer arrived.
-
-    :param status: the HTTP status.
-    :param headers: the answer's headers (a case-insensitive mapping).
-    :param text: the body as text.
-    """
-
-    status: int
-    headers: Mapping[str, str]
-    text: str
-
-
 # -- the driver -------------------------------------------------------------------------------------------
 
 
+class _Ready:
+    def __repr__(self) -> str:
+        return "READY"
+
+
+#: The request is about to leave (the budget's wait and any 429 back-off are over): the caller writes its
+#: durable mark now, then resumes the driver with ``None``, or throws its exception into it (the request is
+#: not sent, its reservation is given back, and the exception comes back out). Yielded only when asked for.
+READY = _Ready()
+
 #: What the driver yields.
-Step = Wait | _Send | Call
+Step = Wait | _Send | Call | _Ready
 
 
 class RetryDriver:
@@ -153,13 +146,14 @@ class RetryDriver:
             self.stats[key] += amount
 
     def steps(
-        self, method: str, path: str, *, before_send: Callable[[], None] | None = None
+        self, method: str, path: str, *, announce: bool = False
     ) -> Generator[Step, Answer | NoAnswer | None, Any]:
         """
         Drive one request from its budget wait to its decoded JSON body, or to the error its outcome means.
 
-        Each attempt waits for the rate budget, then calls ``before_send`` (its exception propagates, the
-        request is not sent and its reservation is given back), then yields :data:`SEND`; the budget is told
+        Each attempt waits for the rate budget, then, when ``announce``, yields :data:`READY` (an exception
+        thrown in there propagates, the request is not sent and its reservation is given back), then yields
+        :data:`SEND`; the budget is told
         every answer's rate-limit headers, every 429, and every attempt that got no answer. A 429 is retried for as long as the server's reset
         times say, until this request has spent ``max_rate_limit_wait`` seconds waiting since its first 429
         (resets and the limiter's pace); 5xx and transport failures up to ``max_retries`` times, and only
@@ -176,9 +170,9 @@ class RetryDriver:
             waited, ticket = yield from self._wait_for_budget(budget_class, method, path)
             if refusals:
                 waited_for_429s += waited  # the pace after a refusal is part of waiting it out
-            if before_send is not None:
+            if announce:
                 try:
-                    before_send()
+                    yield READY
                 except BaseException:
                     yield from self._tell_budget(self.budget.release, budget_class, ticket)
                     raise
@@ -307,14 +301,16 @@ class RetryDriver:
             interpret_answer(method, path, answer.status, answer.text, info, self.config.token)
 
 
-def run_blocking(
+def blocking_steps(
     steps: Generator[Step, Answer | NoAnswer | None, Any],
     send: Callable[[], Answer | NoAnswer],
     *,
     stop: threading.Event | None = None,
-) -> Any:
+) -> Generator[None, None, Any]:
     """
-    Run a driver with blocking sleeps; ``send`` makes one attempt.
+    Run a driver with blocking sleeps, as a generator the caller drives: it yields at each :data:`READY`
+    (the caller writes its mark in its own frame, then resumes it, or throws its exception in) and returns the
+    driver's result. ``send`` makes one attempt.
 
     :param stop: once set, the request is abandoned at its next wait (or before it starts) with
         :class:`concurrent.futures.CancelledError`; an attempt already sent is awaited. For a page read ahead
@@ -335,8 +331,34 @@ def run_blocking(
                 step = steps.send(None)
             elif isinstance(step, Call):
                 step = steps.send(step.function())
+            elif step is READY:
+                try:
+                    yield
+                except BaseException as exc:  # the caller's mark failed: the driver gives the slot back
+                    step = steps.throw(exc)
+                else:
+                    step = steps.send(None)
             else:
                 step = steps.send(send())
+    except StopIteration as done:
+        return done.value
+
+
+def run_attempts(attempts: Generator[None, None, Any], before_send: Callable[[], None] | None = None) -> Any:
+    """
+    Drive ``attempts`` (a generator that yields right before each request leaves) to its result, calling
+    ``before_send`` at each yield; an exception it raises is thrown in, and comes back out once the request's
+    reservation is given back.
+    """
+    try:
+        next(attempts)
+        while True:
+            try:
+                if before_send is not None:
+                    before_send()
+            except BaseException as exc:
+                attempts.throw(exc)
+            next(attempts)
     except StopIteration as done:
         return done.value
 
@@ -360,7 +382,9 @@ async def run_async(
             elif isinstance(step, Call):
                 # A store's lock and round trip, off the event loop.
                 step = steps.send(await asyncio.to_thread(step.function))
-            else:
+            elif step is SEND:
                 step = steps.send(await send())
+            else:
+                raise TypeError(f"the async runner cannot take {step!r}: its requests announce nothing")
     except StopIteration as done:
         return done.value

@@ -23,8 +23,14 @@ from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from airflow_provider_smsnexus.exceptions import SMSNexusConfigError
 from airflow_provider_smsnexus.hooks._extras import NO_PROXY_KEY
-from airflow_provider_smsnexus.hooks._retry import REPEATABLE_METHODS, Answer
-from airflow_provider_smsnexus.hooks.outcomes import UNKNOWN, NoAnswer, aiohttp_failure, urllib3_failure
+from airflow_provider_smsnexus.hooks.outcomes import (
+    REPEATABLE_METHODS,
+    UNKNOWN,
+    Answer,
+    NoAnswer,
+    aiohttp_failure,
+    urllib3_failure,
+)
 
 if TYPE_CHECKING:
     import ssl

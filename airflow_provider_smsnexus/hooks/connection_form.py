@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_smsnexus import DEFAULT_BASE_URL
-
+#: The API's base URL when the connection's host is empty (the form shows it as the host's hint).
+DEFAULT_BASE_URL = "https://www.smsnexus.net/api"
 #: Standard fields the form hides: SMS Nexus takes a base URL and a token only.
 HIDDEN_FIELDS = ("login", "schema", "port")
 #: Standard fields the form relabels.

@@ -1,4 +1,5 @@
-"""How a request failed, for the SMS Nexus hooks: whether a send may have reached the server.
+"""What one attempt at a request came to, for the SMS Nexus hooks: an :class:`Answer`, or :class:`NoAnswer`
+and whether a send may have reached the server.
 
 An error raised before the request can have left this machine is :data:`NOT_SENT` (safe to retry, or to mark
 failed); anything after the request may have been written is :data:`UNKNOWN`: never repeated, settled by a
@@ -9,7 +10,7 @@ two transports' errors alike; :func:`send_outcome` reads the hooks' own errors.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import (
     SMSNexusError,
@@ -17,10 +18,30 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusSendOutcomeUnknownError,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 #: The request provably never left this machine, or the server refused it unprocessed (429, 4xx).
 NOT_SENT = "not_sent"
 #: The request may have reached the server and been acted on: never repeat it, look the result up.
 UNKNOWN = "unknown"
+#: Methods whose repetition changes nothing on the server, so a retry after it may have arrived is safe.
+REPEATABLE_METHODS = frozenset({"GET", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Answer:
+    """
+    An answer arrived.
+
+    :param status: the HTTP status.
+    :param headers: the answer's headers (a case-insensitive mapping).
+    :param text: the body as text.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    text: str
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ nothing of rows that change while a list is paged):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusResponseError
@@ -30,7 +31,7 @@ from airflow_provider_smsnexus.hooks._answers import extract_data
 from airflow_provider_smsnexus.utils.times import created_at_of, iso_utc
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Mapping
+    from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
     from datetime import datetime
 
     from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
@@ -115,6 +116,26 @@ def plain_id(value: Any) -> Hashable:
     return value
 
 
+@dataclass(frozen=True)
+class WalkStats:
+    """What one walk through a paginated list saw: the figures an export reports."""
+
+    #: Pages read (re-read pages included).
+    pages: int
+    #: Passes through the list from page 1: 0 when no page was read, more than one when rows moved past the walk.
+    passes: int
+    #: Rows dropped because their id had come before in the walk (page drift).
+    duplicates: int
+    #: Rows dropped because their ``created_at`` lies outside the window.
+    outside_window: int
+    #: Rows dropped because a field differs from ``where`` (status, direction).
+    filtered_out: int
+    #: Rows first read by a re-read pass (they had moved past the walk).
+    reread_rows: int
+    #: The rows read prove newest-first order (see the module's docstring).
+    newest_first_proven: bool
+
+
 class PageWalker:
     """
     The state of one walk through a paginated list: the one place where rows are deduplicated by id,
@@ -173,6 +194,18 @@ class PageWalker:
     def newest_first_proven(self) -> bool:
         """Whether the rows read so far prove newest-first order (see the module's docstring)."""
         return self._fell_across_pages and not self._rose
+
+    def stats(self) -> WalkStats:
+        """What the walk has seen so far."""
+        return WalkStats(
+            pages=self.pages,
+            passes=self.passes if self.pages else 0,
+            duplicates=self.duplicates,
+            outside_window=self.outside_window,
+            filtered_out=self.filtered_out,
+            reread_rows=self.reread_rows,
+            newest_first_proven=self.newest_first_proven,
+        )
 
     def take(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """Return the rows of one page's answer that are new, inside the window and match ``where``."""
@@ -297,3 +330,61 @@ class PageWalker:
             )
         self.passes += 1
         return False
+
+
+def message_walker(
+    status: str | None,
+    direction: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    read_id: Callable[[Any], Hashable] | None = None,
+    read_ahead: bool = False,
+) -> PageWalker:
+    """The walker of one walk of ``/api/messages``: the window, and the filters a row can leave, checked here."""
+    where = {name: value for name, value in (("status", status), ("direction", direction)) if value}
+    return PageWalker("/api/messages", start, end, read_id=read_id, where=where, read_ahead=read_ahead)
+
+
+class PageWalk:
+    """
+    One walk through a paginated list, as the hooks' ``iter_*_pages`` return it: iterate it for the pages of
+    new rows (``for``/``next`` on :class:`~airflow_provider_smsnexus.hooks.smsnexus.SMSNexusHook`,
+    ``async for`` on :class:`~airflow_provider_smsnexus.hooks.smsnexus.SMSNexusAsyncHook`), then read what
+    the walk saw in :attr:`stats`.
+
+    :param walker: the walk's state (dedup, window, filters, when it is over).
+    :param pages: the pages, as the hook fetches them.
+    """
+
+    def __init__(
+        self, walker: PageWalker, pages: Iterator[list[dict[str, Any]]] | AsyncIterator[list[dict[str, Any]]]
+    ) -> None:
+        self._walker = walker
+        self._pages: Any = pages
+
+    @property
+    def stats(self) -> WalkStats:
+        """What the walk has seen so far: read it after the last page for the whole walk's figures."""
+        return self._walker.stats()
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        # The pages themselves: a for loop steps the hook's generator with no frame of this module between.
+        return self._pages
+
+    def __next__(self) -> list[dict[str, Any]]:
+        return next(self._pages)
+
+    def close(self) -> None:
+        """Stop the walk early: a page fetched ahead is dropped and its thread ended before this returns."""
+        self._pages.close()
+
+    def __aiter__(self) -> AsyncIterator[list[dict[str, Any]]]:
+        return self._pages
+
+    async def __anext__(self) -> list[dict[str, Any]]:
+        return await anext(self._pages)
+
+    async def aclose(self) -> None:
+        """Stop an async walk early."""
+        await self._pages.aclose()

@@ -1,9 +1,9 @@
 """Hooks for the SMS Nexus REST API: :class:`SMSNexusHook` (urllib3) and :class:`SMSNexusAsyncHook` (aiohttp).
 
-Both hooks share one core, in the private modules beside this one: the connection configuration
-(``_config``), answer interpretation and error mapping (``_answers``), retry decisions (``_retry``), pagination
-(``_pagination``, with the message list's query in ``_endpoints``, read ahead on request by ``_read_ahead``) and
-times (``_times``); only the transport differs (``_transport``).
+Both hooks share one core, in the modules beside this one: the connection configuration (``_config``),
+answer interpretation and error mapping (``_answers``), retry decisions (``_retry``), the page walker
+(:mod:`.pagination`, with the message list's query in ``_endpoints``) and the walk both hooks drive, read ahead
+on request (``_read_ahead``); only the transport differs (``_transport``).
 
 .. seealso:: :doc:`/connection`, the connection and the hook.
 """
@@ -11,7 +11,8 @@ times (``_times``); only the transport differs (``_transport``).
 from __future__ import annotations
 
 import threading
-from functools import cached_property
+from functools import cached_property, partial
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -23,8 +24,15 @@ from airflow_provider_smsnexus.hooks._budget import check_priority
 from airflow_provider_smsnexus.hooks._clock import ServerClock
 from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig, aget_connection
 from airflow_provider_smsnexus.hooks._endpoints import message_page, message_page_query
-from airflow_provider_smsnexus.hooks._read_ahead import walk_pages
-from airflow_provider_smsnexus.hooks._retry import SEND_PATH, RetryDriver, new_stats, run_async, run_blocking
+from airflow_provider_smsnexus.hooks._read_ahead import aiter_pages, iter_pages
+from airflow_provider_smsnexus.hooks._retry import (
+    SEND_PATH,
+    RetryDriver,
+    blocking_steps,
+    new_stats,
+    run_async,
+    run_attempts,
+)
 from airflow_provider_smsnexus.hooks._transport import (
     aiohttp_options,
     aiohttp_send,
@@ -38,15 +46,17 @@ from airflow_provider_smsnexus.hooks._transport import (
 from airflow_provider_smsnexus.hooks.connection_form import hook_ui_field_behaviour
 from airflow_provider_smsnexus.hooks.pagination import (
     MAX_PER_PAGE,
+    PageWalk,
     PageWalker,
     message_query,
+    message_walker,
     page_params,
 )
 from airflow_provider_smsnexus.utils.rate_budget import INTERACTIVE
 from airflow_provider_smsnexus.utils.times import as_utc
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Generator, Hashable, Iterator, Mapping
     from datetime import datetime
 
     import requests
@@ -92,6 +102,40 @@ class _SMSNexusBaseHook(BaseHook):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(smsnexus_conn_id={self.smsnexus_conn_id!r})"
+
+    def iter_message_pages(
+        self,
+        status: str | None = None,
+        direction: str | None = None,
+        start_date: datetime | str | None = None,
+        end_date: datetime | str | None = None,
+        per_page: int = MAX_PER_PAGE,
+        *,
+        read_id: Callable[[Any], Hashable] | None = None,
+        read_ahead: bool = False,
+    ) -> PageWalk:
+        """
+        Walk the message list page by page; yield each page's new rows inside [start_date, end_date).
+
+        The window is sent to the server and also applied here, so a server that ignores or renames the
+        date parameters still yields exactly the window. ``status`` is applied here only (a message that
+        changes status while the list is paged would move the rows of a server-filtered list under the
+        walk). No id is yielded twice in one walk, even while new messages push older ones onto later
+        pages, and the walk stops before the last page only when the rows read prove newest-first order.
+        Pages left with no new rows are not yielded. Iterate the walk with ``for`` on :class:`SMSNexusHook`,
+        ``async for`` on :class:`SMSNexusAsyncHook` (which never reads ahead).
+
+        :param read_id: turns a row's ``id`` into the value it is deduplicated by (see :class:`PageWalker`).
+        :param read_ahead: the caller reads every page: page n+1 is fetched while the caller works on page n.
+            Default False: page n+1 is fetched when it is asked for (closing the walk early drops a page
+            fetched ahead and ends its thread).
+        :return: the walk: iterate it for the pages, then read its :attr:`~PageWalk.stats`.
+        """
+        start, end = as_utc(start_date, "start_date"), as_utc(end_date, "end_date")
+        walker = message_walker(status, direction, start, end, read_id=read_id, read_ahead=read_ahead)
+        # Status is checked by the walker only: a server-filtered list would shrink under the walk.
+        query = {"direction": direction, "start": start, "end": end}
+        return PageWalk(walker, self._message_pages(walker, query, per_page))
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -185,6 +229,27 @@ class SMSNexusHook(_SMSNexusBaseHook):
         """
         return self._driver.server_clock
 
+    def _attempts(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        announce: bool = False,
+        stop: threading.Event | None = None,
+    ) -> Generator[None, None, dict[str, Any]]:
+        """One API request through the retry driver, as a generator (:func:`blocking_steps`: it yields right
+        before each attempt leaves when ``announce``) that returns the decoded JSON body."""
+        pool, url = self.pool, request_url(self.config, path, params)
+        body = None if json_body is None else json_bytes(json_body)  # once, for every attempt
+        # A partial, not a lambda: the attempt runs in the transport, with no frame of this module above it.
+        return blocking_steps(
+            self._driver.steps(method, path, announce=announce),
+            partial(urllib3_send, pool, method, url, body),
+            stop=stop,
+        )
+
     def _request(
         self,
         method: str,
@@ -192,18 +257,11 @@ class SMSNexusHook(_SMSNexusBaseHook):
         *,
         params: dict[str, Any] | None = None,
         json_body: Any = None,
-        before_send: Callable[[], None] | None = None,
         stop: threading.Event | None = None,
     ) -> dict[str, Any]:
         """Send one API request through the retry driver; return the decoded JSON body. ``stop``: see
-        :func:`run_blocking`."""
-        pool, url = self.pool, request_url(self.config, path, params)
-        body = None if json_body is None else json_bytes(json_body)  # once, for every attempt
-        return run_blocking(
-            self._driver.steps(method, path, before_send=before_send),
-            lambda: urllib3_send(pool, method, url, body),
-            stop=stop,
-        )
+        :func:`blocking_steps`."""
+        return run_attempts(self._attempts(method, path, params=params, json_body=json_body, stop=stop))
 
     # -- endpoints ---------------------------------------------------------------------------------
 
@@ -235,11 +293,24 @@ class SMSNexusHook(_SMSNexusBaseHook):
             its exception propagates unchanged.
         :return: the created message (``id``, ``status``, ``credits_used``, ...).
         """
+        return run_attempts(self.send_sms_attempts(from_number, to, message, media_url), before_send)
+
+    def send_sms_attempts(
+        self, from_number: str, to: str, message: str, media_url: str | None = None
+    ) -> Generator[None, None, dict[str, Any]]:
+        """
+        :meth:`send_sms` as a generator its caller drives, so that the caller's mark runs in its own frame:
+        each ``next()`` returns right before an attempt's request leaves (after the limiter's wait and any 429
+        backoff); the caller writes its mark, then calls ``next()`` again to send, or throws its exception in
+        (``attempts.throw(exc)``: nothing is sent, the request's place in the rate budget is given back, and
+        the exception comes back out). The created message is the generator's return value
+        (``StopIteration.value``); the errors are :meth:`send_sms`'s.
+        """
         payload: dict[str, Any] = {"from": from_number, "to": to, "message": message}
         if media_url:
             payload["media_url"] = media_url
         try:
-            body = self._request("POST", SEND_PATH, json_body=payload, before_send=before_send)
+            body = yield from self._attempts("POST", SEND_PATH, json_body=payload, announce=True)
         except SMSNexusSendOutcomeUnknownError as exc:
             exc.from_number, exc.to = from_number, to
             raise
@@ -272,80 +343,53 @@ class SMSNexusHook(_SMSNexusBaseHook):
         params = message_page_query(self.config, page=page, per_page=per_page, **filters)
         return message_page(self._request("GET", "/api/messages", params=params))
 
-    def _iter_pages(
-        self, path: str, params: Mapping[str, Any], per_page: int, walker: PageWalker
-    ) -> Iterator[list[dict[str, Any]]]:
+    def _fetch_page(
+        self, path: str, params: Mapping[str, Any], per_page: int, page: int, stop: threading.Event
+    ) -> dict[str, Any]:
+        return self._request("GET", path, params={**params, **page_params(per_page, page)}, stop=stop)
+
+    def _walk(self, path: str, params: Mapping[str, Any], per_page: int, walker: PageWalker) -> PageWalk:
         """The pages of ``path`` as ``walker`` takes them (read ahead when it asks for it: see ``_read_ahead``)."""
+        return PageWalk(walker, iter_pages(walker, partial(self._fetch_page, path, params, per_page)))
 
-        def fetch(page: int, stop: threading.Event) -> dict[str, Any]:
-            return self._request("GET", path, params={**params, **page_params(per_page, page)}, stop=stop)
-
-        yield from walk_pages(fetch, walker)
-
-    def iter_message_pages(
-        self,
-        status: str | None = None,
-        direction: str | None = None,
-        start_date: datetime | str | None = None,
-        end_date: datetime | str | None = None,
-        per_page: int = MAX_PER_PAGE,
-        walker: PageWalker | None = None,
+    def _message_pages(
+        self, walker: PageWalker, query: Mapping[str, Any], per_page: int
     ) -> Iterator[list[dict[str, Any]]]:
-        """
-        Walk the message list page by page; yield each page's new rows inside [start_date, end_date).
-
-        The window is sent to the server and also applied here, so a server that ignores or renames the
-        date parameters still yields exactly the window. ``status`` is applied here only (a message that
-        changes status while the list is paged would move the rows of a server-filtered list under the
-        walk). No id is yielded twice in one walk, even while new messages push older ones onto later
-        pages, and the walk stops before the last page only when the rows read prove newest-first order.
-        Pages left with no new rows are not yielded. Page n+1 is fetched when it is asked for; a walker made
-        with ``read_ahead=True`` fetches it while the caller works on page n (for callers that read every
-        page; a generator closed early drops that page and ends the thread).
-
-        :param walker: a :class:`PageWalker` to walk with (to read its counters afterwards, or to give it
-            an id reader); its window and filters are set from the other arguments.
-        """
-        start, end = as_utc(start_date, "start_date"), as_utc(end_date, "end_date")
-        params = message_query(self.config, status=None, direction=direction, start=start, end=end)
-        walker = walker or PageWalker("/api/messages")
-        walker.start, walker.end = start, end
-        walker.where = {
-            name: value for name, value in (("status", status), ("direction", direction)) if value
-        }
-        yield from self._iter_pages("/api/messages", params, per_page, walker)
+        params = message_query(self.config, status=None, **query)
+        return iter_pages(walker, partial(self._fetch_page, "/api/messages", params, per_page))
 
     def iter_messages(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every message of :meth:`iter_message_pages` (same arguments), one at a time."""
-        for page in self.iter_message_pages(**kwargs):
-            yield from page
+        return chain.from_iterable(self.iter_message_pages(**kwargs))
 
     def get_phone_numbers(self) -> list[dict[str, Any]]:
         """The account's phone numbers with their capabilities and status."""
         return extract_data(self._request("GET", "/api/phone-numbers"), "/api/phone-numbers", list)
 
     def iter_conversation_pages(
-        self, per_page: int = MAX_PER_PAGE, walker: PageWalker | None = None
-    ) -> Iterator[list[dict[str, Any]]]:
+        self,
+        per_page: int = MAX_PER_PAGE,
+        *,
+        read_id: Callable[[Any], Hashable] | None = None,
+        read_ahead: bool = False,
+    ) -> PageWalk:
         """
         Walk the conversation list page by page, never yielding an id twice, until every conversation is read.
 
         A conversation with a new message moves to the top of the list, past the walk; so the list is read
-        again from page 1 until the distinct ids read equal the list's ``meta.total`` (the walker's
-        ``reread_rows`` counts those the re-reads found).
+        again from page 1 until the distinct ids read equal the list's ``meta.total`` (the walk's
+        ``stats.reread_rows`` counts those the re-reads found).
 
-        :param walker: a :class:`PageWalker` to walk with (to read its counters afterwards, or to give it
-            an id reader).
+        :param read_id: as for :meth:`iter_message_pages`.
+        :param read_ahead: as for :meth:`iter_message_pages`.
         :raises SMSNexusResponseError: the count cannot be reached or is missing, so completeness is unproven.
         """
-        walker = walker or PageWalker("/api/conversations")
-        walker.prove_by_total = True
-        yield from self._iter_pages("/api/conversations", {}, per_page, walker)
+        walker = PageWalker("/api/conversations", read_id=read_id, prove_by_total=True, read_ahead=read_ahead)
+        return self._walk("/api/conversations", {}, per_page, walker)
 
     def iter_conversations(self, per_page: int = MAX_PER_PAGE) -> Iterator[dict[str, Any]]:
         """Every conversation, one at a time."""
-        for page in self.iter_conversation_pages(per_page=per_page):
-            yield from page
+        return chain.from_iterable(self.iter_conversation_pages(per_page=per_page))
 
     def create_webhook(self, url: str, events: list[str]) -> dict[str, Any]:
         """
@@ -448,7 +492,7 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
             options = self._transport_options
             return await run_async(
                 driver.steps(method, path),
-                lambda: aiohttp_send(session, config, options, method, path, params=params),
+                partial(aiohttp_send, session, config, options, method, path, params=params),
             )
 
     async def get_balance(self) -> dict[str, Any]:
@@ -468,3 +512,11 @@ class SMSNexusAsyncHook(_SMSNexusBaseHook):
         filters = {"status": status, "direction": direction, "start_date": start_date, "end_date": end_date}
         params = message_page_query(await self.get_config(), page=page, per_page=per_page, **filters)
         return message_page(await self._request("GET", "/api/messages", params=params))
+
+    def _message_pages(
+        self, walker: PageWalker, query: Mapping[str, Any], per_page: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        # Each page is one get_messages, requested when it is asked for (no read-ahead in the event loop).
+        window = {"start_date": query["start"], "end_date": query["end"]}
+        fetch = partial(self.get_messages, per_page=per_page, direction=query["direction"], **window)
+        return aiter_pages(walker, fetch)

@@ -1,4 +1,4 @@
-"""What the two send operators share: the hook, the send ledger, the sender, and templating that leaves data alone.
+"""What the two send operators share: the hook, the send ledger, the attempt, and templating that leaves data alone.
 
 .. seealso:: :mod:`airflow_provider_smsnexus.operators.sms`, the operators themselves.
 """
@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_smsnexus.campaign.lease import lease_owner
-from airflow_provider_smsnexus.campaign.ledger import DEFAULT_TABLE_NAME, SendLedger
+from airflow_provider_smsnexus.campaign.lease import SendAttempt, lease_owner
+from airflow_provider_smsnexus.campaign.ledger import SendLedger
+from airflow_provider_smsnexus.campaign.ledger_schema import DEFAULT_TABLE_NAME
 from airflow_provider_smsnexus.campaign.model import CLOCK_SKEW, LEASE_SECONDS
-from airflow_provider_smsnexus.campaign.sender import CampaignSender
 from airflow_provider_smsnexus.campaign.sources import is_storage_path
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 from airflow_provider_smsnexus.utils.rate_budget import INTERACTIVE
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 class SendOperatorBase(BaseOperator):
-    """What both operators share: the hook, the ledger, the sender, and templating that leaves data alone."""
+    """What both operators share: the hook, the ledger, the attempt, and templating that leaves data alone."""
 
     ui_color = "#d8f3dc"
     #: The hook's priority in a shared rate budget: a single send is waited on; a campaign is bulk.
@@ -60,20 +60,9 @@ class SendOperatorBase(BaseOperator):
         """The send ledger: in ``ledger_conn_id``'s database, or the SQLite file under AIRFLOW_HOME."""
         return SendLedger.for_connection(self.ledger_conn_id, table_name=self.ledger_table)
 
-    def make_sender(
-        self, ledger: SendLedger, campaign_id: str, context: Context, **kwargs: Any
-    ) -> CampaignSender:
-        """The campaign engine for this attempt, its leases owned by this task instance's try."""
-        return CampaignSender(
-            self.hook,
-            ledger,
-            campaign_id,
-            log=self.log,
-            owner=lease_owner(context),
-            clock_skew=self.clock_skew,
-            lease_seconds=self.lease_seconds,
-            **kwargs,
-        )
+    def attempt(self, context: Context) -> SendAttempt:
+        """This attempt at the sends: its leases owned by this task instance's try, on the task's lease terms."""
+        return SendAttempt(lease_owner(context), lease_seconds=self.lease_seconds, clock_skew=self.clock_skew)
 
     def render_template(
         self,

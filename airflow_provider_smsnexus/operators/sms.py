@@ -1,7 +1,8 @@
 """Operators that send SMS through SMS Nexus: one message, or a whole campaign, each message exactly once.
 
-Both are thin: the engine is :mod:`airflow_provider_smsnexus.campaign` (planning, pre-flight checks, the
-leased send ledger, the sender and its lookups, the report).
+Both are thin: each opens the send ledger and calls the engine, :mod:`airflow_provider_smsnexus.campaign`,
+once (:func:`~airflow_provider_smsnexus.campaign.single.send_message`,
+:class:`~airflow_provider_smsnexus.campaign.bulk.BulkCampaign`), which plans, checks, sends and reports.
 
 .. seealso:: :doc:`/guides/sending`, and "Exactly once" there.
 """
@@ -10,11 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_smsnexus.campaign.bulk import keep_callable
-from airflow_provider_smsnexus.campaign.model import CampaignRow, default_campaign_id
-from airflow_provider_smsnexus.campaign.sender import CampaignSender
-from airflow_provider_smsnexus.campaign.single import message_result, message_row
-from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
+from airflow_provider_smsnexus.campaign.bulk import BulkCampaign, keep_callable
+from airflow_provider_smsnexus.campaign.model import default_campaign_id
+from airflow_provider_smsnexus.campaign.plan import RowSpec
+from airflow_provider_smsnexus.campaign.single import send_message
 from airflow_provider_smsnexus.operators._send_base import SHARED_PARAMS, SendOperatorBase
 from airflow_provider_smsnexus.utils.rate_budget import BULK
 
@@ -23,16 +23,9 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_smsnexus.campaign.plan import RowSpec
+    from airflow_provider_smsnexus.campaign.model import CampaignRow
 
-__all__ = [
-    "CampaignRow",
-    "CampaignSender",
-    "SMSNexusBulkSendOperator",
-    "SMSNexusCampaignError",
-    "SMSNexusSendSmsOperator",
-    "default_campaign_id",
-]
+__all__ = ["SMSNexusBulkSendOperator", "SMSNexusSendSmsOperator"]
 
 
 class SMSNexusSendSmsOperator(SendOperatorBase):
@@ -73,19 +66,20 @@ class SMSNexusSendSmsOperator(SendOperatorBase):
         self.default_region = default_region
 
     def execute(self, context: Context) -> dict[str, Any]:
-        row = message_row(
-            to=self.to,
-            from_number=self.from_number,
-            message=self.message,
-            media_url=self.media_url,
-            default_region=self.default_region,
-        )
         campaign_id = self.campaign_id or default_campaign_id(context, self)
         with self.open_ledger() as ledger:
-            sender = self.make_sender(ledger, campaign_id, context)
-            sender.load_ledger([row])
-            sender.send_all([row])
-        return message_result(row, self.log)
+            return send_message(
+                self.hook,
+                ledger,
+                campaign_id,
+                self.attempt(context),
+                to=self.to,
+                from_number=self.from_number,
+                message=self.message,
+                media_url=self.media_url,
+                default_region=self.default_region,
+                log=self.log,
+            )
 
 
 class SMSNexusBulkSendOperator(SendOperatorBase):
@@ -202,86 +196,41 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
         self.mms_credits = mms_credits
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_smsnexus.campaign import bulk
-        from airflow_provider_smsnexus.campaign.report import raise_for_outcome, summarise
-
-        self.row_spec().check()
-        bulk.check_report_path(self.report_path)
         campaign_id = self.campaign_id or default_campaign_id(
             context, self, partitioned=self.num_partitions > 1
         )
-        rows = self.plan_rows(context)
-        sender, credits_estimated = None, 0
-        try:
-            with self.open_ledger() as ledger:
-                sender = self.make_sender(ledger, campaign_id, context, max_concurrency=self.max_concurrency)
-                sender.load_ledger(rows)
-                self.suppress(rows)
-                to_send = [row for row in rows if row.outcome is None]
-                credits_estimated = sum(row.credits_estimated for row in to_send)
-                if to_send:
-                    self.preflight(to_send, credits_estimated)
-                if self.dry_run:
-                    bulk.settle_dry_run(to_send)
-                else:
-                    sender.send_all(to_send)
-        except BaseException:
-            bulk.write_campaign_report(rows, self.report_path, self.log, quiet=True)
-            raise
-        summary = summarise(campaign_id, rows, credits_estimated, dry_run=self.dry_run)
-        self.log.info("Campaign %s finished: %s", campaign_id, summary)
-        try:
-            bulk.write_campaign_report(rows, self.report_path, self.log, summary=summary)
-        finally:  # the campaign's own failure, if any, wins over the report's (logged, and its context)
-            raise_for_outcome(sender.fatal if sender else None, summary, self.max_failure_rate)
-        return summary
+        with self.open_ledger() as ledger:
+            return self.bulk_campaign().run(ledger, campaign_id, context, self.attempt(context))
 
-    def row_spec(self) -> RowSpec:
-        """How this task reads its rows (see :class:`~airflow_provider_smsnexus.campaign.plan.RowSpec`)."""
-        from airflow_provider_smsnexus.campaign.plan import RowSpec
-
-        return RowSpec(
-            to_column=self.to_column,
-            from_number=self.from_number,
-            from_column=self.from_column,
-            media_url_column=self.media_url_column,
-            default_region=self.default_region,
-            num_partitions=self.num_partitions,
-            partition=self.partition,
-            mms_credits=self.mms_credits,
+    def bulk_campaign(self) -> BulkCampaign:
+        """This task's campaign: its arguments as the engine takes them (nothing is read or sent yet)."""
+        dag = self.dag if self.has_dag() else None
+        return BulkCampaign(
+            self.hook,
+            self.recipients,
+            self.message_template,
+            RowSpec(
+                to_column=self.to_column,
+                from_number=self.from_number,
+                from_column=self.from_column,
+                media_url_column=self.media_url_column,
+                default_region=self.default_region,
+                num_partitions=self.num_partitions,
+                partition=self.partition,
+                mms_credits=self.mms_credits,
+            ),
+            self.log,
+            suppression_list=self.suppression_list,
+            honor_opt_outs=self.honor_opt_outs,
+            dry_run=self.dry_run,
+            max_concurrency=self.max_concurrency,
+            report_path=self.report_path,
+            max_failure_rate=self.max_failure_rate,
+            macros=getattr(dag, "user_defined_macros", None),
+            filters=getattr(dag, "user_defined_filters", None),
         )
 
     def plan_rows(self, context: Context) -> list[CampaignRow]:
-        """Read, validate, render and deduplicate the rows of this partition; nothing is sent."""
-        from airflow_provider_smsnexus.campaign.bulk import plan_table
-
-        dag = self.dag if self.has_dag() else None
-        return plan_table(
-            self.recipients,
-            self.message_template,
-            self.row_spec(),
-            context,
-            macros=getattr(dag, "user_defined_macros", None),
-            filters=getattr(dag, "user_defined_filters", None),
-            log=self.log,
-        )
-
-    def suppress(self, rows: Sequence[CampaignRow]) -> None:
-        """Mark rows whose number is on the suppression list or opted out by texting STOP."""
-        from airflow_provider_smsnexus.campaign.bulk import suppress_rows
-
-        suppress_rows(
-            self.hook,
-            rows,
-            honor_opt_outs=self.honor_opt_outs,
-            suppression_list=self.suppression_list,
-            column=self.to_column,
-            default_region=self.default_region,
-            log=self.log,
-        )
-
-    def preflight(self, rows: Sequence[CampaignRow], credits_estimated: int) -> None:
-        """Check senders, capabilities and credits before the first send (raises; nothing is sent)."""
-        from airflow_provider_smsnexus.campaign.preflight import preflight
-
-        preflight(self.hook, rows, credits_estimated, self.log)
+        """Only the planning step of this task's campaign (the benchmark's measure): read, validate, render and
+        deduplicate the rows of this partition; nothing is sent."""
+        return self.bulk_campaign().plan(context)

@@ -144,7 +144,8 @@ class SMSNexusDeliverySensor(BaseSensorOperator):
     def tracked(self) -> tuple[list[int], str | None, int]:
         """The ledger's sent message ids, the oldest send's time, and the rows not known to be sent."""
         from airflow_provider_smsnexus.campaign.lease import run_scoped
-        from airflow_provider_smsnexus.campaign.ledger import STATE_FAILED, STATE_SENT, SendLedger
+        from airflow_provider_smsnexus.campaign.ledger import SendLedger
+        from airflow_provider_smsnexus.campaign.ledger_schema import STATE_FAILED, STATE_SENT
 
         options = {"table_name": self.ledger_table} if self.ledger_table else {}
         with SendLedger.for_connection(self.ledger_conn_id, **options) as ledger:

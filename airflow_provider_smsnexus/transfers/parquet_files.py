@@ -1,6 +1,7 @@
 """
-Parquet files of one export run: where they go (:class:`ParquetTarget`), how they are staged, and the
-atomic swap into the destination (:class:`ParquetExportWriter`).
+Parquet files of one export run: how they are staged, and the atomic swap into the destination
+(:class:`ParquetExportWriter`), after which the run's record is written beside them (where they go and the
+record: :mod:`~airflow_provider_smsnexus.transfers.parquet_target`).
 
 Rows stream into per-partition Parquet files in a staging folder; only when the whole run has succeeded are
 the files swapped into the destination, one atomic replace per partition. A failed or killed run leaves the
@@ -16,17 +17,18 @@ import tempfile
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airflow.sdk import ObjectStoragePath
-
-from airflow_provider_smsnexus.exceptions import SMSNexusDestinationError, SMSNexusError
-from airflow_provider_smsnexus.transfers.records import write_file_records
+from airflow_provider_smsnexus.exceptions import SMSNexusError
+from airflow_provider_smsnexus.transfers.parquet_target import (
+    ParquetTarget,
+    check_local_destination,
+    path_error,
+    write_file_records,
+)
 from airflow_provider_smsnexus.transfers.schema import arrow_schema
 from airflow_provider_smsnexus.transfers.stream import DEFAULT_BATCH_SIZE
-from airflow_provider_smsnexus.utils.paths import local_path
 
 if TYPE_CHECKING:
     import logging
@@ -48,47 +50,6 @@ STALE_STAGING_SECONDS = 3600.0
 #: part file, merged at commit. Pages come in created_at order on SMS Nexus, so few partitions are active at once.
 MAX_OPEN_WRITERS = 8
 _STAGING_MARK = ".smsnexus-staging-"
-
-
-@dataclass(frozen=True)
-class ParquetTarget:
-    """
-    Where an export's files go.
-
-    :param url: the destination as a URL (``file:///...`` for local paths).
-    :param local: the local root path, or None for object storage.
-    :param remote: the object-storage root, or None for local paths.
-    :param single_file: the destination is one file (a path ending in ``.parquet``, unpartitioned).
-    """
-
-    url: str
-    local: Path | None
-    remote: ObjectStoragePath | None
-    single_file: bool
-
-    @classmethod
-    def resolve(
-        cls, path: str | os.PathLike | ObjectStoragePath, storage_conn_id: str | None, *, partitioned: bool
-    ):
-        """Read ``path`` (a local path, ``file://`` URL or any ObjectStoragePath URL)."""
-        if isinstance(path, ObjectStoragePath):
-            conn_id = storage_conn_id or path.conn_id
-            url = str(path) if path.protocol not in ("", "file", "local") else f"file://{path.path}"
-        else:
-            conn_id, url = storage_conn_id, os.fspath(path)
-        single_file = not partitioned and url.rstrip("/").endswith(".parquet")
-        name = local_path(url)
-        if name is not None:
-            local = Path(os.path.abspath(os.path.expanduser(name)))
-            return cls(local.as_uri(), local, None, single_file)
-        return cls(url.rstrip("/"), None, ObjectStoragePath(url.rstrip("/"), conn_id=conn_id), single_file)
-
-    def lineage(self) -> tuple[str, str]:
-        """The OpenLineage (namespace, name) of the destination."""
-        if self.local is not None:
-            return "file", str(self.local)
-        assert self.remote is not None
-        return self.remote.namespace, self.remote.key
 
 
 def partition_key(day: date) -> str:
@@ -158,53 +119,6 @@ def sweep_stale_staging(
         except FileNotFoundError:  # another run swept it first
             continue
     return removed
-
-
-def path_error(
-    target: ParquetTarget, error: OSError, *, publishing: bool = False
-) -> SMSNexusDestinationError:
-    """
-    The operator's error for a local destination that cannot take the export's files: it names ``path`` and
-    the place that failed, and says why and what to do.
-
-    :param publishing: the error came while the staged files were moved in (some may have been), not before.
-    """
-    place = error.filename or target.local
-    if isinstance(error, IsADirectoryError | FileExistsError | NotADirectoryError) and Path(place).is_dir():
-        reason = f"{place} is a folder, where the export writes one file"
-        fix = "point path at a file name ending in .parquet that is not a folder, or at a folder without .parquet"
-    elif isinstance(error, FileExistsError | NotADirectoryError):
-        reason = f"{place} is a file, where the export needs a folder"
-        fix = "point path at a folder (or at a name that does not exist yet), or move the file away"
-    else:
-        reason = f"{place} cannot be created or written: {error.strerror or error}"
-        fix = "point path at a place the task's user may create folders and files in"
-    done = "files published before it stay; a rerun replaces them" if publishing else "nothing was exported"
-    return SMSNexusDestinationError(
-        f"The export cannot write to path={str(target.local)!r}: {reason}. {done.capitalize()}; {fix}.",
-        parameter="path",
-        path=str(target.local),
-    )
-
-
-def check_local_destination(target: ParquetTarget) -> None:
-    """
-    Fail before the first row is read when a local ``path`` cannot take the export's files: a folder where
-    one file goes (``path`` ending in ``.parquet``, unpartitioned), a file where a folder goes, a parent that
-    is a file or cannot be created.
-
-    :raises SMSNexusDestinationError: naming ``path``, the place that failed, and what to do.
-    """
-    root = target.local
-    assert root is not None
-    try:
-        if target.single_file and root.is_dir():
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(root))
-        if not target.single_file and root.exists() and not root.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(root))
-        root.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise path_error(target, error) from None
 
 
 def _fsync_dir(path: Path) -> None:

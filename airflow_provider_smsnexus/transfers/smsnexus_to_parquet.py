@@ -15,14 +15,14 @@ from airflow.sdk import Asset, ObjectStoragePath
 
 from airflow_provider_smsnexus.transfers.extraction import SMSNexusExportBaseOperator, is_templated
 from airflow_provider_smsnexus.transfers.parquet_files import (
-    DATA_FILE,
     PARTITION_BY_CREATED_DATE,
     ParquetExportWriter,
+)
+from airflow_provider_smsnexus.transfers.parquet_target import (
     ParquetTarget,
     check_local_destination,
-    partition_key,
+    read_file_records,
 )
-from airflow_provider_smsnexus.transfers.records import read_file_records
 
 if TYPE_CHECKING:
     import os
@@ -30,14 +30,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_smsnexus.transfers.window import ExportRun, ExportWindow
 
-__all__ = [
-    "DATA_FILE",
-    "PARTITION_BY_CREATED_DATE",
-    "ParquetExportWriter",
-    "ParquetTarget",
-    "SMSNexusToParquetOperator",
-    "partition_key",
-]
+__all__ = ["SMSNexusToParquetOperator"]
 
 
 class SMSNexusToParquetOperator(SMSNexusExportBaseOperator):

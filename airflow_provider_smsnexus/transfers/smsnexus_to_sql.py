@@ -19,17 +19,16 @@ from airflow.sdk import Asset, AssetAlias, BaseHook
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
 from airflow_provider_smsnexus.transfers.extraction import SMSNexusExportBaseOperator, is_templated
-from airflow_provider_smsnexus.transfers.records import read_sql_records
 from airflow_provider_smsnexus.transfers.schema import arrow_schema
 from airflow_provider_smsnexus.transfers.sql_loading import (
     MODES,
     ArrowSpool,
     SqlTableLoader,
-    dedup_last_wins,
     describe_table,
     make_sqlite_transactional,
     sqlite_engine,
 )
+from airflow_provider_smsnexus.transfers.sql_records import read_sql_records
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -41,14 +40,10 @@ if TYPE_CHECKING:
     from airflow_provider_smsnexus.transfers.window import ExportRun, ExportWindow
 
 __all__ = [
-    "ArrowSpool",
     "SMSNexusToSqlOperator",
     "SqlExportWriter",
-    "SqlTableLoader",
-    "dedup_last_wins",
     "default_warehouse_path",
     "sql_asset_uri",
-    "sqlite_engine",
     "table_asset_uri",
 ]
 

@@ -4,7 +4,7 @@ Loading one export run into a SQL table: the table's shape, a local Arrow spool,
 The API is read first, into a compressed Arrow spool file on local disk (bounded memory, and no database
 transaction held open while the export waits for the API's rate limit); then the spool is loaded in one
 transaction: the table is created if missing, and rows are upserted, appended or replace the table's rows,
-together with the run's record (:mod:`~airflow_provider_smsnexus.transfers.records`). A failed or killed
+together with the run's record (:mod:`~airflow_provider_smsnexus.transfers.sql_records`). A failed or killed
 run leaves the table exactly as it was. PostgreSQL gets a fast path (COPY into a temporary table, then
 ``INSERT ... ON CONFLICT``); other databases batched multi-row inserts.
 """
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
 from airflow_provider_smsnexus.hooks.pagination import IdSet
-from airflow_provider_smsnexus.transfers.records import write_sql_record
 from airflow_provider_smsnexus.transfers.schema import COLUMNS
+from airflow_provider_smsnexus.transfers.sql_records import write_sql_record
 
 if TYPE_CHECKING:
     import logging

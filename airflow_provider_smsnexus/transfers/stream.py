@@ -1,9 +1,10 @@
 """
-The stream of one export: API pages through the hook's walker to Arrow batches, and the run's figures.
+The stream of one export: API pages through the hook's walk to Arrow batches, and the run's figures.
 
-The walker is the one place where rows are deduplicated by id, checked against the window and the
+The hook's walk is the one place where rows are deduplicated by id, checked against the window and the
 client-side filters (the export hands it the schema's id reader, so ``5`` and ``"5"`` are one id); this
-module only turns its rows into batches of bounded size and keeps the figures that become the XCom value.
+module only turns its rows into batches of bounded size and keeps the figures that become the XCom value,
+read from the walk's statistics.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusResponseError
-from airflow_provider_smsnexus.hooks.pagination import PageWalker
+from airflow_provider_smsnexus.hooks.pagination import PageWalk, PageWalker
 from airflow_provider_smsnexus.transfers.schema import RESOURCE_PATHS, id_reader, rows_to_table
 from airflow_provider_smsnexus.utils.times import iso_utc
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
+    from airflow_provider_smsnexus.hooks.pagination import WalkStats
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
     from airflow_provider_smsnexus.transfers.window import ExportWindow
 
@@ -110,28 +112,82 @@ class ExportStats:
         }
 
 
-def _pages(
+def _walk(
     hook: SMSNexusHook,
     resource: str,
-    walker: PageWalker,
     window: ExportWindow | None,
     status: str | None,
     direction: str | None,
     per_page: int,
-) -> Iterator[list[dict[str, Any]]]:
+) -> PageWalk:
+    """The walk of ``resource``; an export reads every page of it, so reading one page ahead costs nothing."""
+    read_id = id_reader(resource)
     if resource == "messages":
-        yield from hook.iter_message_pages(
+        return hook.iter_message_pages(
             status=status,
             direction=direction,
             start_date=window.start if window else None,
             end_date=window.end if window else None,
             per_page=per_page,
-            walker=walker,
+            read_id=read_id,
+            read_ahead=True,
         )
-    elif resource == "conversations":
-        yield from hook.iter_conversation_pages(per_page=per_page, walker=walker)
-    else:  # one unpaginated list, still deduplicated and checked by the walker
-        yield walker.take({"data": hook.get_phone_numbers()})
+    if resource == "conversations":
+        return hook.iter_conversation_pages(per_page=per_page, read_id=read_id, read_ahead=True)
+    # One unpaginated list, still deduplicated and checked by a walker.
+    walker = PageWalker(RESOURCE_PATHS[resource], read_id=read_id)
+    return PageWalk(walker, _one_page(walker, hook.get_phone_numbers))
+
+
+def _one_page(walker: PageWalker, read: Callable[[], list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    yield walker.take({"data": read()})
+
+
+def _count_walk(stats: ExportStats, walk: WalkStats, requests: float) -> None:
+    """Copy a walk's figures, and the requests the hook made for it, into the run's figures."""
+    stats.requests = int(requests)
+    stats.pages = walk.pages
+    stats.passes = walk.passes
+    stats.duplicates_dropped = walk.duplicates
+    stats.outside_window = walk.outside_window
+    stats.filtered_out = walk.filtered_out
+    stats.reread_rows = walk.reread_rows
+
+
+class _Batches:
+    """Rows of pages turned into Arrow tables :data:`CONVERT_EVERY_ROWS` at a time, handed out in batches."""
+
+    def __init__(self, resource: str, batch_size: int) -> None:
+        self.resource = resource
+        self.batch_size = batch_size
+        self.raw: list[Mapping[str, Any]] = []
+        self.ready: list[pa.Table] = []
+        self.ready_rows = 0
+
+    def add(self, page: list[dict[str, Any]]) -> None:
+        """Take one page's rows, converting them once enough are held."""
+        if not isinstance(page, list):
+            raise SMSNexusResponseError(f"{self.resource}: the API returned a page that is not a list")
+        self.raw.extend(page)
+        if len(self.raw) >= min(CONVERT_EVERY_ROWS, self.batch_size):
+            self.convert()
+
+    def convert(self) -> None:
+        """Turn the rows held into an Arrow table waiting to be handed out."""
+        table = rows_to_table(self.resource, self.raw)
+        self.raw.clear()
+        if table.num_rows:
+            self.ready.append(table)
+            self.ready_rows += table.num_rows
+
+    def take(self) -> pa.Table:
+        """The tables waiting, as one batch."""
+        import pyarrow as pa
+
+        batch = pa.concat_tables(self.ready).combine_chunks()
+        self.ready.clear()
+        self.ready_rows = 0
+        return batch
 
 
 def iter_export_batches(
@@ -162,58 +218,27 @@ def iter_export_batches(
     :param batch_size: rows per yielded table.
     :param on_page: called after every page (the writers use it as a heartbeat).
     """
-    import pyarrow as pa
-
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     requests_before = hook.stats["requests"]
-    # An export reads every page of its walk: reading one page ahead never costs a page it does not use.
-    walker = PageWalker(RESOURCE_PATHS[resource], read_id=id_reader(resource), read_ahead=True)
-    raw: list[Mapping[str, Any]] = []
-    ready: list[pa.Table] = []
-    ready_rows = 0
-
-    def convert() -> None:
-        nonlocal ready_rows
-        table = rows_to_table(resource, raw)
-        raw.clear()
-        if table.num_rows:
-            ready.append(table)
-            ready_rows += table.num_rows
-
-    def take_batch() -> pa.Table:
-        nonlocal ready_rows
-        batch = pa.concat_tables(ready).combine_chunks()
-        ready.clear()
-        ready_rows = 0
-        stats.rows += batch.num_rows
-        return batch
-
-    def update_counters() -> None:
-        stats.requests = int(hook.stats["requests"] - requests_before)
-        stats.pages = walker.pages
-        stats.passes = walker.passes if walker.pages else 0
-        stats.duplicates_dropped = walker.duplicates
-        stats.outside_window = walker.outside_window
-        stats.filtered_out = walker.filtered_out
-        stats.reread_rows = walker.reread_rows
-
+    walk = _walk(hook, resource, window, status, direction, per_page)
+    batches = _Batches(resource, batch_size)
     try:
-        for page in _pages(hook, resource, walker, window, status, direction, per_page):
-            if not isinstance(page, list):
-                raise SMSNexusResponseError(f"{resource}: the API returned a page that is not a list")
-            raw.extend(page)
-            if len(raw) >= min(CONVERT_EVERY_ROWS, batch_size):
-                convert()
-            if ready_rows >= batch_size:
-                update_counters()
-                yield take_batch()
+        for page in walk:
+            batches.add(page)
+            if batches.ready_rows >= batch_size:
+                _count_walk(stats, walk.stats, hook.stats["requests"] - requests_before)
+                batch = batches.take()
+                stats.rows += batch.num_rows
+                yield batch
             if on_page is not None:
                 on_page()
-        if raw:
-            convert()
-        update_counters()
-        if ready:
-            yield take_batch()
+        if batches.raw:
+            batches.convert()
+        _count_walk(stats, walk.stats, hook.stats["requests"] - requests_before)
+        if batches.ready:
+            batch = batches.take()
+            stats.rows += batch.num_rows
+            yield batch
     finally:
-        update_counters()
+        _count_walk(stats, walk.stats, hook.stats["requests"] - requests_before)

@@ -7,10 +7,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus import DEFAULT_CONN_ID
-from airflow_provider_smsnexus.hooks.pagination import MAX_PER_PAGE, PageWalker
 from airflow_provider_smsnexus.triggers.base import PollingTrigger
-from airflow_provider_smsnexus.triggers.inbox import DEFAULT_LOOKBACK_SECONDS, MESSAGES_PATH, message_id
-from airflow_provider_smsnexus.utils.times import as_utc, iso_utc
+from airflow_provider_smsnexus.triggers.inbox import DEFAULT_LOOKBACK_SECONDS, message_id
+from airflow_provider_smsnexus.utils.times import as_utc
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -47,19 +46,11 @@ def window_from(oldest: datetime | str | None) -> datetime | None:
     return None if moment is None else moment - timedelta(seconds=DEFAULT_LOOKBACK_SECONDS)
 
 
-def _note(walker: PageWalker, body: dict[str, Any], statuses: dict[int, str | None]) -> None:
-    for row in walker.take(body):
+def _note(rows: list[dict[str, Any]], statuses: dict[int, str | None]) -> None:
+    for row in rows:
         key = message_id(row)
         if key in statuses:
             statuses[key] = row.get("status")
-
-
-def _query(start: datetime | None) -> dict[str, Any]:
-    return {
-        "direction": "outbound",
-        "per_page": MAX_PER_PAGE,
-        "start_date": iso_utc(start) if start else None,
-    }
 
 
 async def aread_statuses(
@@ -67,25 +58,17 @@ async def aread_statuses(
 ) -> dict[int, str | None]:
     """The listed status of each message id (None when not listed), from one full walk."""
     statuses: dict[int, str | None] = dict.fromkeys(ids)
-    walker, page = PageWalker(MESSAGES_PATH, start, None), 1
-    while True:
-        body = await hook.get_messages(page=page, **_query(start))
-        _note(walker, body, statuses)
-        if walker.is_done(body, page):
-            return statuses
-        page += 1
+    async for rows in hook.iter_message_pages(direction="outbound", start_date=start):
+        _note(rows, statuses)
+    return statuses
 
 
 def read_statuses(hook: SMSNexusHook, ids: Iterable[int], start: datetime | None) -> dict[int, str | None]:
     """The synchronous twin of :func:`aread_statuses`, for poke mode."""
     statuses: dict[int, str | None] = dict.fromkeys(ids)
-    walker, page = PageWalker(MESSAGES_PATH, start, None), 1
-    while True:
-        body = hook.get_messages(page=page, **_query(start))
-        _note(walker, body, statuses)
-        if walker.is_done(body, page):
-            return statuses
-        page += 1
+    for rows in hook.iter_message_pages(direction="outbound", start_date=start):
+        _note(rows, statuses)
+    return statuses
 
 
 class SMSNexusDeliveryTrigger(PollingTrigger):

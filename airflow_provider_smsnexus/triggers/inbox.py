@@ -10,7 +10,7 @@ the emulator switch that breaks each):
 - ``created_at`` is written by the clock that the answers' ``Date`` header reads (``hook.server_clock``).
 
 Not assumed: any sort order (every page of the window is read unless its rows prove newest-first order, as
-:class:`PageWalker` does for exports), that the date parameters are honoured (the window is also applied
+:class:`~airflow_provider_smsnexus.hooks.pagination.PageWalker` does for exports), that the date parameters are honoured (the window is also applied
 here), that ids become visible in increasing order, or that the server's clock only goes forward. A read
 starts at the *listed horizon* of the read before it (the server's present then, less the clock's
 uncertainty and ``listing_delay``: :func:`~airflow_provider_smsnexus.transfers.horizon.listed_horizon`), taken
@@ -27,7 +27,6 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError, SMSNexusResponseError
-from airflow_provider_smsnexus.hooks.pagination import MAX_PER_PAGE, PageWalker
 from airflow_provider_smsnexus.transfers.horizon import listed_horizon
 from airflow_provider_smsnexus.utils.phone import phone_argument
 from airflow_provider_smsnexus.utils.times import as_utc, created_at_of, iso_utc, utcnow
@@ -255,8 +254,8 @@ def _union(first: InboxRead, second: InboxRead) -> InboxRead:
     return InboxRead(list(rows.values()), first.reaches_back or second.reaches_back)
 
 
-def _take(walker: PageWalker, body: dict[str, Any], window: InboxWindow, found: InboxRead) -> None:
-    for row in walker.take(body):
+def _take(rows: list[dict[str, Any]], window: InboxWindow, found: InboxRead) -> None:
+    for row in rows:
         if message_id(row) <= window.after_id:
             found.reaches_back = True
             continue
@@ -266,28 +265,18 @@ def _take(walker: PageWalker, body: dict[str, Any], window: InboxWindow, found: 
         found.rows.append(row)
 
 
-def _query(start: datetime | None) -> dict[str, Any]:
-    return {"direction": "inbound", "per_page": MAX_PER_PAGE, "start_date": iso_utc(start) if start else None}
-
-
 async def _awalk(hook: SMSNexusAsyncHook, window: InboxWindow, start: datetime | None) -> InboxRead:
-    walker, found, page = PageWalker(MESSAGES_PATH, start, None), InboxRead(), 1
-    while True:
-        body = await hook.get_messages(page=page, **_query(start))
-        _take(walker, body, window, found)
-        if walker.is_done(body, page):
-            return found
-        page += 1
+    found = InboxRead()
+    async for rows in hook.iter_message_pages(direction="inbound", start_date=start):
+        _take(rows, window, found)
+    return found
 
 
 def _walk(hook: SMSNexusHook, window: InboxWindow, start: datetime | None) -> InboxRead:
-    walker, found, page = PageWalker(MESSAGES_PATH, start, None), InboxRead(), 1
-    while True:
-        body = hook.get_messages(page=page, **_query(start))
-        _take(walker, body, window, found)
-        if walker.is_done(body, page):
-            return found
-        page += 1
+    found = InboxRead()
+    for rows in hook.iter_message_pages(direction="inbound", start_date=start):
+        _take(rows, window, found)
+    return found
 
 
 async def ahorizon(hook: SMSNexusAsyncHook, *, measure: bool = True) -> Horizon:

@@ -1,4 +1,4 @@
-"""Count the SMS segments (billing parts) a text needs, as SMS Nexus bills them.
+"""The client's estimate of the SMS segments (billing parts) a text needs, as SMS Nexus bills them.
 
 An SMS carries 140 bytes. A text that fits the GSM 03.38 default alphabet is sent in GSM-7:
 160 characters in a single message, or 153 per part when it has to be split (each part keeps
@@ -11,8 +11,11 @@ A character is never split between two parts, as handsets do: an escape pair or 
 that would straddle a boundary moves to the next part. For texts without two-unit characters
 this is exactly ``1`` when the text fits one message, else ``ceil(units / per_part)``.
 
-This module is pure (no I/O, no imports beyond the standard library); the sending operator and the
-emulator share it, so an estimate before sending matches what the emulator charges.
+This module is pure (no I/O, no imports beyond the standard library) and belongs to the client: the campaign
+planner estimates each row's credits with it before sending. The emulator does not use it. It charges by its
+own count, :mod:`airflow_provider_smsnexus.emulator.segments`, written separately from 3GPP TS 23.038 as the
+server counts, so the suite's credit checks compare this estimate with an independent count of what is
+charged, not with itself.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from airflow_provider_smsnexus.campaign.ledger import STATE_SENT, STATE_UNKNOWN, SendLedger
+from airflow_provider_smsnexus.campaign.ledger import SendLedger
+from airflow_provider_smsnexus.campaign.ledger_schema import STATE_SENT, STATE_UNKNOWN
 from airflow_provider_smsnexus.exceptions import SMSNexusSendOutcomeUnknownError
 from tests.campaign.test_exactly_once_emulator import bulk, context, numbers, table
 

@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from airflow_provider_smsnexus.campaign.lease import account_fingerprint
-from airflow_provider_smsnexus.campaign.ledger import STATE_PENDING, STATE_SENT, SendLedger
+from airflow_provider_smsnexus.campaign.ledger import SendLedger
+from airflow_provider_smsnexus.campaign.ledger_schema import STATE_PENDING, STATE_SENT
 from airflow_provider_smsnexus.campaign.model import CampaignRow
 from airflow_provider_smsnexus.campaign.render import message_hash
 from airflow_provider_smsnexus.campaign.sender import CampaignSender
@@ -122,20 +123,20 @@ def test_hole3_a_same_text_from_the_notifier_just_before_is_never_taken_for_this
     SMSNexusNotifier(from_number=SENDER, to="+12125550110", message=text).notify({})
     (notified,) = admin.sent_messages()
     operator = SMSNexusSendSmsOperator(task_id="one", from_number=SENDER, to="+12125550110", message=text)
-    send = operator.hook.send_sms
+    send = operator.hook.send_sms_attempts
     calls = []
 
     def send_through_a_failing_gateway(*args, **kwargs):
         calls.append(1)
         if len(calls) > 1:  # the gateway recovered
-            return send(*args, **kwargs)
+            return (yield from send(*args, **kwargs))
         admin.configure(fail_before_share=1.0, fail_before_status=502)  # a 502 before reaching the API
         try:
-            return send(*args, **kwargs)
+            return (yield from send(*args, **kwargs))
         finally:
             admin.configure(fail_before_share=0.0)
 
-    operator.hook.send_sms = send_through_a_failing_gateway
+    operator.hook.send_sms_attempts = send_through_a_failing_gateway
     result = operator.execute(context())  # the notifier's message existed before: never taken for ours
     sent = admin.sent_messages()
     assert result["id"] != notified["id"]

@@ -12,12 +12,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_smsnexus.campaign.ledger import (
-    STATE_CLAIMED,
-    STATE_PENDING,
-    STATE_SENT,
-    SendLedger,
-)
+from airflow_provider_smsnexus.campaign.ledger import SendLedger
+from airflow_provider_smsnexus.campaign.ledger_schema import STATE_CLAIMED, STATE_PENDING, STATE_SENT
 from airflow_provider_smsnexus.campaign.model import ALREADY_SENT, SENT, CampaignRow
 from airflow_provider_smsnexus.campaign.render import message_hash
 from airflow_provider_smsnexus.campaign.sender import CampaignSender
@@ -184,8 +180,8 @@ class FakeServer:
         self.server_clock.answers += 1
         return {"credits": 10_000}
 
-    def send_sms(self, from_number, to, message, media_url=None, *, before_send=None):
-        before_send()
+    def send_sms_attempts(self, from_number, to, message, media_url=None):
+        yield  # the request is about to leave: the sender marks it pending
         with self._lock:
             created = {
                 "id": 5000 + len(self.created), "from": from_number, "to": to, "body": message,

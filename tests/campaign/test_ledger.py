@@ -9,14 +9,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_smsnexus.campaign.ledger import (
+from airflow_provider_smsnexus.campaign.ledger import SendLedger
+from airflow_provider_smsnexus.campaign.ledger_schema import (
     STATE_CLAIMED,
     STATE_FAILED,
     STATE_PENDING,
     STATE_SENT,
     STATE_UNKNOWN,
     UPGRADE_COLUMNS,
-    SendLedger,
     campaign_key,
     default_ledger_path,
 )

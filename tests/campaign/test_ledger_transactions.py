@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_smsnexus.campaign.ledger import STATE_PENDING, STATE_SENT, SendLedger
+from airflow_provider_smsnexus.campaign.ledger import SendLedger
+from airflow_provider_smsnexus.campaign.ledger_schema import STATE_PENDING, STATE_SENT
 from airflow_provider_smsnexus.campaign.ledger_transactions import GroupCommit
 
 CAMPAIGN = "transactions"
@@ -30,9 +31,8 @@ class ThroughSQLAlchemy(SendLedger):
     """The ledger as it runs on a dialect whose driver it does not use directly: every statement through
     SQLAlchemy (the reference for how a row is stored)."""
 
-    def open_transactions(self) -> None:
-        super().open_transactions()
-        self._direct = None
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, direct=False, **kwargs)
 
 
 @pytest.fixture(
@@ -131,14 +131,15 @@ def test_a_connection_the_database_dropped_is_replaced_and_the_write_is_made_onc
     ledger = SendLedger.for_connection(postgres_conn_id, table_name=f"dropped_{uuid.uuid4().hex[:8]}")
     try:
         ledger.claim_many(CAMPAIGN, [(NUMBERS[0], "h", FROM)], owner="A", account="a", lease_seconds=LEASE)
-        held = ledger._direct._pooled.driver_connection  # the connection the ledger keeps for its writes
+        # The connection the ledger keeps for its writes.
+        held = ledger.transactions.direct._pooled.driver_connection
         pid = held.info.backend_pid if hasattr(held, "info") else held.get_backend_pid()
         with ledger.engine.connect() as conn:  # the server ends it (a restart, an idle timeout)
             assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
         assert ledger.mark_pending(CAMPAIGN, NUMBERS[0], "h", owner="A") is not None
         entry = ledger.get(CAMPAIGN, NUMBERS[0], "h")
         assert (entry.state, entry.attempts) == (STATE_PENDING, 1)
-        assert ledger._direct._pooled.driver_connection is not held
+        assert ledger.transactions.direct._pooled.driver_connection is not held
     finally:
         ledger.close()
         ledger.table.drop(ledger.engine, checkfirst=True)
@@ -161,9 +162,10 @@ def test_pending_marks_committed_in_a_group_are_each_durable_when_their_call_ret
             query = "SELECT state FROM smsnexus_send_ledger WHERE recipient = ?"
             seen[number] = other.execute(query, (number,)).fetchone()[0]
 
-    group = ledger.group_commit
+    group = ledger.transactions.group_commit
     threads = [threading.Thread(target=mark, args=(number,)) for number in NUMBERS[:4]]
-    with ledger._write_lock:  # the database is busy: the first mark waits inside, the others queue up
+    # The database is busy: the first mark waits inside, the others queue up.
+    with ledger.transactions.write_lock:
         threads[0].start()
         assert wait_until(lambda: group._busy and not group._queue)
         for thread in threads[1:]:

@@ -11,7 +11,8 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from airflow_provider_smsnexus.campaign.ledger import STATE_SENT, SendLedger
+from airflow_provider_smsnexus.campaign.ledger import SendLedger
+from airflow_provider_smsnexus.campaign.ledger_schema import STATE_SENT
 from tests.campaign.test_exactly_once_emulator import SENDER, Attempt, bulk, context, numbers, table
 
 

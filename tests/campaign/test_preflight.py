@@ -7,9 +7,10 @@ import logging
 import pytest
 
 from airflow_provider_smsnexus.campaign.model import CampaignRow
-from airflow_provider_smsnexus.campaign.preflight import e164, preflight
+from airflow_provider_smsnexus.campaign.preflight import preflight
 from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+from airflow_provider_smsnexus.utils.phone import listed_number as e164
 
 LOG = logging.getLogger(__name__)
 

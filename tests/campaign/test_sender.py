@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_smsnexus.campaign.ledger import STATE_SENT, STATE_UNKNOWN, SendLedger
+from airflow_provider_smsnexus.campaign.ledger import SendLedger
+from airflow_provider_smsnexus.campaign.ledger_schema import STATE_SENT, STATE_UNKNOWN
 from airflow_provider_smsnexus.campaign.model import ALREADY_SENT, FAILED, SENT, UNKNOWN, CampaignRow
 from airflow_provider_smsnexus.campaign.render import message_hash
 from airflow_provider_smsnexus.campaign.sender import CampaignSender
@@ -65,14 +66,14 @@ class FakeTransport:
             self.server.append(message)
         return message
 
-    def send_sms(self, from_number, to, message, media_url=None, *, before_send=None):
+    def send_sms_attempts(self, from_number, to, message, media_url=None):
         if to in self.gate:
             self.waiting.setdefault(to, threading.Event()).set()
             self.gate[to].wait(10)
         step = (self.plan.get(to) or ["ok"]).pop(0)
         if step == "refused":  # provably never left: connection refused
             raise SMSNexusServerError("POST /api/sms/send: no answer (ConnectionError)")
-        before_send()
+        yield  # the request is about to leave: the sender marks it pending
         self.left.append(to)
         created = self.create(to, message)
         if step == "lost":
@@ -107,12 +108,12 @@ def test_each_row_is_marked_pending_only_when_its_request_leaves(ledger):
     transport = FakeTransport()
     seen = []
 
-    def before_send_spy(from_number, to, message, media_url=None, *, before_send=None):
+    def before_send_spy(from_number, to, message, media_url=None):
         entry = ledger.get("c", to, message_hash(SENDER, message))
         seen.append(entry.state)  # claimed, not pending, while it waits
-        return FakeTransport.send_sms(transport, from_number, to, message, media_url, before_send=before_send)
+        return FakeTransport.send_sms_attempts(transport, from_number, to, message, media_url)
 
-    transport.send_sms = before_send_spy
+    transport.send_sms_attempts = before_send_spy
     batch = rows("+12125550110", "+12125550111")
     sender(transport, ledger, "A").send_all(batch)
     assert seen == ["claimed", "claimed"]
@@ -155,22 +156,22 @@ def test_a_message_with_the_same_text_sent_before_the_mark_is_never_adopted(ledg
 def test_two_candidates_leave_the_row_unknown_and_it_is_never_resent(ledger):
     transport = FakeTransport()
     transport.plan["+12125550110"] = ["lost"]
-    original = transport.send_sms
+    original = transport.send_sms_attempts
 
     def send_and_someone_else_too(*args, **kwargs):
         try:
-            return original(*args, **kwargs)
+            return (yield from original(*args, **kwargs))
         finally:
             transport.create("+12125550110", "Hi")  # the same text from elsewhere, while ours was in flight
 
-    transport.send_sms = send_and_someone_else_too
+    transport.send_sms_attempts = send_and_someone_else_too
     batch = rows("+12125550110")
     sender(transport, ledger, "A").send_all(batch)
     assert batch[0].outcome == UNKNOWN
     assert "cannot tell which" in batch[0].reason
     assert ledger.get("c", *batch[0].key).state == STATE_UNKNOWN
     # A rerun does not resend it either.
-    transport.send_sms = original
+    transport.send_sms_attempts = original
     again = rows("+12125550110")
     rerun = sender(transport, ledger, "B")
     rerun.load_ledger(again)

@@ -15,7 +15,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from airflow_provider_smsnexus.campaign.ledger import STATE_PENDING, SendLedger
+from airflow_provider_smsnexus.campaign.ledger import SendLedger
+from airflow_provider_smsnexus.campaign.ledger_schema import STATE_PENDING
 from airflow_provider_smsnexus.exceptions import SMSNexusSendOutcomeUnknownError
 from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator, SMSNexusSendSmsOperator
 from tests.campaign.tls_proxy import CorruptingTLSProxy, is_send

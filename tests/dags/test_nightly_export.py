@@ -65,7 +65,8 @@ def test_a_night_exports_the_window_and_its_lookback_to_parquet_and_the_embedded
 ):
     import pyarrow.dataset as ds
 
-    from airflow_provider_smsnexus.transfers.smsnexus_to_sql import default_warehouse_path, sqlite_engine
+    from airflow_provider_smsnexus.transfers.smsnexus_to_sql import default_warehouse_path
+    from airflow_provider_smsnexus.transfers.sql_loading import sqlite_engine
 
     admin = smsnexus_emulator.admin
     now = datetime.now(timezone.utc)

@@ -277,7 +277,7 @@ def test_the_example_that_answers_customers_starts_paused_and_answers_only_from_
 def test_files_the_example_dags_keep_are_on_volumes_where_tasks_run(
     services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_provider_smsnexus.utils.ledger import default_ledger_path
+    from airflow_provider_smsnexus.campaign.ledger_schema import default_ledger_path
 
     monkeypatch.setenv("AIRFLOW_HOME", IMAGE_AIRFLOW_HOME)
     scheduler = services["scheduler"]  # the LocalExecutor runs the tasks there
@@ -701,7 +701,9 @@ def test_the_celery_profile_runs_two_workers_that_share_the_components_settings_
             if (error := airflow_cli_error(call))
         ]
         assert not errors, (name, errors)
-    assert "[postgres,celery]" in DOCKERFILE.read_text(), "the image installs the celery extra"
+    assert "[postgres,celery,emulator]" in DOCKERFILE.read_text(), (
+        "the image installs the celery and emulator extras"
+    )
 
 
 def test_the_inbox_page_is_opened_to_the_hosts_browser_and_published_on_loopback_only(services):

@@ -25,7 +25,7 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusServerError,
     SMSNexusValidationError,
 )
-from airflow_provider_smsnexus.hooks._answers import scrub
+from airflow_provider_smsnexus.hooks._scrub import scrub
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
 if TYPE_CHECKING:

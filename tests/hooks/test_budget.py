@@ -15,9 +15,9 @@ from airflow.models.connection import Connection
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
 from airflow_provider_smsnexus.hooks import _budget_stores
-from airflow_provider_smsnexus.hooks._budget import BudgetSettings, SharedBudget, account_key
+from airflow_provider_smsnexus.hooks._budget import SharedBudget, account_key
 from airflow_provider_smsnexus.hooks._budget_stores import HostStore, open_store
-from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
+from airflow_provider_smsnexus.hooks._config import BudgetSettings, SMSNexusConnectionConfig
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusAsyncHook, SMSNexusHook
 from airflow_provider_smsnexus.utils.rate_budget import BULK, INTERACTIVE, SharedWindow
 from tests.hooks.budget_scenario import redis_server

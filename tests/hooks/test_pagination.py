@@ -110,17 +110,11 @@ def test_drift_repeating_the_last_row_at_the_next_pages_head_still_proves_newest
         return 200, {}, json.dumps({"success": True, "data": data, "meta": meta})
 
     responses.add_callback("GET", f"{BASE}/messages", callback=answer)
-    walker = PageWalker("/api/messages")
-    got = [
-        m["id"]
-        for page in hook.iter_message_pages(
-            start_date=T0 + timedelta(hours=6, minutes=30), per_page=2, walker=walker
-        )
-        for m in page
-    ]
+    walk = hook.iter_message_pages(start_date=T0 + timedelta(hours=6, minutes=30), per_page=2)
+    got = [m["id"] for page in walk for m in page]
     assert got == [9, 8, 7]
-    assert walker.newest_first_proven
-    assert walker.duplicates == 1
+    assert walk.stats.newest_first_proven
+    assert walk.stats.duplicates == 1
     assert pages_read() == [1, 2, 3]
 
 
@@ -166,11 +160,11 @@ def test_a_conversation_that_moves_to_the_top_mid_walk_is_found_by_a_reread(hook
         return 200, {}, json.dumps({"success": True, "data": data, "meta": meta})
 
     responses.add_callback("GET", f"{BASE}/conversations", callback=answer)
-    walker = PageWalker("/api/conversations")
-    ids = [c["id"] for page in hook.iter_conversation_pages(walker=walker) for c in page]
+    walk = hook.iter_conversation_pages()
+    ids = [c["id"] for page in walk for c in page]
     assert sorted(ids) == list(range(1, 251))
-    assert walker.reread_rows == 1
-    assert walker.passes == 2
+    assert walk.stats.reread_rows == 1
+    assert walk.stats.passes == 2
     assert pages_read() == [1, 2, 3, 1]  # the re-read stopped as soon as the count matched
 
 
@@ -282,15 +276,15 @@ def test_conversations_moving_to_the_top_while_paged_are_all_read(smsnexus_emula
     admin.seed_messages(12_000, random_seed=5)
     admin.configure(reorder_conversations_per_list=1)
     hook = SMSNexusHook()
-    walker = PageWalker("/api/conversations")
-    threads = [c for page in hook.iter_conversation_pages(walker=walker) for c in page]
+    walk = hook.iter_conversation_pages()
+    threads = [c for page in walk for c in page]
 
     numbers = {n["number"] for n in hook.get_phone_numbers()}
     pairs = {(m["from"], m["to"]) if m["from"] in numbers else (m["to"], m["from"]) for m in admin.messages()}
     assert len(pairs) > 2_000
     assert len(threads) == len({t["id"] for t in threads})
     assert {(t["phone_number"], t["contact_number"]) for t in threads} == pairs
-    assert walker.reread_rows > 0  # some had moved past the first pass
+    assert walk.stats.reread_rows > 0  # some had moved past the first pass
 
 
 # -- read-ahead: the next page is fetched while the caller works on this one -------------------------------
@@ -327,9 +321,8 @@ def test_a_full_walk_makes_one_request_per_page_and_yields_every_id_once_in_the_
     )
     hook = SMSNexusHook()
     before = read_requests(admin)
-    walker = PageWalker("/api/messages", read_ahead=read_ahead)
 
-    got = [m["id"] for page in hook.iter_message_pages(per_page=100, walker=walker) for m in page]
+    got = [m["id"] for page in hook.iter_message_pages(per_page=100, read_ahead=read_ahead) for m in page]
 
     assert got == [m["id"] for m in listed]
     assert read_requests(admin) - before == math.ceil(len(listed) / 100) == 13
@@ -356,12 +349,12 @@ def test_a_walk_stopped_after_its_first_page_costs_one_request(smsnexus_emulator
 
 
 def test_the_next_page_is_requested_while_the_caller_holds_this_one(smsnexus_emulator, smsnexus_conn):
-    # Read-ahead is for a walk whose caller reads every page (an export): its walker says so.
+    # Read-ahead is for a walk whose caller reads every page (an export): it says so.
     admin = smsnexus_emulator.admin
     admin.seed_messages(300, random_seed=4)
     hook = SMSNexusHook()
     before = read_requests(admin)
-    pages = hook.iter_message_pages(per_page=100, walker=PageWalker("/api/messages", read_ahead=True))
+    pages = hook.iter_message_pages(per_page=100, read_ahead=True)
 
     first = next(pages)
     # The caller holds page 1; the emulator's record shows page 2 requested meanwhile, and nothing more.
@@ -377,7 +370,7 @@ def test_a_walk_closed_early_ends_its_thread_and_reads_no_page_further(smsnexus_
     admin.seed_messages(1000, random_seed=5)
     hook = SMSNexusHook()
     before = read_requests(admin)
-    pages = hook.iter_message_pages(per_page=100, walker=PageWalker("/api/messages", read_ahead=True))
+    pages = hook.iter_message_pages(per_page=100, read_ahead=True)
     next(pages)
     until(lambda: read_requests(admin) - before == 2, "page 2 requested ahead")
     assert read_ahead_threads()  # the scenario: a thread holds page 2 when the caller stops
@@ -398,7 +391,7 @@ def test_closing_a_walk_stops_a_read_ahead_waiting_for_the_limiter(smsnexus_emul
     )
     hook = SMSNexusHook(smsnexus_conn_id="smsnexus_slow")
     before = read_requests(admin)
-    pages = hook.iter_message_pages(per_page=100, walker=PageWalker("/api/messages", read_ahead=True))
+    pages = hook.iter_message_pages(per_page=100, read_ahead=True)
     next(pages)
     next(pages)
     until(lambda: hook.stats["waited_seconds"] > 0, "the request for page 3 waiting for the limiter")
@@ -419,7 +412,7 @@ def test_an_error_of_a_page_read_ahead_is_raised_when_that_page_is_reached(hook)
         return 200, {}, json.dumps({"success": True, "data": [row(10 - page, T0)], "meta": meta})
 
     responses.add_callback("GET", f"{BASE}/messages", callback=answer)
-    pages = hook.iter_message_pages(per_page=1, walker=PageWalker("/api/messages", read_ahead=True))
+    pages = hook.iter_message_pages(per_page=1, read_ahead=True)
     assert [m["id"] for m in next(pages)] == [9]  # page 1 comes, though page 2 may have failed already
     with pytest.raises(SMSNexusAuthError):
         next(pages)

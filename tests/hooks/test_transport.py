@@ -14,7 +14,6 @@ from airflow.models import Connection
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
 from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
-from airflow_provider_smsnexus.hooks._retry import Answer
 from airflow_provider_smsnexus.hooks._transport import (
     CA_BUNDLE_VARIABLES,
     aiohttp_options,
@@ -26,7 +25,7 @@ from airflow_provider_smsnexus.hooks._transport import (
     urllib3_pool,
     urllib3_send,
 )
-from airflow_provider_smsnexus.hooks.outcomes import NOT_SENT, UNKNOWN, NoAnswer
+from airflow_provider_smsnexus.hooks.outcomes import NOT_SENT, UNKNOWN, Answer, NoAnswer
 from tests.hooks.tls_servers import _Server, read_request, refused_port
 
 TOKEN = "SMSNEXUS-TEST-TOKEN-transport-0001"

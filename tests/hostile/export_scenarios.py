@@ -303,7 +303,8 @@ class ExportScenarioRunner:
             return read_dataset(self.parquet).column("id").to_pylist() if self.parquet.exists() else []
         import sqlalchemy as sa
 
-        from airflow_provider_smsnexus.transfers.smsnexus_to_sql import default_warehouse_path, sqlite_engine
+        from airflow_provider_smsnexus.transfers.smsnexus_to_sql import default_warehouse_path
+        from airflow_provider_smsnexus.transfers.sql_loading import sqlite_engine
 
         engine = sqlite_engine(default_warehouse_path())
         try:
@@ -336,7 +337,8 @@ class ExportScenarioRunner:
             return
         import sqlalchemy as sa
 
-        from airflow_provider_smsnexus.transfers.smsnexus_to_sql import default_warehouse_path, sqlite_engine
+        from airflow_provider_smsnexus.transfers.smsnexus_to_sql import default_warehouse_path
+        from airflow_provider_smsnexus.transfers.sql_loading import sqlite_engine
 
         engine = sqlite_engine(default_warehouse_path())
         try:

@@ -199,20 +199,22 @@ try:
     if kind == "campaign":
         import urllib3.connection
 
+        from airflow_provider_smsnexus.campaign.bulk import BulkCampaign
         from airflow_provider_smsnexus.campaign.ledger import SendLedger
         from airflow_provider_smsnexus.campaign.reconcile import Reconciler
-        from airflow_provider_smsnexus.operators.sms import CampaignSender, SMSNexusBulkSendOperator
+        from airflow_provider_smsnexus.campaign.settle import RowSettler
+        from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator
 
         if pause:
             owner, name, before = {
-                "preflight": (SMSNexusBulkSendOperator, "preflight", True),
+                "preflight": (BulkCampaign, "preflight", True),
                 # the pending mark is committed; the request has not left yet
                 "before_request": (SendLedger, "mark_pending", False),
                 # the request's bytes are written to the socket (use with "method": "POST")
                 "request_written": (urllib3.connection.HTTPConnection, "request", False),
                 # answers received; their group commit of 'sent' has not happened
                 "before_ledger_sent": (SendLedger, "mark_sent_many", True),
-                "settle_unknown": (CampaignSender, "settle_unknown", True),
+                "settle_unknown": (RowSettler, "settle_unknown", True),
                 "lookup": (Reconciler, "lookup", True),
             }[pause["at"]]
             pause_on(owner, name, before=before)
@@ -222,15 +224,13 @@ try:
         from datetime import datetime
 
         if kind == "parquet":
+            from airflow_provider_smsnexus.transfers.parquet_files import ParquetExportWriter as Writer
             from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import (
-                ParquetExportWriter as Writer,
                 SMSNexusToParquetOperator as Operator,
             )
         else:
-            from airflow_provider_smsnexus.transfers.smsnexus_to_sql import (
-                SqlTableLoader as Writer,
-                SMSNexusToSqlOperator as Operator,
-            )
+            from airflow_provider_smsnexus.transfers.smsnexus_to_sql import SMSNexusToSqlOperator as Operator
+            from airflow_provider_smsnexus.transfers.sql_loading import SqlTableLoader as Writer
         if pause:
             if pause["at"] == "sql_load":
                 original_writer = Writer._batch_writer

@@ -26,7 +26,7 @@ class LedgerView:
 
     def rows(self) -> list[sqlite3.Row]:
         """The campaign's rows, every column (none before the table exists)."""
-        from airflow_provider_smsnexus.campaign.ledger import DEFAULT_TABLE_NAME
+        from airflow_provider_smsnexus.campaign.ledger_schema import DEFAULT_TABLE_NAME
 
         if not self.path.exists():
             return []

@@ -24,7 +24,7 @@ NUDGE_SECONDS = 0.05
 #: The points a worker can stop at: (module, class, method, stop before the call (True) or after it).
 STOP_POINTS: dict[str, tuple[str, str, str, bool]] = {
     # planned, ledger read, suppression listed; nothing claimed or sent yet
-    "preflight": ("airflow_provider_smsnexus.operators.sms", "SMSNexusBulkSendOperator", "preflight", True),
+    "preflight": ("airflow_provider_smsnexus.campaign.bulk", "BulkCampaign", "preflight", True),
     # the pending mark is committed; the request has not left
     "after_pending": ("airflow_provider_smsnexus.campaign.ledger", "SendLedger", "mark_pending", False),
     # answers received; their grouped ``sent`` commit has not happened

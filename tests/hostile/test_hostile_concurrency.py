@@ -25,7 +25,7 @@ def test_four_parallel_partitions_with_one_postgres_ledger_text_everyone_once_wi
 ):
     import sqlalchemy as sa
 
-    from airflow_provider_smsnexus.utils.ledger import SendLedger
+    from airflow_provider_smsnexus.campaign.ledger import SendLedger
 
     admin = smsnexus_emulator.admin
     valid = valid_numbers(RECIPIENTS)

@@ -121,16 +121,16 @@ def test_a_failed_lookup_never_resends_and_the_rerun_settles(
     admin = smsnexus_emulator.admin
     report = tmp_path / "r.parquet"
     operator = bulk(recipients_frame(3), report_path=str(report))
-    send = operator.hook.send_sms
+    send = operator.hook.send_sms_attempts
 
     def send_then_break_reads(*args, **kwargs):
         admin.set_faults(fail_after_share=1.0)  # the server sends it, the answer is lost...
         try:
-            return send(*args, **kwargs)
+            return (yield from send(*args, **kwargs))
         finally:
             admin.set_faults(fail_before_share=1.0)  # ... and every lookup fails too
 
-    operator.hook.send_sms = send_then_break_reads
+    operator.hook.send_sms_attempts = send_then_break_reads
     with pytest.raises(SMSNexusSendOutcomeUnknownError, match="3 of 3 messages have an unknown outcome"):
         operator.execute(make_context())
     assert texted() == numbers(3)
@@ -147,13 +147,13 @@ def test_a_send_refused_before_processing_is_resent_by_the_rerun(
 ):
     admin = smsnexus_emulator.admin
     operator = bulk(recipients_frame(2))
-    send = operator.hook.send_sms
+    send = operator.hook.send_sms_attempts
 
     def send_while_down(*args, **kwargs):
         admin.set_faults(fail_before_share=1.0)
         return send(*args, **kwargs)
 
-    operator.hook.send_sms = send_while_down
+    operator.hook.send_sms_attempts = send_while_down
     with pytest.raises(SMSNexusSendOutcomeUnknownError):
         operator.execute(make_context())
     assert texted() == []
@@ -225,7 +225,7 @@ def test_partitions_as_parallel_processes_with_a_postgres_ledger(
 ):
     import sqlalchemy as sa
 
-    from airflow_provider_smsnexus.utils.ledger import SendLedger
+    from airflow_provider_smsnexus.campaign.ledger import SendLedger
 
     table = f"ledger_{uuid.uuid4().hex[:12]}"  # unique across copies of the suite sharing the database
     monkeypatch.setenv(

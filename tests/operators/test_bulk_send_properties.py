@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator, SMSNexusCampaignError
+from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
+from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator
 from tests._hypothesis import deep_examples
 from tests.operators.recipient_oracle import POOL_B, canonical, expected_sends, phones
 

@@ -14,9 +14,9 @@ import shutil
 import pandas as pd
 import pytest
 
+from airflow_provider_smsnexus.campaign.ledger import SendLedger
 from airflow_provider_smsnexus.exceptions import SMSNexusDestinationError
 from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator
-from airflow_provider_smsnexus.utils.ledger import SendLedger
 
 SENDER = "+12125550100"
 TAIL = ", your order ships today."
@@ -186,17 +186,17 @@ def test_a_report_that_fails_after_sending_keeps_the_summary(
     path = str(folder / "report.parquet")
     rows = [{"to": "+12125550101", "name": "a"}, {"to": "+12125550102", "name": "b"}]
     operator = bulk(rows, "Hi {{ row.name }}", report_path=path, campaign_id="lost-report")
-    send = operator.hook.send_sms
+    send = operator.hook.send_sms_attempts
 
     def send_then_lose_the_folder(*args, **kwargs):
         """After the last text, the report's folder turns into a file (as a disk fills up: a real OSError)."""
-        answer = send(*args, **kwargs)
+        answer = yield from send(*args, **kwargs)
         if len(smsnexus_emulator.admin.sent_messages()) == len(rows):
             shutil.rmtree(folder)
             folder.write_text("")
         return answer
 
-    operator.hook.send_sms = send_then_lose_the_folder
+    operator.hook.send_sms_attempts = send_then_lose_the_folder
     with pytest.raises(SMSNexusDestinationError, match="report_path") as caught:
         operator.execute(make_context())
     assert sorted(texts(smsnexus_emulator)) == ["+12125550101", "+12125550102"]

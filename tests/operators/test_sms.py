@@ -9,19 +9,16 @@ import pandas as pd
 import pytest
 from airflow.sdk import DAG, ObjectStoragePath
 
+from airflow_provider_smsnexus.campaign.ledger import SendLedger
 from airflow_provider_smsnexus.emulator.testing import TEST_CONNECTION_EXTRAS
 from airflow_provider_smsnexus.exceptions import (
+    SMSNexusCampaignError,
     SMSNexusError,
     SMSNexusForbiddenError,
     SMSNexusSendOutcomeUnknownError,
     SMSNexusValidationError,
 )
-from airflow_provider_smsnexus.operators.sms import (
-    SMSNexusBulkSendOperator,
-    SMSNexusCampaignError,
-    SMSNexusSendSmsOperator,
-)
-from airflow_provider_smsnexus.utils.ledger import SendLedger
+from airflow_provider_smsnexus.operators.sms import SMSNexusBulkSendOperator, SMSNexusSendSmsOperator
 from tests.hooks.held_send import held_send_connection, run_with_held_answer
 
 SENDER = "+12125550100"  # the emulator's sms+mms number
@@ -474,16 +471,16 @@ def test_a_media_url_that_is_not_a_url_marks_the_row_invalid(smsnexus_conn, make
 
 def _reject(operator, refused: set[str]):
     """Make the operator's hook answer 422 for some recipients (a server cannot be told to, per number)."""
-    send = operator.hook.send_sms
+    send = operator.hook.send_sms_attempts
 
-    def send_sms(from_number, to, message, media_url=None, **kwargs):
+    def send_sms_attempts(from_number, to, message, media_url=None):
         if to in refused:
             raise SMSNexusValidationError(
                 "POST /api/sms/send answered 422", errors={"to": ["The to number is not reachable."]}
             )
-        return send(from_number, to, message, media_url, **kwargs)
+        return send(from_number, to, message, media_url)
 
-    operator.hook.send_sms = send_sms
+    operator.hook.send_sms_attempts = send_sms_attempts
 
 
 def test_a_refused_row_fails_with_its_reason_and_the_campaign_goes_on(
@@ -523,16 +520,16 @@ def test_a_suspended_account_stops_the_campaign_and_the_report_says_who_got_it(
 ):
     report = tmp_path / "r.parquet"
     operator = bulk(frame(6), report_path=str(report))
-    send = operator.hook.send_sms
+    send = operator.hook.send_sms_attempts
     calls = []
 
-    def send_sms(*args, **kwargs):
+    def send_sms_attempts(*args, **kwargs):
         calls.append(1)
         if len(calls) == 3:
             smsnexus_emulator.admin.update_account(suspended=True)
         return send(*args, **kwargs)
 
-    operator.hook.send_sms = send_sms
+    operator.hook.send_sms_attempts = send_sms_attempts
     with pytest.raises(SMSNexusForbiddenError):
         operator.execute(make_context())
     outcomes = pd.read_parquet(report)["outcome"].tolist()
@@ -622,16 +619,16 @@ def test_running_out_of_credit_mid_campaign_stops_it(
 ):
     report = tmp_path / "r.parquet"
     operator = bulk(frame(5), report_path=str(report))
-    send = operator.hook.send_sms
+    send = operator.hook.send_sms_attempts
     calls = []
 
-    def send_sms(*args, **kwargs):
+    def send_sms_attempts(*args, **kwargs):
         calls.append(1)
         if len(calls) == 3:
             smsnexus_emulator.admin.set_balance(0)  # someone else spent the credit meanwhile
         return send(*args, **kwargs)
 
-    operator.hook.send_sms = send_sms
+    operator.hook.send_sms_attempts = send_sms_attempts
     with pytest.raises(SMSNexusValidationError) as caught:
         operator.execute(make_context())
     assert "credits" in caught.value.errors
@@ -656,13 +653,13 @@ def test_send_sms_that_cannot_be_checked_stays_pending_and_the_retry_sends_once(
     )
     quick = {"from_number": SENDER, "to": "+12125550110", "message": "Hi", "lease_seconds": 3}
     operator = SMSNexusSendSmsOperator(task_id="one", **quick)
-    send = operator.hook.send_sms
+    send = operator.hook.send_sms_attempts
 
     def send_while_down(*args, **kwargs):
         admin.set_faults(fail_before_share=1.0)  # the send and every lookup answer 500
         return send(*args, **kwargs)
 
-    operator.hook.send_sms = send_while_down
+    operator.hook.send_sms_attempts = send_while_down
     with pytest.raises(SMSNexusSendOutcomeUnknownError, match="left pending"):
         operator.execute(make_context())
     admin.set_faults()

@@ -12,8 +12,8 @@ from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import SMSNexusToPa
 from airflow_provider_smsnexus.transfers.smsnexus_to_sql import (
     SMSNexusToSqlOperator,
     default_warehouse_path,
-    sqlite_engine,
 )
+from airflow_provider_smsnexus.transfers.sql_loading import sqlite_engine
 from tests.transfers.export_helpers import read_dataset, run_export, table_ids
 
 

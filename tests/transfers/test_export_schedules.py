@@ -92,7 +92,8 @@ def test_three_daily_runs_and_manual_runs_export_every_message_exactly_once(
     request,
     sql,
 ):
-    from airflow_provider_smsnexus.transfers.smsnexus_to_sql import default_warehouse_path, sqlite_engine
+    from airflow_provider_smsnexus.transfers.smsnexus_to_sql import default_warehouse_path
+    from airflow_provider_smsnexus.transfers.sql_loading import sqlite_engine
 
     if sql == "postgres":
         conn_id = request.getfixturevalue("postgres_conn_id")

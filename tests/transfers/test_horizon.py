@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 from airflow_provider_smsnexus.transfers.horizon import listed_horizon, wait_for_horizon
-from airflow_provider_smsnexus.transfers.smsnexus_to_sql import SMSNexusToSqlOperator, sqlite_engine
+from airflow_provider_smsnexus.transfers.smsnexus_to_sql import SMSNexusToSqlOperator
+from airflow_provider_smsnexus.transfers.sql_loading import sqlite_engine
 from tests.transfers.export_helpers import ids_created_in, parse_api_time, run_export, table_ids
 
 SENDER = "+12125550100"

@@ -10,11 +10,8 @@ from datetime import date, datetime, timedelta, timezone
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_provider_smsnexus.transfers.parquet_files import (
-    ParquetExportWriter,
-    ParquetTarget,
-    sweep_stale_staging,
-)
+from airflow_provider_smsnexus.transfers.parquet_files import ParquetExportWriter, sweep_stale_staging
+from airflow_provider_smsnexus.transfers.parquet_target import ParquetTarget
 from airflow_provider_smsnexus.transfers.schema import arrow_schema, rows_to_table
 from tests.transfers.export_helpers import message_rows, read_dataset
 

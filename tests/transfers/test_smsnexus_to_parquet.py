@@ -12,11 +12,9 @@ import pytest
 from airflow.sdk import Asset
 
 from airflow_provider_smsnexus.exceptions import SMSNexusResponseError, SMSNexusServerError
+from airflow_provider_smsnexus.transfers.parquet_files import ParquetExportWriter
 from airflow_provider_smsnexus.transfers.schema import arrow_schema
-from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import (
-    ParquetExportWriter,
-    SMSNexusToParquetOperator,
-)
+from airflow_provider_smsnexus.transfers.smsnexus_to_parquet import SMSNexusToParquetOperator
 from tests.transfers.export_helpers import (
     fail_after_pages,
     ids_created_in,

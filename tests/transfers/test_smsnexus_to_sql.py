@@ -15,9 +15,9 @@ from airflow_provider_smsnexus.transfers.smsnexus_to_sql import (
     SMSNexusToSqlOperator,
     SqlExportWriter,
     default_warehouse_path,
-    sqlite_engine,
     table_asset_uri,
 )
+from airflow_provider_smsnexus.transfers.sql_loading import sqlite_engine
 from tests.transfers.export_helpers import fail_after_pages, ids_created_in, run_export, seed_days, table_ids
 
 

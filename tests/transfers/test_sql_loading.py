@@ -125,7 +125,7 @@ def test_append_inserts_rows_and_an_id_already_there_fails_the_run_leaving_the_t
 
 
 def test_append_that_fails_to_record_its_run_says_so_and_does_not_blame_the_ids(tmp_path, table_name):
-    from airflow_provider_smsnexus.transfers.records import RECORDS_TABLE, write_sql_record
+    from airflow_provider_smsnexus.transfers.sql_records import RECORDS_TABLE, write_sql_record
     from airflow_provider_smsnexus.transfers.window import ExportRun
 
     engine = sqlite_engine(tmp_path / "warehouse.db")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from airflow_provider_smsnexus.hooks.pagination import PageWalk, PageWalker
 from airflow_provider_smsnexus.transfers.stream import ExportStats, iter_export_batches
 from airflow_provider_smsnexus.transfers.window import ExportWindow
 from tests.transfers.export_helpers import message_rows
@@ -12,15 +13,18 @@ NOW = datetime(2026, 3, 10, 15, 30, tzinfo=timezone.utc)
 
 
 class PagesHook:
-    """A stand-in for the hook that serves fixed pages (with repeats) to the walker the export hands it,
-    as :meth:`SMSNexusHook.iter_message_pages` does."""
+    """A stand-in for the hook that serves fixed pages (with repeats) through a walk, as
+    :meth:`SMSNexusHook.iter_message_pages` does."""
 
     def __init__(self, pages):
         self.pages = pages
         self.stats = {"requests": 0}
 
-    def iter_message_pages(self, *, walker, start_date=None, end_date=None, **kwargs):
-        walker.start, walker.end = start_date, end_date
+    def iter_message_pages(self, *, start_date=None, end_date=None, read_id=None, **kwargs):
+        walker = PageWalker("/api/messages", start_date, end_date, read_id=read_id)
+        return PageWalk(walker, self._pages(walker))
+
+    def _pages(self, walker):
         for page in self.pages:
             self.stats["requests"] += 1
             rows = walker.take({"data": page})

@@ -6,20 +6,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
-from airflow_provider_smsnexus.utils.campaign import (
-    REPORT_COLUMNS,
+from airflow_provider_smsnexus.campaign.plan import opted_out_numbers, partition_of
+from airflow_provider_smsnexus.campaign.render import (
     MessageTemplate,
     TemplateRow,
-    load_numbers,
-    load_table,
     message_hash,
     message_problem,
-    opted_out_numbers,
-    partition_of,
     raw_text,
-    write_report,
 )
+from airflow_provider_smsnexus.campaign.report import REPORT_COLUMNS, write_report
+from airflow_provider_smsnexus.campaign.sources import load_numbers, load_table
+from airflow_provider_smsnexus.exceptions import SMSNexusCampaignError
 
 
 def test_template_rows_read_columns_by_attribute_or_key_and_no_method_shadows_one():
