@@ -56,6 +56,8 @@ setup(
         # Decodes the hooks' answers and encodes their JSON bodies (bench/README.md, "History export"); the
         # emulator encodes its answers with it too.
         "msgspec>=0.18",
+        # DateTimeTrigger: a campaign with a send window waits for it in the triggerer.
+        "apache-airflow-providers-standard>=1.0",
     ],
     extras_require={
         "postgres": ["apache-airflow-providers-postgres>=6", "psycopg2-binary>=2.9"],

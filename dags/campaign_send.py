@@ -21,6 +21,9 @@ Settings (environment variables, read when the DAG is parsed):
   ``$AIRFLOW_HOME/smsnexus/send_ledger.db`` of the machine that runs the task.
 * ``SMSNEXUS_FROM_NUMBER``: the ``from_number`` param's default, the account's sending number; default
   ``+12125550100`` (the emulator's).
+* ``SMSNEXUS_SEND_WINDOW``: the ``send_window`` param's default: ``us_federal`` (each recipient only between
+  08:00 and 21:00 of their own time zone, the US federal rule; rows outside it wait, the task deferred to the
+  triggerer, until their window opens); empty for any time.
 
 Who is texted: the CSV's rows, and only when someone triggers it (it has no schedule, so unpausing it texts
 nobody: the rule of docs/examples.md). The CSV holds fictional numbers (``+1 212 555 01xx``, reserved for
@@ -65,6 +68,7 @@ RECIPIENTS = str(Path(__file__).parent / "campaign_recipients.csv")
 PARTITIONS = 2
 LEDGER_CONN_ID = os.environ.get("SMSNEXUS_LEDGER_CONN_ID") or None
 FROM_NUMBER = os.environ.get("SMSNEXUS_FROM_NUMBER") or "+12125550100"
+SEND_WINDOW = os.environ.get("SMSNEXUS_SEND_WINDOW", "us_federal")
 # How long the delivery report waits for final statuses, and the share of delivered texts it requires.
 DELIVERY_WAIT_SECONDS = float(os.environ.get("SMSNEXUS_DELIVERY_WAIT_SECONDS") or 600)
 MIN_DELIVERY_RATE = float(os.environ.get("SMSNEXUS_MIN_DELIVERY_RATE") or 0) or None
@@ -90,6 +94,14 @@ with DAG(
     params={
         "shop": Param("Corner Shop", type="string", description="The shop named in the text."),
         "from_number": Param(FROM_NUMBER, type="string", description="The sender: a number of the account."),
+        "send_window": Param(
+            SEND_WINDOW,
+            type="string",
+            description=(
+                "When each recipient may be texted, in their own time zone: 'us_federal' (08:00-21:00), a JSON "
+                'window such as {"start": "09:00", "end": "20:00"}, or empty for any time.'
+            ),
+        ),
         "report_dir": Param(
             str(default_report_dir()),
             type="string",
@@ -107,6 +119,7 @@ with DAG(
         "default_region": "US",
         "max_failure_rate": 0.2,
         "ledger_conn_id": LEDGER_CONN_ID,
+        "send_window": "{{ params.send_window }}",
     }
 
     check = SMSNexusBulkSendOperator(

@@ -90,6 +90,9 @@ def airflow_env(base_url: str) -> dict[str, str]:
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW_CONN_SMSNEXUS_DEFAULT": json.dumps(connection),
         "SMSNEXUS_EXPORT_DIR": str(DEMO / "exports"),
+        # The example campaign texts each recipient only at 08:00-21:00 of their own time (its send_window);
+        # at night in New York it would wait for morning. The demo runs at any hour, so it sends at once.
+        "SMSNEXUS_SEND_WINDOW": "",
     }
 
 
@@ -253,7 +256,9 @@ def main() -> int:
             env = airflow_env(base_url)
             step("Preparing an embedded SQLite metadata database in .demo/airflow")
             airflow(env, "db", "migrate", name="db-migrate")
-            step("Running smsnexus_campaign_send (recipients from dags/campaign_recipients.csv)")
+            step(
+                "Running smsnexus_campaign_send (recipients from dags/campaign_recipients.csv; send window off)"
+            )
             conf = json.dumps({"report_dir": str(DEMO / "reports")})
             airflow(env, "dags", "test", CAMPAIGN_DAG, LOGICAL_DATE, "-c", conf, name="campaign_send")
             step(f"Customer {CUSTOMER} replies to the campaign (through the emulator's inspection API)")

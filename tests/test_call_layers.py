@@ -88,14 +88,12 @@ def test_the_tracer_sees_a_module_entered_again_and_nothing_else():
 
 def test_a_campaign_send_goes_down_the_layers(smsnexus_emulator, smsnexus_conn, postgres_conn_id, tmp_path):
     rows = [{"to": f"+1212555010{n}", "name": f"n{n}"} for n in range(1, 4)]
+    ledger = {
+        "ledger_conn_id": postgres_conn_id,
+        "ledger_table": f"layers_{tmp_path.name[-12:].replace('-', '_')}",
+    }
     operator = SMSNexusBulkSendOperator(
-        task_id="send",
-        recipients=rows,
-        message_template="Hi {{ row.name }}",
-        from_number=SENDER,
-        ledger_conn_id=postgres_conn_id,
-        ledger_table=f"layers_{tmp_path.name[-12:].replace('-', '_')}",
-        report_path=str(tmp_path / "report.parquet"),
+        task_id="send", recipients=rows, message_template="Hi {{ row.name }}", from_number=SENDER, **ledger
     )
     tracer = LayerTracer()
 

@@ -17,12 +17,15 @@ from airflow_provider_smsnexus.campaign.model import DRY_RUN
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime
 
     from airflow_provider_smsnexus.campaign.lease import SendAttempt
     from airflow_provider_smsnexus.campaign.ledger import SendLedger
     from airflow_provider_smsnexus.campaign.model import CampaignRow
     from airflow_provider_smsnexus.campaign.plan import RowSpec
+    from airflow_provider_smsnexus.campaign.send_window import SendWindow
     from airflow_provider_smsnexus.campaign.sender import CampaignSender
+    from airflow_provider_smsnexus.campaign.windowing import WindowVerdict
     from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
 
@@ -69,6 +72,9 @@ class BulkCampaign:
     :param max_failure_rate: the share of failed sends above which :meth:`run` raises (after the report).
     :param macros: the DAG's ``user_defined_macros``, for the template.
     :param filters: the DAG's ``user_defined_filters``, for the template.
+    :param send_window: the local hours in which each row may be texted (see :doc:`/guides/sending`); None:
+        any time. Rows outside theirs are ``waiting``, and the summary's ``resume_at`` says when to run again.
+    :param send_deadline: rows whose window opens after this moment are ``outside_window``; None: none.
     """
 
     hook: SMSNexusHook
@@ -84,6 +90,8 @@ class BulkCampaign:
     max_failure_rate: float = 0.05
     macros: Mapping[str, Any] | None = None
     filters: Mapping[str, Any] | None = None
+    send_window: SendWindow | None = None
+    send_deadline: datetime | None = None
 
     def run(
         self, ledger: SendLedger, campaign_id: str, context: Mapping[str, Any], attempt: SendAttempt
@@ -113,14 +121,23 @@ class BulkCampaign:
             credits_estimated = sum(row.credits_estimated for row in to_send)
             if to_send:
                 self.preflight(to_send, credits_estimated)
+            verdict = self.windowed(to_send)
+            sendable = to_send if verdict is None else verdict.now
             if self.dry_run:
-                settle_dry_run(to_send)
+                settle_dry_run(sendable)
             else:
-                sender.send_all(to_send)
+                sender.send_all(sendable)
+                verdict = self.rewindowed(verdict, sendable)
         except BaseException:
             write_campaign_report(rows, self.report_path, self.log, quiet=True)
             raise
         summary = summarise(campaign_id, rows, credits_estimated, dry_run=self.dry_run)
+        if verdict is not None and self.send_window is not None:
+            from airflow_provider_smsnexus.campaign.windowing import note_zones
+
+            note_zones(rows, self.send_window)
+            summary.update(window_summary(rows, verdict))
+            self.log.info("Send window %s: %s", self.send_window.describe(), summary["schedule"])
         self.log.info("Campaign %s finished: %s", campaign_id, summary)
         try:
             write_campaign_report(rows, self.report_path, self.log, summary=summary)
@@ -139,6 +156,30 @@ class BulkCampaign:
             filters=self.filters,
             log=self.log,
         )
+
+    def windowed(self, rows: Sequence[CampaignRow]) -> WindowVerdict | None:
+        """The send window's verdict on ``rows`` now (those outside it are settled); None without a window."""
+        from airflow_provider_smsnexus.campaign.windowing import apply_window
+
+        if self.send_window is None or not rows:
+            return None
+        return apply_window(rows, self.send_window, self.hook, deadline=self.send_deadline)
+
+    def rewindowed(self, verdict: WindowVerdict | None, sent: Sequence[CampaignRow]) -> WindowVerdict | None:
+        """``verdict``, with the rows whose window closed while they waited for their turn judged again."""
+        from airflow_provider_smsnexus.campaign.model import WAITING
+        from airflow_provider_smsnexus.campaign.windowing import WindowVerdict
+        from airflow_provider_smsnexus.utils.times import utcnow
+
+        late = [row for row in sent if row.outcome == WAITING]
+        again = self.windowed(late) if verdict is not None else None
+        if verdict is None or again is None:
+            return verdict
+        resume = [moment for moment in (verdict.resume_at, again.resume_at) if moment is not None]
+        for row in again.now:  # open again by the clock's estimate: the next run sends them
+            row.settle(WAITING, "its send window closed as its turn came; it is tried again at once")
+            resume.append(utcnow())
+        return WindowVerdict(verdict.now, min(resume, default=None), verdict.schedule)
 
     def sender(self, ledger: SendLedger, campaign_id: str, attempt: SendAttempt) -> CampaignSender:
         """The sender of this attempt, its leases owned by ``attempt``."""
@@ -182,7 +223,9 @@ def plan_table(
     from airflow_provider_smsnexus.campaign.render import MessageTemplate
     from airflow_provider_smsnexus.campaign.sources import load_rows
 
-    text_columns = [c for c in (spec.to_column, spec.from_column, spec.media_url_column) if c]
+    text_columns = [
+        c for c in (spec.to_column, spec.from_column, spec.media_url_column, spec.zone_column) if c
+    ]
     frame, places = load_rows(unwrap(recipients), what="recipient", text_columns=text_columns)
     template = MessageTemplate(message_template, macros=macros, filters=filters)
     rows = plan_rows(frame, spec, template, context, places)
@@ -233,6 +276,21 @@ def suppress_rows(
                 len(opted_out),
                 len(suppressed) - by_list,
             )
+
+
+def window_summary(rows: Sequence[CampaignRow], verdict: WindowVerdict) -> dict[str, Any]:
+    """The summary's send-window entries: rows waiting or outside their window, the schedule, and when to
+    run again for the waiting rows (ISO UTC, this machine's clock; None when none waits)."""
+    from airflow_provider_smsnexus.campaign.model import OUTSIDE_WINDOW, WAITING
+    from airflow_provider_smsnexus.utils.times import iso_utc
+
+    waiting = sum(row.outcome == WAITING for row in rows)
+    return {
+        "waiting": waiting,
+        "outside_window": sum(row.outcome == OUTSIDE_WINDOW for row in rows),
+        "schedule": [list(entry) for entry in verdict.schedule],
+        "resume_at": iso_utc(verdict.resume_at) if waiting and verdict.resume_at is not None else None,
+    }
 
 
 def settle_dry_run(rows: Sequence[CampaignRow]) -> None:

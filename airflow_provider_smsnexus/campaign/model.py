@@ -35,7 +35,24 @@ ALREADY_SENT = "already_sent"
 UNKNOWN = "unknown"
 DRY_RUN = "dry_run"
 NOT_ATTEMPTED = "not_attempted"
-OUTCOMES = (SENT, FAILED, INVALID, DUPLICATE, SUPPRESSED, ALREADY_SENT, UNKNOWN, DRY_RUN, NOT_ATTEMPTED)
+#: Outside its send window now: the task defers until the window opens (never the outcome of a finished run).
+WAITING = "waiting"
+#: Not sent, and not to be by this campaign: its window never opens (unknown zone with ``unknown_zone="skip"``,
+#: zones whose windows never overlap) or opens after the campaign's ``send_deadline``.
+OUTSIDE_WINDOW = "outside_window"
+OUTCOMES = (
+    SENT,
+    FAILED,
+    INVALID,
+    DUPLICATE,
+    SUPPRESSED,
+    ALREADY_SENT,
+    UNKNOWN,
+    DRY_RUN,
+    NOT_ATTEMPTED,
+    WAITING,
+    OUTSIDE_WINDOW,
+)
 
 #: The lookup's clock uncertainty while no ``Date`` header of the server has been seen (the operators'
 #: ``clock_skew`` default); once one has, the measured uncertainty is used instead.
@@ -164,6 +181,11 @@ class CampaignRow:
     deferred: bool = False
     #: Ids of messages with this row's text to this recipient that existed before this attempt's send.
     foreign_ids: set[str] = field(default_factory=set)
+    #: The row's value in the send window's ``zone_column`` (None without one), and its time zones.
+    zone_value: Any = None
+    zones: tuple[str, ...] = ()
+    #: This machine's moment after which the row's request may not leave (its send window closes); None: any.
+    send_until: datetime | None = None
 
     def settle(self, outcome: str | None, reason: str | None = None) -> None:
         """Decide the row's outcome."""
@@ -194,4 +216,17 @@ class CampaignRow:
             "message_id": self.message_id,
             "credits": self.credits,
             "reason": self.reason,
+            "zones": ",".join(self.zones) or None,
+            "local_time": self.local_time(),
         }
+
+    def local_time(self) -> str | None:
+        """When the message was created, in the recipient's (first) time zone: from the server's answer, or
+        for a row an earlier run sent, the server-time estimate of its pending mark."""
+        from airflow_provider_smsnexus.campaign.send_timing import local_moment
+        from airflow_provider_smsnexus.utils.times import as_utc
+
+        created = (self.message or {}).get("created_at") or self.pending_server_at
+        if not self.zones or created is None or self.outcome not in (SENT, ALREADY_SENT):
+            return None
+        return local_moment(self.zones[0], as_utc(created, "created_at"))

@@ -53,6 +53,7 @@ class RowSpec:
     :param num_partitions: how many partitions split the campaign.
     :param partition: the partition planned here.
     :param mms_credits: the credits an MMS is estimated to cost.
+    :param zone_column: the column of each row's IANA time zone (a send window's ``zone_column``), or None.
     """
 
     to_column: str = "to"
@@ -63,6 +64,7 @@ class RowSpec:
     num_partitions: int = 1
     partition: int = 0
     mms_credits: int = 3
+    zone_column: str | None = None
 
     def check(self) -> None:
         """Raise :class:`SMSNexusCampaignError` for a partition that cannot exist."""
@@ -90,6 +92,7 @@ class RowSpec:
             "to_column": self.to_column,
             "from_column": self.from_column,
             "media_url_column": self.media_url_column,
+            "send_window zone_column": self.zone_column,
         }
         absent = [f"{param}={name!r}" for param, name in needed.items() if name and name not in frame.columns]
         if absent:
@@ -136,6 +139,8 @@ def plan_rows(
         if spec.num_partitions > 1 and partition_of(key, spec.num_partitions) != spec.partition:
             continue
         row = CampaignRow(number, raw_to=record[spec.to_column], recipient=phone.number)
+        if spec.zone_column:
+            row.zone_value = record[spec.zone_column]
         rows.append(row)
         if phone.number is None:
             row.settle(INVALID, f"{place(number)}: {phone.reason}")

@@ -24,6 +24,8 @@ REPORT_COLUMNS = (
     ("message_id", "string"),
     ("credits", "int64"),
     ("reason", "string"),
+    ("zones", "string"),
+    ("local_time", "string"),
 )
 
 

@@ -64,6 +64,7 @@ def apply_ledger(
                 row.settle(UNKNOWN, OTHER_ACCOUNT)
                 continue
             row.found(ALREADY_SENT, None, message_id=entry.message_id, credits=entry.credits)
+            row.pending_server_at = entry.pending_server_at  # when it left, for the report
             if entry.message_hash != row.message_hash:
                 changed += 1
                 row.reason = "a different text was already sent to this recipient in this campaign"

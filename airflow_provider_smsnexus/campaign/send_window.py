@@ -122,7 +122,8 @@ class SendWindow:
         """
         Read a window as a DAG author writes it, or as a templated operator argument carries it.
 
-        Accepted: None (no window: every row goes out at once); a :class:`SendWindow`; a preset name
+        Accepted: None or an empty text (no window: every row goes out at once; a template that renders
+        nothing gives the empty text); a :class:`SendWindow`; a preset name
         (``"us_federal"``, see :data:`PRESETS`); a mapping, or its JSON text, with the keys ``start`` and
         ``end`` (``"HH:MM"``, end ``"24:00"`` for midnight), ``at`` (a local-time delivery: a one-hour window
         from then, cut at midnight, instead of start and end), ``days`` (``"mon-fri"``, ``"sat,sun"``,
@@ -134,6 +135,8 @@ class SendWindow:
         """
         if value is None or isinstance(value, SendWindow):
             return value
+        if isinstance(value, str) and not value.strip():
+            return None
         if isinstance(value, str):
             if not value.strip().startswith("{"):
                 return _preset(value, "send_window")

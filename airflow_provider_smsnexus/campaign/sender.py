@@ -42,6 +42,7 @@ from airflow_provider_smsnexus.campaign.model import (
     SEND_CUTOFF_SHARE,
     SENT,
     UNKNOWN,
+    WAITING,
     outcome_unknown,
     reason_of,
     stops_campaign,
@@ -50,6 +51,7 @@ from airflow_provider_smsnexus.campaign.reconcile import Reconciler
 from airflow_provider_smsnexus.campaign.report import Progress
 from airflow_provider_smsnexus.campaign.resume import apply_ledger
 from airflow_provider_smsnexus.campaign.settle import RowSettler
+from airflow_provider_smsnexus.campaign.windowing import WindowClosed
 from airflow_provider_smsnexus.exceptions import SMSNexusError
 from airflow_provider_smsnexus.utils.times import utcnow
 
@@ -391,6 +393,9 @@ class CampaignSender:
         except SendCutoffPassed as passed:
             self._give_up_send(row, passed.spent)
             return
+        except WindowClosed:
+            row.settle(WAITING, "its send window closed before its turn came; it waits for the next opening")
+            return
         except LeaseLost:
             row.settle(
                 UNKNOWN,
@@ -436,6 +441,8 @@ class CampaignSender:
             except StopIteration as done:
                 return done.value
             try:
+                if row.send_until is not None and utcnow() > row.send_until:
+                    raise WindowClosed(row.send_until)
                 mark()
             except BaseException as exc:
                 attempts.throw(exc)  # the hook gives the request's place in the budget back, and raises exc

@@ -250,18 +250,10 @@ class SMSNexusHook(_SMSNexusBaseHook):
             stop=stop,
         )
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
-        stop: threading.Event | None = None,
-    ) -> dict[str, Any]:
-        """Send one API request through the retry driver; return the decoded JSON body. ``stop``: see
-        :func:`blocking_steps`."""
-        return run_attempts(self._attempts(method, path, params=params, json_body=json_body, stop=stop))
+    def _request(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        """Send one API request through the retry driver; return the decoded JSON body. ``options``:
+        ``params``, ``json_body`` and ``stop`` of :meth:`_attempts`."""
+        return run_attempts(self._attempts(method, path, **options))
 
     # -- endpoints ---------------------------------------------------------------------------------
 

@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_provider_smsnexus.campaign.bulk import BulkCampaign, keep_callable
 from airflow_provider_smsnexus.campaign.model import default_campaign_id
 from airflow_provider_smsnexus.campaign.plan import RowSpec
+from airflow_provider_smsnexus.campaign.send_window import SendWindow
 from airflow_provider_smsnexus.campaign.single import send_message
 from airflow_provider_smsnexus.operators._send_base import SHARED_PARAMS, SendOperatorBase
 from airflow_provider_smsnexus.utils.rate_budget import BULK
+from airflow_provider_smsnexus.utils.times import as_utc
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
 
     from airflow.sdk import Context
 
@@ -132,6 +135,15 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
     :param max_failure_rate: fail the task (after finishing and writing the report) when more than this
         share of the sends attempted failed. Default 0.05.
     :param mms_credits: the credits one MMS is estimated to cost (the API does not publish it). Default 3.
+    :param send_window: the local hours (and days) in which each recipient may be texted, in the recipient's
+        own time zone: ``"us_federal"`` (08:00-21:00 every day), a dict such as ``{"start": "09:00", "end":
+        "20:00", "days": "mon-fri", "unknown_zone": "skip", "zone_column": "tz"}`` or ``{"at": "10:00"}``
+        (local-time delivery), or a :class:`~airflow_provider_smsnexus.campaign.send_window.SendWindow`.
+        Rows outside their window wait: the task defers to the triggerer (holding no worker slot) until the
+        earliest opening, then sends those rows, and so on. Default None: any time. Templated. See "Send
+        windows" in :doc:`/guides/sending`.
+    :param send_deadline: rows whose window opens after this moment (an aware datetime or ISO 8601 text) are
+        not sent (``outside_window``). Default None: no deadline. Templated.
 
     The campaign defaults to ``"<dag_id>.<task_id>.<run_id>"``, plus the map index for a mapped task that
     is not partitioned.
@@ -146,6 +158,8 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
         "campaign_id",
         "report_path",
         "suppression_list",
+        "send_window",
+        "send_deadline",
     )
 
     def __init__(
@@ -167,6 +181,8 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
         report_path: str | None = None,
         max_failure_rate: float = 0.05,
         mms_credits: int = 3,
+        send_window: Any = None,
+        send_deadline: datetime | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -194,17 +210,41 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
         self.report_path = report_path
         self.max_failure_rate = float(max_failure_rate)
         self.mms_credits = mms_credits
+        if not _templated(send_window):
+            SendWindow.parse(send_window)  # a bad window fails the DAG's parse, not its run
+        self.send_window = send_window
+        self.send_deadline = send_deadline
 
     def execute(self, context: Context) -> dict[str, Any]:
         campaign_id = self.campaign_id or default_campaign_id(
             context, self, partitioned=self.num_partitions > 1
         )
         with self.open_ledger() as ledger:
-            return self.bulk_campaign().run(ledger, campaign_id, context, self.attempt(context))
+            summary = self.bulk_campaign().run(ledger, campaign_id, context, self.attempt(context))
+        if summary.get("resume_at") and not self.dry_run:
+            self.wait_for_the_window(summary)
+        return summary
+
+    def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
+        """Back from waiting for a send window: run again (the ledger skips every row already sent)."""
+        return self.execute(context)
+
+    def wait_for_the_window(self, summary: dict[str, Any]) -> None:
+        """Defer to the triggerer until the earliest waiting row's window opens (no worker slot is held)."""
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        resume_at = as_utc(summary["resume_at"], "resume_at")
+        self.log.info(
+            "%d rows wait for their send window; the task defers until %s",
+            summary["waiting"],
+            summary["resume_at"],
+        )
+        self.defer(trigger=DateTimeTrigger(moment=resume_at), method_name="execute_complete")
 
     def bulk_campaign(self) -> BulkCampaign:
         """This task's campaign: its arguments as the engine takes them (nothing is read or sent yet)."""
         dag = self.dag if self.has_dag() else None
+        window = SendWindow.parse(self.send_window)
         return BulkCampaign(
             self.hook,
             self.recipients,
@@ -218,6 +258,7 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
                 num_partitions=self.num_partitions,
                 partition=self.partition,
                 mms_credits=self.mms_credits,
+                zone_column=window.zone_column if window is not None else None,
             ),
             self.log,
             suppression_list=self.suppression_list,
@@ -228,9 +269,18 @@ class SMSNexusBulkSendOperator(SendOperatorBase):
             max_failure_rate=self.max_failure_rate,
             macros=getattr(dag, "user_defined_macros", None),
             filters=getattr(dag, "user_defined_filters", None),
+            send_window=window,
+            send_deadline=as_utc(self.send_deadline, "send_deadline"),
         )
 
     def plan_rows(self, context: Context) -> list[CampaignRow]:
         """Only the planning step of this task's campaign (the benchmark's measure): read, validate, render and
         deduplicate the rows of this partition; nothing is sent."""
         return self.bulk_campaign().plan(context)
+
+
+def _templated(value: Any) -> bool:
+    """Whether a value still holds Jinja (rendered only when the task runs)."""
+    return (isinstance(value, str) and "{{" in value) or (
+        isinstance(value, dict) and any(map(_templated, value.values()))
+    )

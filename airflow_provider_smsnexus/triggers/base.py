@@ -142,13 +142,8 @@ class PollingTrigger(BaseTrigger):
         transient: tuple[type[SMSNexusError], ...] = TRANSIENT_ERRORS,
     ) -> TriggerEvent:
         """Run :func:`poll_until` with this trigger's interval, deadline and log; return its one event."""
+        timing = {"interval": self.poke_interval, "deadline": self.deadline}
         payload = await poll_until(
-            check,
-            interval=self.poke_interval,
-            deadline=self.deadline,
-            log=self.log,
-            what=what,
-            on_timeout=on_timeout,
-            transient=transient,
+            check, log=self.log, what=what, on_timeout=on_timeout, transient=transient, **timing
         )
         return TriggerEvent(payload)

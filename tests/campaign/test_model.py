@@ -55,6 +55,8 @@ def test_report_row_of_an_undecided_invalid_row_shows_the_raw_number_as_not_atte
         "message_id": None,
         "credits": None,
         "reason": None,
+        "zones": None,
+        "local_time": None,
     }
 
 
@@ -64,3 +66,12 @@ def test_found_records_the_message_id_as_text_and_credits_as_an_integer() -> Non
     row.found(SENT, {"id": 7}, message_id=7, credits="2")
     assert (row.outcome, row.reason, row.message_id, row.credits) == (SENT, None, "7", 2)
     assert row.key == ("+12125550101", "h")
+
+
+def test_report_row_of_a_row_sent_in_its_window_gives_its_zones_and_local_time() -> None:
+    row = CampaignRow(row_number=2, recipient="+12125550101", message_hash="h")
+    row.zones = ("America/New_York",)
+    row.found(SENT, {"id": 7, "created_at": "2026-03-02T14:00:05Z"}, message_id=7, credits=1)
+    # by hand: 14:00:05Z is 09:00:05 in New York (UTC-5 before 2026-03-08)
+    assert row.report_row()["zones"] == "America/New_York"
+    assert row.report_row()["local_time"] == "2026-03-02T09:00:05-05:00 America/New_York"

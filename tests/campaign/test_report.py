@@ -32,9 +32,9 @@ def test_write_report_writes_one_typed_row_per_input_row(tmp_path) -> None:
     assert table.schema.names == [name for name, _ in REPORT_COLUMNS]
     assert table.to_pylist() == [
         {"row_number": 1, "recipient": "+12125550101", "outcome": "sent", "message_id": "9", "credits": 1,
-         "reason": None},
+         "reason": None, "zones": None, "local_time": None},
         {"row_number": 2, "recipient": "bad \\udcff", "outcome": "invalid", "message_id": None,
-         "credits": None, "reason": "not a number"},
+         "credits": None, "reason": "not a number", "zones": None, "local_time": None},
     ]  # fmt: skip
     assert [p.name for p in destination.parent.iterdir()] == ["report.parquet"]
 

@@ -25,6 +25,9 @@ def dags_folder(monkeypatch):
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))
     # The emulator's manual lifecycle keeps the texts queued: the delivery report waits 3 s, not 600.
     monkeypatch.setenv("SMSNEXUS_DELIVERY_WAIT_SECONDS", "3")
+    # Any hour: the send window (US federal by default) would defer the campaign through New York's night;
+    # test_the_example_campaign_keeps_to_new_yorks_daytime runs it with the window.
+    monkeypatch.setenv("SMSNEXUS_SEND_WINDOW", "")
     bundle = {
         "name": "dags-folder",
         "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
@@ -84,3 +87,35 @@ def test_the_dag_runs_without_a_logical_date_as_the_cli_triggers_it(
         "partition-0.parquet",
         "partition-1.parquet",
     ]
+
+
+def test_the_example_campaign_keeps_to_new_yorks_daytime(
+    airflow_db, dags_folder, smsnexus_conn, smsnexus_emulator, tmp_path, monkeypatch
+):
+    # The example's default window, on a server clock set to 10:00 in New York (the CSV's numbers are all 212)
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("SMSNEXUS_SEND_WINDOW", "us_federal")
+    now = datetime.now(timezone.utc)
+    ten_am = now.astimezone(ZoneInfo("America/New_York")).replace(hour=10, minute=0, second=0, microsecond=0)
+    admin = smsnexus_emulator.admin
+    admin.configure(clock_offset_seconds=(ten_am - now).total_seconds())
+    dag = DagBag(dag_folder=str(DAG_FILE)).get_dag("smsnexus_campaign_send")
+    assert dag.params["send_window"] == "us_federal"
+
+    run = dag.test(run_conf={"report_dir": str(tmp_path)})
+
+    assert run.state == "success"
+    sent = admin.sent_messages()
+    assert Counter(m["to"] for m in sent) == dict.fromkeys(EXPECTED, 1)
+    for message in sent:
+        created = datetime.fromisoformat(message["created_at"].replace("Z", "+00:00"))
+        local = created.astimezone(ZoneInfo("America/New_York"))
+        assert ten_am <= local < ten_am + timedelta(minutes=5)
+    reports = pd.concat(pd.read_parquet(p) for p in sorted(tmp_path.rglob("partition-*.parquet")))
+    sent_rows = reports[reports["outcome"] == "sent"]
+    assert set(sent_rows["zones"]) == {"America/New_York"}
+    assert all(text.startswith(ten_am.strftime("%Y-%m-%dT10:0")) for text in sent_rows["local_time"])

@@ -283,6 +283,9 @@ class Airflow:
                 "AIRFLOW__API_AUTH__JWT_SECRET": "smsnexus-deployment-test-jwt-secret",
                 "AIRFLOW__API__SECRET_KEY": "smsnexus-deployment-test-api-secret",
                 "AIRFLOW__CORE__PARALLELISM": "6",
+                # The example campaign's send window off: these tests run at any hour of New York's night (the
+                # window itself is tested on the emulator's clock: tests/operators/test_send_windows.py).
+                "SMSNEXUS_SEND_WINDOW": "",
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
