@@ -271,19 +271,15 @@ def test_at_late_in_the_evening_is_cut_at_midnight():
 
 
 # US federal window in New York across the two DST changes of 2026
-DST_OPENINGS = [
-    # Sat 03-07 22:00 EST (03:00Z on 03-08) -> Sun 03-08 08:00 EDT = 12:00Z (not 13:00Z)
-    ("2026-03-08T03:00", "2026-03-08T12:00"),
-    # Sun 03-08 11:59Z is 07:59 EDT: one minute to wait
-    ("2026-03-08T11:59", "2026-03-08T12:00"),
-    # Sat 10-31 22:00 EDT (02:00Z on 11-01) -> Sun 11-01 08:00 EST = 13:00Z (not 12:00Z)
-    ("2026-11-01T02:00", "2026-11-01T13:00"),
-    # Sun 11-01 12:30Z is 07:30 EST (it would be 08:30 with Saturday's offset)
-    ("2026-11-01T12:30", "2026-11-01T13:00"),
-]
+DST_OPENINGS = {  # after -> opening, UTC
+    "2026-03-08T03:00": "2026-03-08T12:00",  # Sat 22:00 EST -> Sun 03-08 08:00 EDT = 12:00Z (not 13:00Z)
+    "2026-03-08T11:59": "2026-03-08T12:00",  # 07:59 EDT: one minute to wait
+    "2026-11-01T02:00": "2026-11-01T13:00",  # Sat 22:00 EDT -> Sun 11-01 08:00 EST = 13:00Z (not 12:00Z)
+    "2026-11-01T12:30": "2026-11-01T13:00",  # 07:30 EST (it would be 08:30 with Saturday's offset)
+}
 
 
-@pytest.mark.parametrize(("after", "opening"), DST_OPENINGS)
+@pytest.mark.parametrize(("after", "opening"), DST_OPENINGS.items())
 def test_the_window_opens_at_08_00_local_across_dst(after, opening):
     assert not is_open(US_FEDERAL, NY, utc(after))
     assert next_opening(US_FEDERAL, NY, utc(after)) == utc(opening)
