@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 ENTRY = Path(__file__).resolve().parent / "bench_export.py"  # what every child process runs
 MAIN_PYTHON = ROOT / ".venv" / "bin" / "python"
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+#: dlt as an Airflow task runs it: a venv holding Airflow and dlt; ``airflow.sdk`` is imported before dlt.
+TASK_PYTHON = ROOT / ".venv-bench-airflow" / "bin" / "python"
+#: Each tool's interpreter and child function (``--child-<name>``).
+TOOLS = {"ours": (MAIN_PYTHON, "ours"), "dlt": (BENCH_PYTHON, "dlt"), "dlt-task": (TASK_PYTHON, "dlt")}
 DEFAULT_POSTGRES = os.environ.get("SMSNEXUS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SPAN_START, SPAN_END = "2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z"  # the seeded history: 90 days
 
@@ -119,10 +123,13 @@ def child_ours(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def child_dlt(spec: dict[str, Any]) -> dict[str, Any]:
-    """The same export with dlt's rest_api source (run under .venv-bench)."""
+    """The same export with dlt's rest_api source (run under .venv-bench; with ``as_task``, under
+    .venv-bench-airflow with ``airflow.sdk`` imported first, as in an Airflow task's process)."""
     work = tempfile.mkdtemp(prefix="bench-dlt-")
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+    if spec.get("as_task"):
+        import airflow.sdk  # noqa: F401  # what every task process has loaded before its operator runs
     import dlt
     from dlt.sources.rest_api import rest_api_source
 
@@ -277,7 +284,7 @@ def exported_ids(
         import pyarrow.parquet as pq
 
         files = [f for f in Path(spec["target"]).rglob("*.parquet") if not f.name.startswith("_")]
-        if tool == "dlt":  # dlt writes its own state tables beside the resource's folder
+        if tool != "ours":  # dlt writes its own state tables beside the resource's folder
             files = [f for f in files if f.parent.name == "messages"]
         return [i for f in files for i in pq.read_table(f, columns=["id"]).column("id").to_pylist()]
     if destination == "sqlite":
@@ -319,12 +326,13 @@ def versions() -> dict[str, str]:
     for python, names in (
         (MAIN_PYTHON, ["apache-airflow", "pyarrow", "SQLAlchemy", "psycopg"]),
         (BENCH_PYTHON, ["dlt", "pyarrow", "SQLAlchemy", "psycopg2-binary"]),
+        (TASK_PYTHON, ["apache-airflow", "dlt", "pyarrow"]),
     ):
         if not python.exists():
             continue
         code = "import importlib.metadata as m, json, sys; print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
         out = subprocess.run([str(python), "-c", code, *names], capture_output=True, text=True, check=False)
-        prefix = "dlt env " if python == BENCH_PYTHON else ""
+        prefix = {BENCH_PYTHON: "dlt env ", TASK_PYTHON: "dlt-task env "}.get(python, "")
         if out.returncode == 0:
             found.update({f"{prefix}{k}": v for k, v in json.loads(out.stdout).items()})
     return found

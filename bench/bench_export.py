@@ -11,10 +11,14 @@ Measures, for Parquet, the embedded SQLite warehouse and PostgreSQL:
 The same runs are made with dlt's ``rest_api`` source configured for this API (page-number paginator on
 ``meta.last_page``, bearer auth) into the same destinations: filesystem/Parquet, ``sqlalchemy`` (SQLite) and
 ``postgres``, ``merge`` on ``id`` for the databases. dlt lives in its own virtual environment (``.venv-bench``)
-so that the project's pinned environment stays as it is::
+so that the project's pinned environment stays as it is; and as an Airflow task runs it (``dlt-task``: a
+venv with Airflow and dlt, ``airflow.sdk`` imported before the export), when ``.venv-bench-airflow`` exists::
 
     python3 -m venv .venv-bench
-    .venv-bench/bin/pip install "dlt[parquet,postgres,sqlalchemy]"
+    .venv-bench/bin/pip install "dlt[parquet,postgres,sqlalchemy]==1.31.0"
+    python3 -m venv .venv-bench-airflow
+    .venv-bench-airflow/bin/pip install -c constraints-3.11.txt apache-airflow==3.3.2 \
+        "dlt[parquet,postgres,sqlalchemy]==1.31.0"
 
 The emulator runs as a separate process (``smsnexus-emulator``), and every export runs in a fresh child
 process, so each figure is the client's alone. Run::
@@ -52,12 +56,11 @@ from pathlib import Path
 from typing import Any
 
 from _export_support import (
-    BENCH_PYTHON,
     DEFAULT_POSTGRES,
     ENTRY,
-    MAIN_PYTHON,
     ROOT,
     SPAN_END,
+    TOOLS,
     child_dlt,
     child_imports,
     child_ours,
@@ -77,10 +80,12 @@ from _export_support import (
 # --------------------------------------------------------------------------------------------------
 
 
-def run_child(python: Path, tool: str, spec: dict[str, Any]) -> dict[str, Any]:
+def run_child(tool: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Run one export in a fresh process; return its figures (the last stdout line is JSON)."""
+    python, child = TOOLS[tool]
+    spec = {**spec, "as_task": tool == "dlt-task"}
     completed = subprocess.run(
-        [str(python), str(ENTRY), f"--child-{tool}", json.dumps(spec)],
+        [str(python), str(ENTRY), f"--child-{child}", json.dumps(spec)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -98,10 +103,10 @@ def one_run(
 ) -> dict[str, Any]:
     """One export in a fresh child, its figures, and the check of its ids against the emulator's."""
     admin, scratch = ctx["admin"], ctx["scratch"]
-    name = f"bench_{tool}_{size}"
+    name = f"bench_{tool.replace('-', '_')}_{size}"
     target = {
         "parquet": str(scratch / f"{name}_parquet"),
-        "sqlite": str(scratch / f"{name}.db") if tool == "dlt" else name,
+        "sqlite": str(scratch / f"{name}.db") if tool != "ours" else name,
         "postgres": name,
     }[destination]
     if destination == "postgres":
@@ -124,7 +129,7 @@ def one_run(
         )
     before = admin.stats()
     try:
-        figures = run_child(BENCH_PYTHON if tool == "dlt" else MAIN_PYTHON, tool, spec)
+        figures = run_child(tool, spec)
         after = admin.stats()
         figures["requests"] = after["requests"]["other"] - before["requests"]["other"]
         figures["rate_limited"] = after["rate_limited"]["other"] - before["rate_limited"]["other"]
@@ -176,17 +181,25 @@ def median_figures(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
 def ratio_lines(medians: dict[tuple[str, str, str], dict[str, Any]], sizes: list[str]) -> list[str]:
     """The issue's rows: ours / dlt for CPU, peak RSS and rows/s, and our peak at the whole history / small window."""
     lines = [
-        "| destination | window | CPU ours / dlt | peak RSS ours / dlt | rows/s ours / dlt |",
-        "|---|---|---:|---:|---:|",
+        "| destination | window | CPU ours / dlt | peak RSS ours / dlt | peak RSS ours / dlt as a task "
+        "| rows/s ours / dlt | rows/s ours / dlt as a task |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
+
+    def ratio(ours: dict[str, Any], other: dict[str, Any] | None, what: str) -> str:
+        if other is None:
+            return "-"
+        if what == "rows/s":
+            return f"{(ours['rows'] / ours['wall_s']) / (other['rows'] / other['wall_s']):.1f}x"
+        return f"{ours[what] / other[what]:.2f}"
+
     for (tool, destination, size), ours in medians.items():
-        dlt = medians.get(("dlt", destination, size))
-        if tool != "ours" or ours is None or dlt is None:
+        dlt, task = medians.get(("dlt", destination, size)), medians.get(("dlt-task", destination, size))
+        if tool != "ours" or ours is None or (dlt is None and task is None):
             continue
         lines.append(
-            f"| {destination} | {size} | {ours['cpu_s'] / dlt['cpu_s']:.2f} | "
-            f"{ours['rss_peak_mb'] / dlt['rss_peak_mb']:.2f} | "
-            f"{(ours['rows'] / ours['wall_s']) / (dlt['rows'] / dlt['wall_s']):.1f}x |"
+            f"| {destination} | {size} | {ratio(ours, dlt, 'cpu_s')} | {ratio(ours, dlt, 'rss_peak_mb')} | "
+            f"{ratio(ours, task, 'rss_peak_mb')} | {ratio(ours, dlt, 'rows/s')} | {ratio(ours, task, 'rows/s')} |"
         )
     lines += ["", "| destination | our peak RSS: whole history / small window |", "|---|---:|"]
     for destination in sorted({d for _, d, _ in medians}):
@@ -214,7 +227,7 @@ def pace_run(tool: str, ctx: dict[str, Any], limit: int, window: tuple[str, str]
     }
     time.sleep(1.1)  # start in a fresh window
     before = admin.stats()
-    figures = run_child(BENCH_PYTHON if tool == "dlt" else MAIN_PYTHON, tool, spec)
+    figures = run_child(tool, spec)
     after = admin.stats()
     admin.set_limits(read_limit=100_000_000, window_seconds=60)
     problem = id_problem(exported_ids(tool, "parquet", "", spec, ctx), emulator_ids(admin, window[0]))
@@ -295,7 +308,7 @@ def run_exports(
     if "postgres" in destinations and not postgres_reachable(args.postgres_url):
         print(f"PostgreSQL not reachable at {args.postgres_url}: skipped")
         destinations.remove("postgres")
-    tools = ["ours"] + (["dlt"] if args.dlt and BENCH_PYTHON.exists() else [])
+    tools = ["ours"] + [t for t in ("dlt", "dlt-task") if args.dlt and TOOLS[t][0].exists()]
     imports = measure_imports(args.imports) if args.imports else []
     print("\n".join(imports), flush=True)
     began = time.perf_counter()
@@ -329,7 +342,7 @@ def run_exports(
         if args.pace:
             print()
             print(PACE_HEADER)
-            for tool in tools:
+            for tool in tools[:2]:  # dlt paces the same in or out of a task
                 pace.append(pace_run(tool, ctx, args.pace_limit, (pace_start, SPAN_END)))
     finally:
         process.terminate()

@@ -23,10 +23,13 @@ from airflow_provider_smsnexus.exceptions import (
 from airflow_provider_smsnexus.hooks._scrub import scrub
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow_provider_smsnexus.utils.rate_limit import RateLimitInfo
 
 
-def _decode_body(text: str) -> Any:
+def decode_body(text: str) -> Any:
+    """A body as JSON: None when it is empty or not JSON."""
     if not text:
         return None
     import msgspec  # a C decoder: 4x faster than json on list pages (bench/README.md)
@@ -50,7 +53,13 @@ def _readable_snippet(text: str, limit: int = 200) -> str:
 
 
 def interpret_answer(
-    method: str, path: str, status: int, text: str, info: RateLimitInfo, secret: str = ""
+    method: str,
+    path: str,
+    status: int,
+    text: str,
+    info: RateLimitInfo,
+    secret: str = "",
+    decode: Callable[[str], Any] | None = None,
 ) -> Any:
     """
     Turn an answer into its JSON body, or raise the error class its status means.
@@ -61,9 +70,10 @@ def interpret_answer(
     :param text: the body as text.
     :param info: the rate-limit headers of the answer.
     :param secret: the API token: a server that echoes it in an error must not put it in ours.
+    :param decode: decodes a 2xx body instead of :func:`decode_body` (a typed decoder that falls back to it).
     :return: the decoded JSON body of a 2xx answer.
     """
-    body = _decode_body(text)
+    body = (decode or decode_body)(text) if 200 <= status < 300 else decode_body(text)
     server_message = body.get("message") if isinstance(body, dict) else None
     if server_message is not None and not isinstance(server_message, str):
         server_message = str(server_message)

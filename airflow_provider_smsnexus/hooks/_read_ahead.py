@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
-    from concurrent.futures import Future
 
     from airflow_provider_smsnexus.hooks.pagination import PageWalker
 
@@ -136,28 +135,41 @@ async def aiter_pages(
 
 
 class _Ahead:
-    """At most one page in flight on one background thread."""
+    """At most one page in flight on one background thread (two C queues: no future, no condition per page)."""
 
     def __init__(
         self, fetch: Callable[[int, threading.Event], dict[str, Any]], stop: threading.Event
     ) -> None:
-        from concurrent.futures import ThreadPoolExecutor
+        from queue import SimpleQueue
 
         self._fetch, self._stop = fetch, stop
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="smsnexus-read-ahead")
-        self._pending: Future[dict[str, Any]] | None = None
+        self._asked: SimpleQueue[int | None] = SimpleQueue()
+        self._answers: SimpleQueue[tuple[bool, Any]] = SimpleQueue()
+        self._pending = False
+        self._thread = threading.Thread(target=self._run, name="smsnexus-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (page := self._asked.get()) is not None:
+            try:
+                self._answers.put((True, self._fetch(page, self._stop)))
+            except BaseException as exc:  # raised in the caller's thread when the page is consumed
+                self._answers.put((False, exc))
 
     def request(self, page: int) -> None:
-        assert self._pending is None, "one page ahead at most"
-        self._pending = self._executor.submit(self._fetch, page, self._stop)
+        assert not self._pending, "one page ahead at most"
+        self._pending = True
+        self._asked.put(page)
 
     def result(self) -> dict[str, Any]:
-        pending, self._pending = self._pending, None
-        assert pending is not None
-        return pending.result()
+        assert self._pending
+        self._pending = False
+        ok, value = self._answers.get()
+        if not ok:
+            raise value
+        return value
 
     def close(self) -> None:
         """Drop the page in flight (its error too) and end the thread; ``stop`` is set already."""
-        if self._pending is not None:
-            self._pending.cancel()
-        self._executor.shutdown(wait=True)
+        self._asked.put(None)
+        self._thread.join()

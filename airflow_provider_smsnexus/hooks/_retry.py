@@ -146,7 +146,7 @@ class RetryDriver:
             self.stats[key] += amount
 
     def steps(
-        self, method: str, path: str, *, announce: bool = False
+        self, method: str, path: str, *, announce: bool = False, decode: Callable[[str], Any] | None = None
     ) -> Generator[Step, Answer | NoAnswer | None, Any]:
         """
         Drive one request from its budget wait to its decoded JSON body, or to the error its outcome means.
@@ -157,7 +157,7 @@ class RetryDriver:
         every answer's rate-limit headers, every 429, and every attempt that got no answer. A 429 is retried for as long as the server's reset
         times say, until this request has spent ``max_rate_limit_wait`` seconds waiting since its first 429
         (resets and the limiter's pace); 5xx and transport failures up to ``max_retries`` times, and only
-        when repeating is harmless.
+        when repeating is harmless. ``decode`` decodes a success's body (see :func:`interpret_answer`).
         """
         config = self.config
         budget_class = rate_class(method, path)
@@ -209,7 +209,9 @@ class RetryDriver:
                     continue
                 yield from self._tell_budget(self.budget.answered, budget_class, ticket, info)
                 if outcome.status < 400:
-                    return interpret_answer(method, path, outcome.status, outcome.text, info, config.token)
+                    return interpret_answer(
+                        method, path, outcome.status, outcome.text, info, config.token, decode
+                    )
                 self._raise_if_final_status(method, path, outcome, info, is_send, repeatable, failures)
                 delay = config.backoff(failures)
                 why = f"answered {outcome.status}"

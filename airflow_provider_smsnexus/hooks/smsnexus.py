@@ -112,6 +112,7 @@ class _SMSNexusBaseHook(BaseHook):
         per_page: int = MAX_PER_PAGE,
         *,
         read_id: Callable[[Any], Hashable] | None = None,
+        columns: bool = False,
         read_ahead: bool = False,
     ) -> PageWalk:
         """
@@ -126,13 +127,19 @@ class _SMSNexusBaseHook(BaseHook):
         ``async for`` on :class:`SMSNexusAsyncHook` (which never reads ahead).
 
         :param read_id: turns a row's ``id`` into the value it is deduplicated by (see :class:`PageWalker`).
+        :param columns: a page may come as
+            :class:`~airflow_provider_smsnexus.hooks.message_columns.MessageColumns` instead of a list of
+            dicts: on :class:`SMSNexusHook`, every page whose values are all of their documented types (no
+            dict per row: an export's path). Default False: lists of dicts.
         :param read_ahead: the caller reads every page: page n+1 is fetched while the caller works on page n.
             Default False: page n+1 is fetched when it is asked for (closing the walk early drops a page
             fetched ahead and ends its thread).
         :return: the walk: iterate it for the pages, then read its :attr:`~PageWalk.stats`.
         """
         start, end = as_utc(start_date, "start_date"), as_utc(end_date, "end_date")
-        walker = message_walker(status, direction, start, end, read_id=read_id, read_ahead=read_ahead)
+        walker = message_walker(
+            status, direction, start, end, read_id=read_id, columns=columns, read_ahead=read_ahead
+        )
         # Status is checked by the walker only: a server-filtered list would shrink under the walk.
         query = {"direction": direction, "start": start, "end": end}
         return PageWalk(walker, self._message_pages(walker, query, per_page))
@@ -238,6 +245,7 @@ class SMSNexusHook(_SMSNexusBaseHook):
         json_body: Any = None,
         announce: bool = False,
         stop: threading.Event | None = None,
+        decode: Callable[[str], Any] | None = None,
     ) -> Generator[None, None, dict[str, Any]]:
         """One API request through the retry driver, as a generator (:func:`blocking_steps`: it yields right
         before each attempt leaves when ``announce``) that returns the decoded JSON body."""
@@ -245,14 +253,14 @@ class SMSNexusHook(_SMSNexusBaseHook):
         body = None if json_body is None else json_bytes(json_body)  # once, for every attempt
         # A partial, not a lambda: the attempt runs in the transport, with no frame of this module above it.
         return blocking_steps(
-            self._driver.steps(method, path, announce=announce),
+            self._driver.steps(method, path, announce=announce, decode=decode),
             partial(urllib3_send, pool, method, url, body),
             stop=stop,
         )
 
     def _request(self, method: str, path: str, **options: Any) -> dict[str, Any]:
         """Send one API request through the retry driver; return the decoded JSON body. ``options``:
-        ``params``, ``json_body`` and ``stop`` of :meth:`_attempts`."""
+        ``params``, ``json_body``, ``stop`` and ``decode`` of :meth:`_attempts`."""
         return run_attempts(self._attempts(method, path, **options))
 
     # -- endpoints ---------------------------------------------------------------------------------
@@ -336,19 +344,28 @@ class SMSNexusHook(_SMSNexusBaseHook):
         return message_page(self._request("GET", "/api/messages", params=params))
 
     def _fetch_page(
-        self, path: str, params: Mapping[str, Any], per_page: int, page: int, stop: threading.Event
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        per_page: int,
+        decode: Callable[[str], Any] | None,
+        page: int,
+        stop: threading.Event,
     ) -> dict[str, Any]:
-        return self._request("GET", path, params={**params, **page_params(per_page, page)}, stop=stop)
+        query = {**params, **page_params(per_page, page)}
+        return self._request("GET", path, params=query, stop=stop, decode=decode)
 
     def _walk(self, path: str, params: Mapping[str, Any], per_page: int, walker: PageWalker) -> PageWalk:
         """The pages of ``path`` as ``walker`` takes them (read ahead when it asks for it: see ``_read_ahead``)."""
-        return PageWalk(walker, iter_pages(walker, partial(self._fetch_page, path, params, per_page)))
+        return PageWalk(
+            walker, iter_pages(walker, partial(self._fetch_page, path, params, per_page, walker.decode))
+        )
 
     def _message_pages(
         self, walker: PageWalker, query: Mapping[str, Any], per_page: int
     ) -> Iterator[list[dict[str, Any]]]:
         params = message_query(self.config, status=None, **query)
-        return iter_pages(walker, partial(self._fetch_page, "/api/messages", params, per_page))
+        return iter_pages(walker, partial(self._fetch_page, "/api/messages", params, per_page, walker.decode))
 
     def iter_messages(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every message of :meth:`iter_message_pages` (same arguments), one at a time."""

@@ -13,6 +13,7 @@ due, a lone surrogate ...), and the caller then applies the per-value rules of
 from __future__ import annotations
 
 from array import array
+from datetime import datetime, timedelta, timezone
 from itertools import accumulate, repeat
 from operator import is_not, itemgetter
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     import pyarrow as pa
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 #: Per-value errors that send a column to the per-value rules (OverflowError: past int64, or past the
 #: 2 GiB an Arrow string column's int32 offsets address).
@@ -115,6 +119,18 @@ def timestamp_array(values: Sequence[Any], target: pa.DataType) -> pa.Array | No
         return texts.cast(target)
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
         return None
+
+
+def datetime_array(values: Sequence[Any], target: pa.DataType) -> pa.Array | None:
+    """Aware datetimes (or None) as ``target`` timestamps (microseconds, UTC); None for any other value."""
+    if not set(map(type, values)) <= {datetime, type(None)}:
+        return None
+    try:  # a naive datetime cannot be subtracted from the aware epoch: TypeError
+        micros = [None if value is None else (value - _EPOCH) // _MICROSECOND for value in values]
+    except TypeError:
+        return None
+    array = int64_array(micros)
+    return None if array is None else array.cast(target)
 
 
 def string_list_array(values: Sequence[Any], target: pa.DataType) -> pa.Array | None:

@@ -11,7 +11,7 @@ import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusResponseError
@@ -149,6 +149,7 @@ def id_reader(resource: str) -> Callable[[Any], int]:
             return value
         return as_id(value, resource)
 
+    read_id.keeps_int64 = True  # type: ignore[attr-defined]  # see hooks/pagination.py's plain_id
     return read_id
 
 
@@ -203,9 +204,6 @@ def _coerce_timestamp(value: Any, column: Column, resource: str, row_id: Any) ->
     )
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
-
 #: The span of Python's datetime (years 1 to 9999, UTC) in microseconds since the epoch.
 _TIMESTAMP_RANGE_US = (-62_135_596_800_000_000, 253_402_300_799_999_999)
 
@@ -259,9 +257,8 @@ def _slow_column_array(column: Column, values: Sequence[Any], ids: Sequence[Any]
         array = _columns.int64_array(coerced)
     elif column.kind == "string":
         array = _columns.string_array(coerced)
-    elif column.kind == "timestamp":  # microseconds since the epoch, read as the timestamp type
-        micros = _columns.int64_array([None if v is None else (v - _EPOCH) // _MICROSECOND for v in coerced])
-        array = None if micros is None else micros.cast(target)
+    elif column.kind == "timestamp":
+        array = _columns.datetime_array(coerced, target)
     else:
         array = _columns.string_list_array(coerced, target)
     if array is None:  # not reached: the coercions return nothing else
@@ -284,6 +281,8 @@ def _column_array(column: Column, values: Sequence[Any], ids: Sequence[Any], res
         array = _columns.string_array(values)
     elif column.kind == "timestamp":
         array = _columns.timestamp_array(values, arrow_type("timestamp"))
+        if array is None:  # decoded datetimes (the column path), not texts
+            array = _columns.datetime_array(values, arrow_type("timestamp"))
     else:
         array = _columns.string_list_array(values, arrow_type(column.kind))
     if array is None:
@@ -304,7 +303,6 @@ def rows_to_table(resource: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     :param rows: the rows, as the API returns them.
     :raises SMSNexusResponseError: a row is not an object, has no id, or holds a value of the wrong type.
     """
-    import pyarrow as pa
 
     from airflow_provider_smsnexus.transfers._columns import columns_of
 
@@ -315,7 +313,17 @@ def rows_to_table(resource: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
                 raise SMSNexusResponseError(
                     f"{resource}: the API returned a row that is not an object: {_short(row)}"
                 )
-    values_of = columns_of(rows, [column.source for column in columns])
+    return columns_to_table(resource, columns_of(rows, [column.source for column in columns]))
+
+
+def columns_to_table(resource: str, values_of: Sequence[Sequence[Any]]) -> pa.Table:
+    """
+    :func:`rows_to_table` for rows given as columns: ``values_of`` holds the values of each of the
+    resource's :data:`COLUMNS` (its source field), in that order. The same types and errors.
+    """
+    import pyarrow as pa
+
+    columns = COLUMNS[check_resource(resource)]
     ids = values_of[0]  # named in the per-value errors (id is every resource's first column)
     arrays = []
     for column, values in zip(columns, values_of):

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smsnexus.exceptions import SMSNexusError
-from airflow_provider_smsnexus.hooks.pagination import IdSet
 from airflow_provider_smsnexus.transfers.schema import COLUMNS
 from airflow_provider_smsnexus.transfers.sql_records import write_sql_record
+from airflow_provider_smsnexus.utils.id_set import IdSet
 
 if TYPE_CHECKING:
     import logging
@@ -241,6 +241,7 @@ class SqlTableLoader:
         self.use_copy = use_copy
         self.created = False
         self._finish_load: Callable[[], None] | None = None
+        self._abort_load: Callable[[BaseException], None] | None = None
 
     def load(self, batches: Iterable[pa.Table], record: ExportRun | None = None) -> int:
         """
@@ -259,15 +260,20 @@ class SqlTableLoader:
                 self._prepare(conn)
                 if self.mode == "replace":
                     conn.execute(self.table.delete())
-                self._finish_load = None
+                self._finish_load = self._abort_load = None
                 write = self._batch_writer(conn)
-                for batch in batches:
-                    batch = dedup_last_wins(batch)
-                    if batch.num_rows:
-                        write(batch)
-                        rows += batch.num_rows
-                if self._finish_load is not None:  # the writer's last step (the COPY path's one merge)
-                    self._finish_load()
+                try:
+                    for batch in batches:
+                        batch = dedup_last_wins(batch)
+                        if batch.num_rows:
+                            write(batch)
+                            rows += batch.num_rows
+                    if self._finish_load is not None:  # the writer's last step (the COPY path's one merge)
+                        self._finish_load()
+                except BaseException as exc:
+                    if self._abort_load is not None:  # end a COPY in progress, so the rollback can run
+                        self._abort_load(exc)
+                    raise
                 if record is not None:
                     try:
                         write_sql_record(conn, self.table.schema, self.table.name, record)
@@ -386,17 +392,32 @@ class SqlTableLoader:
             stage.create(conn)
             merge = self._upsert_statement(pg_insert(self.table).from_select(names, sa.select(*stage.c)))
 
+        def copy_sql(table: sa.Table) -> str:
+            columns = ", ".join(preparer.quote(n) for n in names)
+            return f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN WITH (FORMAT csv)"
+
+        # psycopg 3: one COPY streams every batch into the same table, so the server parses batch n while
+        # batch n+1 is encoded (one COPY a batch waited for the server at every batch's end: bench/README.md).
+        copying: dict[str, Any] = {}
+
+        def end_copy(error: BaseException | None = None) -> None:
+            if copying:
+                context = copying["context"]
+                copying.clear()
+                context.__exit__(
+                    type(error) if error else None, error, error.__traceback__ if error else None
+                )
+
         def copy_into(table: sa.Table, batch: pa.Table) -> None:
-            copy_sql = (
-                f"COPY {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
-                "FROM STDIN WITH (FORMAT csv)"
-            )
             data = _csv_bytes(batch.select(names))
-            if hasattr(cursor, "copy"):  # psycopg 3
-                with cursor.copy(copy_sql) as copy:
-                    copy.write(data)
-            else:  # psycopg2
-                cursor.copy_expert(copy_sql, io.BytesIO(data))
+            if not hasattr(cursor, "copy"):  # psycopg2: one COPY a batch
+                cursor.copy_expert(copy_sql(table), io.BytesIO(data))
+                return
+            if copying.get("table") is not table:
+                end_copy()
+                context = cursor.copy(copy_sql(table))
+                copying.update(table=table, context=context, copy=context.__enter__())
+            copying["copy"].write(data)
 
         # An upsert stages its batches and merges the stage once at the end (one INSERT ... ON CONFLICT, not
         # one per batch), unless a batch repeats an id already staged: then the stage is merged first, so
@@ -407,6 +428,7 @@ class SqlTableLoader:
         written = [IdSet()]
 
         def merge_stage() -> None:
+            end_copy()
             if merge is not None and stage is not None:
                 conn.execute(merge)
                 conn.exec_driver_sql(f"TRUNCATE {preparer.format_table(stage)}")
@@ -418,17 +440,17 @@ class SqlTableLoader:
                 copy_into(self.table, batch)
                 return
             ids = batch.column("id").to_pylist()
-            repeats = not all([written[0].add(row_id) for row_id in ids])
+            repeats = not all(written[0].add_many(ids))
             if direct and not repeats:
                 copy_into(self.table, batch)
                 return
             if repeats and not direct:
                 merge_stage()
-                for row_id in ids:
-                    written[0].add(row_id)
+                written[0].add_many(ids)
             copy_into(stage, batch)
             if direct:
                 merge_stage()
 
         self._finish_load = merge_stage
+        self._abort_load = end_copy
         return write

@@ -18,12 +18,29 @@ import pytest
 import responses
 
 from airflow_provider_smsnexus.exceptions import SMSNexusAuthError, SMSNexusResponseError
+from airflow_provider_smsnexus.hooks import message_columns
 from airflow_provider_smsnexus.hooks.pagination import MAX_PASSES, PageWalker
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
 
 BASE = "http://smsnexus.test/api"
 TOKEN = "tok-SMSNEXUS-MOCK-SECRET-pages"
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
+#: Every message walk runs on both paths: pages of dicts, and pages decoded into columns (the export's).
+COLUMNS = pytest.mark.parametrize("columns", [False, True], ids=["dicts", "columns"])
+
+
+@pytest.fixture(autouse=True)
+def _columns_never_fall_back(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A column-path test whose pages quietly fell back to dicts would test the other path twice.
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("columns"):
+
+        def refuse(text: str) -> None:
+            raise AssertionError(f"a page left the column path: {text[:300]}")
+
+        monkeypatch.setattr(message_columns, "decode_body", refuse)
 
 
 def iso(moment: datetime) -> str:
@@ -65,40 +82,46 @@ def pages_read() -> list[int]:
 # -- order is proven, never assumed ----------------------------------------------------------------
 
 
+@COLUMNS
 @responses.activate
-def test_an_oldest_first_list_whose_first_page_holds_one_timestamp_is_read_to_its_last_page(hook):
+def test_an_oldest_first_list_whose_first_page_holds_one_timestamp_is_read_to_its_last_page(columns, hook):
     # A bulk import: the first 100 rows share one second, long before the window; the window's rows follow.
     bulk = [row(n, T0) for n in range(1, 101)]
     recent = [row(100 + n, T0 + timedelta(days=2, minutes=n)) for n in range(1, 51)]
     serve(bulk + recent)  # oldest first, date parameters ignored
-    got = [m["id"] for m in hook.iter_messages(start_date=T0 + timedelta(days=1))]
+    got = [m["id"] for m in hook.iter_messages(columns=columns, start_date=T0 + timedelta(days=1))]
     assert got == [r["id"] for r in recent]
     assert pages_read() == [1, 2]
 
 
+@COLUMNS
 @responses.activate
-def test_an_oldest_first_list_read_one_row_per_page_is_read_to_its_last_page(hook):
+def test_an_oldest_first_list_read_one_row_per_page_is_read_to_its_last_page(columns, hook):
     rows = [row(n, T0 + timedelta(hours=n)) for n in range(1, 8)]
     serve(rows)
-    got = [m["id"] for m in hook.iter_messages(start_date=T0 + timedelta(hours=3), per_page=1)]
+    got = [
+        m["id"] for m in hook.iter_messages(columns=columns, start_date=T0 + timedelta(hours=3), per_page=1)
+    ]
     assert got == [3, 4, 5, 6, 7]
     assert pages_read() == list(range(1, 8))
 
 
+@COLUMNS
 @responses.activate
-def test_a_newest_first_list_stops_early_only_after_a_fall_across_a_page_boundary(hook):
+def test_a_newest_first_list_stops_early_only_after_a_fall_across_a_page_boundary(columns, hook):
     # One timestamp across the whole first page proves nothing; page 2's older rows do.
     rows = [row(n, T0 + timedelta(days=5)) for n in range(100, 90, -1)]
     rows += [row(n, T0 + timedelta(minutes=n)) for n in range(90, 0, -1)]
     serve(rows)
     start = T0 + timedelta(days=5)
-    got = [m["id"] for m in hook.iter_messages(start_date=start, per_page=10)]
+    got = [m["id"] for m in hook.iter_messages(columns=columns, start_date=start, per_page=10)]
     assert got == list(range(100, 90, -1))
     assert pages_read() == [1, 2]  # page 2 fell below the start, after the first page: proven, stop
 
 
+@COLUMNS
 @responses.activate
-def test_drift_repeating_the_last_row_at_the_next_pages_head_still_proves_newest_first(hook):
+def test_drift_repeating_the_last_row_at_the_next_pages_head_still_proves_newest_first(columns, hook):
     def answer(request):
         page = int(parse_qs(urlsplit(request.url).query)["page"][0])
         data = {
@@ -110,7 +133,9 @@ def test_drift_repeating_the_last_row_at_the_next_pages_head_still_proves_newest
         return 200, {}, json.dumps({"success": True, "data": data, "meta": meta})
 
     responses.add_callback("GET", f"{BASE}/messages", callback=answer)
-    walk = hook.iter_message_pages(start_date=T0 + timedelta(hours=6, minutes=30), per_page=2)
+    walk = hook.iter_message_pages(
+        columns=columns, start_date=T0 + timedelta(hours=6, minutes=30), per_page=2
+    )
     got = [m["id"] for page in walk for m in page]
     assert got == [9, 8, 7]
     assert walk.stats.newest_first_proven
@@ -129,11 +154,12 @@ def test_a_rise_anywhere_withdraws_the_proof_for_the_rest_of_the_walk():
 # -- filters a row can leave are applied on the client ---------------------------------------------
 
 
+@COLUMNS
 @responses.activate
-def test_a_status_filter_is_applied_on_the_client_and_never_sent(hook):
+def test_a_status_filter_is_applied_on_the_client_and_never_sent(columns, hook):
     rows = [row(n, T0 - timedelta(minutes=n), status="queued" if n % 2 else "sent") for n in range(1, 11)]
     serve(rows)
-    got = [m["id"] for m in hook.iter_messages(status="queued", direction="outbound")]
+    got = [m["id"] for m in hook.iter_messages(columns=columns, status="queued", direction="outbound")]
     assert got == [1, 3, 5, 7, 9]
     params = responses.calls[0].request.params
     assert "status" not in params
@@ -216,9 +242,10 @@ def created(message: dict) -> datetime:
     return datetime.fromisoformat(message["created_at"].replace("Z", "+00:00"))
 
 
+@COLUMNS
 @pytest.mark.parametrize("per_page", [1, 100])
 def test_oldest_first_and_ignored_dates_give_every_row_of_the_window_over_http(
-    smsnexus_emulator, smsnexus_conn, per_page
+    columns, smsnexus_emulator, smsnexus_conn, per_page
 ):
     admin = smsnexus_emulator.admin
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -232,11 +259,12 @@ def test_oldest_first_and_ignored_dates_give_every_row_of_the_window_over_http(
     assert expected
 
     hook = SMSNexusHook()
-    got = sorted(m["id"] for m in hook.iter_messages(start_date=start, per_page=per_page))
+    got = sorted(m["id"] for m in hook.iter_messages(columns=columns, start_date=start, per_page=per_page))
     assert got == expected
 
 
-def test_the_send_lookup_reads_an_oldest_first_list_to_its_end(smsnexus_emulator, smsnexus_conn):
+@COLUMNS
+def test_the_send_lookup_reads_an_oldest_first_list_to_its_end(columns, smsnexus_emulator, smsnexus_conn):
     # What the bulk operator's lookup calls: outbound messages since a moment, on a server that lists
     # oldest first, ignores the dates, and whose first page is one bulk-imported second.
     admin = smsnexus_emulator.admin
@@ -248,13 +276,16 @@ def test_the_send_lookup_reads_an_oldest_first_list_to_its_end(smsnexus_emulator
     sent = {hook.send_sms("+12125550100", f"+1212555015{n}", f"order {n}")["id"] for n in range(5)}
     admin.configure(list_order="oldest_first", ignore_date_params=True)
     start = now - timedelta(hours=1)
-    found = {m["id"] for m in hook.iter_messages(direction="outbound", start_date=start)}
+    found = {m["id"] for m in hook.iter_messages(columns=columns, direction="outbound", start_date=start)}
     expected = {m["id"] for m in admin.messages(direction="outbound") if created(m) >= start}
     assert found == expected
     assert sent <= found
 
 
-def test_messages_leaving_a_status_while_paged_do_not_hide_those_that_stay(smsnexus_emulator, smsnexus_conn):
+@COLUMNS
+def test_messages_leaving_a_status_while_paged_do_not_hide_those_that_stay(
+    columns, smsnexus_emulator, smsnexus_conn
+):
     admin = smsnexus_emulator.admin
     hook = SMSNexusHook()
     for n in range(250):
@@ -263,7 +294,7 @@ def test_messages_leaving_a_status_while_paged_do_not_hide_those_that_stay(smsne
     assert len(queued_before) == 250
     admin.configure(status_changes_per_list=20)  # 20 rows of the list move on at every page read
 
-    got = [m["id"] for m in hook.iter_messages(status="queued")]
+    got = [m["id"] for m in hook.iter_messages(columns=columns, status="queued")]
 
     queued_after = {m["id"] for m in admin.messages() if m["status"] == "queued"}
     assert len(queued_after) < 250  # statuses did change while the list was paged
@@ -307,10 +338,11 @@ def until(condition, what: str, seconds: float = 30) -> None:
         time.sleep(0.01)
 
 
+@COLUMNS
 @pytest.mark.parametrize("read_ahead", [False, True], ids=["page_by_page", "read_ahead"])
 @pytest.mark.parametrize("list_order", ["newest_first", "oldest_first"])
 def test_a_full_walk_makes_one_request_per_page_and_yields_every_id_once_in_the_lists_order(
-    smsnexus_emulator, smsnexus_conn, list_order, read_ahead
+    columns, smsnexus_emulator, smsnexus_conn, list_order, read_ahead
 ):
     admin = smsnexus_emulator.admin
     admin.seed_messages(1234, random_seed=3)
@@ -322,7 +354,11 @@ def test_a_full_walk_makes_one_request_per_page_and_yields_every_id_once_in_the_
     hook = SMSNexusHook()
     before = read_requests(admin)
 
-    got = [m["id"] for page in hook.iter_message_pages(per_page=100, read_ahead=read_ahead) for m in page]
+    got = [
+        m["id"]
+        for page in hook.iter_message_pages(columns=columns, per_page=100, read_ahead=read_ahead)
+        for m in page
+    ]
 
     assert got == [m["id"] for m in listed]
     assert read_requests(admin) - before == math.ceil(len(listed) / 100) == 13

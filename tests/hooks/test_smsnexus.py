@@ -31,8 +31,8 @@ from airflow_provider_smsnexus.exceptions import (
     SMSNexusValidationError,
 )
 from airflow_provider_smsnexus.hooks._config import SMSNexusConnectionConfig
-from airflow_provider_smsnexus.hooks.pagination import IdSet
 from airflow_provider_smsnexus.hooks.smsnexus import SMSNexusHook
+from airflow_provider_smsnexus.utils.id_set import IdSet
 
 BASE = "http://smsnexus.test/api"
 TOKEN = "tok-SMSNEXUS-MOCK-SECRET-91c4"
