@@ -399,7 +399,8 @@ READING_NOTES = [
     "kernel's high-water mark of the whole child, including the libraries the run imports lazily (pyarrow, "
     "the SQL drivers). `import airflow.sdk` alone is about 114 MB and pyarrow adds about 40 MB (the import "
     "rows), so an Airflow task's floor is above dlt's whole peak. The export's own working set (a batch of "
-    "Arrow rows, 1,000 API rows as dicts) does not grow with the history.",
+    "Arrow rows, 1,000 API rows as columns) does not grow with the history. *dlt as a task* (`dlt-task`) is "
+    "dlt in a venv with Airflow, `airflow.sdk` imported before it, as an Airflow task's process holds it.",
     "- *requests / ⌈rows/100⌉*: requests the emulator counted against the minimum of one per 100-row page. A "
     "windowed export stops at the first page older than the window (the list is newest first).",
     "- Every export's ids were read back from its destination and compared with the emulator's record of the "
