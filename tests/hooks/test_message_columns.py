@@ -214,3 +214,70 @@ def test_a_walk_over_columns_keeps_the_rows_the_rules_keep(pages, start, end, st
         assert got == expected
         assert walker.newest_first_proven == proven
         assert walker.seen.size == len({row["id"] for rows in pages for row in rows})
+
+
+_text = st.one_of(st.none(), st.text(max_size=6), st.integers(-5, 5), st.just("\ud800"))
+_moment = st.one_of(
+    st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(timezone.utc)
+    ).map(lambda d: d.isoformat().replace("+00:00", "Z")),
+    st.sampled_from(["2026-03-01T10:00:00+05:30", "2026-03-01T10:00:00", "2026-03-01 10:00:00Z", "x", ""]),
+    st.none(),
+)
+_message = st.fixed_dictionaries(
+    {
+        "id": st.one_of(st.integers(1, 50), st.sampled_from(["7", 2**63, -(2**63) - 1, 3.0])),
+        "created_at": _moment,
+    },
+    optional={
+        "from": _text,
+        "to": _text,
+        "body": _text,
+        "direction": _text,
+        "status": _text,
+        "credits_used": st.one_of(st.none(), st.integers(-3, 3), st.sampled_from(["2", 1.5, True])),
+    },
+)
+
+
+# Rows of the documented types only (most pages then take the column path), and rows with odd values.
+_typed_message = st.fixed_dictionaries(
+    {
+        "id": st.integers(1, 50),
+        "created_at": st.datetimes(
+            min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(timezone.utc)
+        ).map(lambda d: d.isoformat().replace("+00:00", "Z")),
+    },
+    optional={
+        field: st.one_of(st.none(), st.text(max_size=6))
+        for field in ("from", "to", "body", "direction", "status")
+    }
+    | {"credits_used": st.one_of(st.none(), st.integers(-3, 3))},
+)
+
+
+@settings(max_examples=deep_examples(200), deadline=None)
+@given(rows=st.lists(st.one_of(_typed_message, _typed_message, _typed_message, _message), max_size=6))
+def test_what_a_page_holds_decides_only_its_path_never_the_table(rows):
+    # The export of a page read as columns, or as dicts when it is not exactly typed, against the page read
+    # as dicts by the standard library: the same table, or the same error.
+    text = json.dumps({"data": rows})
+    sources = [column.source for column in COLUMNS["messages"]]
+
+    def table_or_error(read):
+        try:
+            return read()
+        except Exception as exc:
+            return type(exc)
+
+    data = decode_message_page(text)["data"]
+    if isinstance(data, MessageColumns):
+        got = table_or_error(lambda: columns_to_table("messages", [data.field(s) for s in sources]))
+    else:
+        got = table_or_error(lambda: rows_to_table("messages", data))
+    expected = table_or_error(lambda: rows_to_table("messages", json.loads(text)["data"]))
+    if isinstance(expected, type):
+        assert got is expected
+    else:
+        assert not isinstance(got, type), got
+        assert got.equals(expected)
