@@ -9,8 +9,8 @@ same pages whether it reads ahead or not.
 Which requests a walk makes is the caller's to decide. Page n+1 is a request the walk makes only if the caller
 asks for more after page n; a caller that stops there (``any(...)`` finding its row, a lookup) must not pay
 for it. So by default page n+1 is requested when the caller asks for it, and a walk stopped after page n has
-cost exactly n requests. A caller that reads every page (an export, which stops early only on an error) says
-so with ``walker.read_ahead``: then ``is_done(page n)`` is asked right after ``take(page n)``, before page n's
+cost exactly n requests. A caller that reads every page and works long on each (it stops early only on an
+error) says so with ``walker.read_ahead``: then ``is_done(page n)`` is asked right after ``take(page n)``, before page n's
 rows are yielded, and when it says the pass goes on, page n+1 is requested at once in the background while the
 caller works on page n. Either way a walk makes exactly the requests it made page by page -- a walk that stops
 before ``last_page`` (a newest-first window proven) fetches no page past its end -- and at most one page is

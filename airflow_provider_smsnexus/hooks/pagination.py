@@ -135,8 +135,8 @@ class PageWalker:
     :param decode: decodes each page's answer (a typed decoder such as
         :func:`~airflow_provider_smsnexus.hooks.message_columns.decode_message_page`, whose pages come as
         columns); default: plain JSON, pages of dicts.
-    :param read_ahead: the caller reads every page of the walk (an export; it stops early only on an error):
-        the hook then fetches page n+1 while the caller works on page n. Default False: each page is
+    :param read_ahead: the caller reads every page of the walk and works long on each (it stops early only on
+        an error): the hook then fetches page n+1 while the caller works on page n. Default False: each page is
         requested when the caller asks for it, so a caller that stops early (``any(...)``, a lookup) never
         pays for a page it did not use (see ``hooks/_read_ahead.py``).
     """
