@@ -16,13 +16,13 @@ class IdSet:
     A set of integer ids that stays small, and quick to fill a page at a time, for the dense ids of a
     message history.
 
-    Ids within :data:`MAX_SPAN` above or below the first id added are kept as one byte each, in a map that
+    Ids within :data:`MAX_SPAN` on either side of the first ids added are kept as one byte each, in a map that
     grows in each direction as ids come (about 1 MB per million dense ids); any others fall back to a plain
     set, so correctness never depends on the ids being dense. A page of ids that fills a run of unmarked
     bytes (a newest-first page of a dense history) is marked in one slice assignment, not a step per id.
     """
 
-    #: Ids kept as bytes on each side of the first id: 16 MB at most each way.
+    #: Ids kept as bytes on each side of the first ids: 16 MB at most each way.
     MAX_SPAN = 16_000_000
 
     def __init__(self) -> None:
@@ -42,8 +42,8 @@ class IdSet:
             return []
         types = set(map(type, values))
         if types == {int}:  # exact ints: True is not the id 1
-            if self._origin is None:
-                self._origin = values[0]
+            if self._origin is None:  # above the first ids: a newest-first walk's ids all fall below it
+                self._origin = max(values) + 1
             origin, low, high = self._origin, min(values), max(values)
             if origin <= low and high - origin < self.MAX_SPAN:
                 return self._mark(self._up, list(map(sub, values, repeat(origin))))

@@ -140,15 +140,20 @@ def test_the_values_of_each_field_are_read_from_dicts_and_other_mappings_missing
 
 
 def test_turning_rows_into_tables_does_not_import_pandas():
-    # pa.array on a Python list imports pandas (36 MB); an export never does, with or without nulls.
+    # pa.array on a Python list, and pa.scalar, import pandas (36 MB); an export never does, with or without
+    # nulls, from dicts or from columns, nor when it writes PostgreSQL's CSV.
     code = (
         "import sys\n"
-        "from airflow_provider_smsnexus.transfers.schema import rows_to_table\n"
+        "from airflow_provider_smsnexus.hooks.message_columns import decode_message_page\n"
+        "from airflow_provider_smsnexus.transfers.schema import COLUMNS, columns_to_table, rows_to_table\n"
+        "from airflow_provider_smsnexus.transfers.sql_loading import _csv_bytes\n"
         "row = {'id': 1, 'from': '+1', 'body': 'h\\u00e9', 'credits_used': None,"
         " 'created_at': '2026-03-08T12:00:00Z'}\n"
-        "rows_to_table('messages', [row, {**row, 'id': 2, 'to': '+2', 'created_at': None}])\n"
-        "rows_to_table('phone_numbers', [{'id': 1, 'capabilities': ['sms']}, {'id': 2}])\n"
+        "_csv_bytes(rows_to_table('messages', [row, {**row, 'id': 2, 'to': '+2', 'created_at': None}]))\n"
+        "_csv_bytes(rows_to_table('phone_numbers', [{'id': 1, 'capabilities': ['sms']}, {'id': 2}]))\n"
         "rows_to_table('conversations', [])\n"
+        'page = decode_message_page(\'{"data": [{"id": 3, "created_at": "2026-03-08T12:00:00Z"}]}\')\n'
+        "_csv_bytes(columns_to_table('messages', [page['data'].field(c.source) for c in COLUMNS['messages']]))\n"
         "print('pandas' in sys.modules)\n"
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

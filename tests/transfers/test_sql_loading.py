@@ -211,6 +211,42 @@ def test_timestamps_and_awkward_text_survive_the_round_trip(engine, table):
     assert created == datetime(2026, 3, 8, 21, 59, 59, 123456, tzinfo=timezone.utc)
 
 
+def test_timestamps_at_the_calendars_edges_come_back_as_the_same_instants(engine, table):
+    # The COPY path writes UTC timestamps as text of its own (bench/README.md): the edges of years 1-9999,
+    # before the epoch with microseconds, and a missing time, checked against hand-written instants.
+    instants = {
+        1: "0001-01-01T00:00:00Z",
+        2: "9999-12-31T23:59:59.999999Z",
+        3: "1969-12-31T23:59:59.000001Z",
+        4: "2026-03-08T00:00:00.5+05:30",
+        5: None,
+    }
+    rows = message_rows(5)
+    for row in rows:
+        row["created_at"] = instants[row["id"]]
+    loading = engine
+    if engine.dialect.name == "postgresql":  # a session far from UTC: the text must say its zone itself
+        loading = sa.create_engine(engine.url, connect_args={"options": "-c TimeZone=Asia/Kolkata"})
+    load(loading, table, [rows_to_table("messages", rows)])
+    loading.dispose()
+    with engine.connect() as conn:  # read in UTC: year 9999's last microsecond is year 10000 in Kolkata
+        got = dict(conn.execute(sa.text(f'SELECT id, created_at FROM "{table}"')).all())
+    for key, value in got.items():
+        if isinstance(value, str):  # SQLite keeps text
+            value = datetime.fromisoformat(value)
+        if value is not None and value.tzinfo is None:  # SQLite: naive UTC
+            value = value.replace(tzinfo=timezone.utc)
+        got[key] = value
+    utc = timezone.utc
+    assert got == {
+        1: datetime(1, 1, 1, tzinfo=utc),
+        2: datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=utc),
+        3: datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=utc),
+        4: datetime(2026, 3, 7, 18, 30, 0, 500000, tzinfo=utc),
+        5: None,
+    }
+
+
 def test_upsert_into_a_table_without_a_unique_id_is_refused_with_advice(engine, table):
     with engine.begin() as conn:
         conn.exec_driver_sql(
