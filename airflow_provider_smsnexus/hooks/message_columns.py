@@ -54,9 +54,9 @@ class MessageColumns:
         return iter(self.rows())
 
     def field(self, name: str) -> Sequence[Any]:
-        """The values of field ``name`` (Nones for a field messages do not have)."""
-        values = self.values.get(name)
-        return [None] * len(self) if values is None else values
+        """The values of field ``name``, one of :data:`MESSAGE_FIELDS` (KeyError for any other: a column read
+        from a field the records do not hold would be silently empty)."""
+        return self.values[name]
 
     def take(self, indices: Sequence[int]) -> MessageColumns:
         """The rows at ``indices``, in that order."""

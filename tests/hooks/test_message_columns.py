@@ -68,6 +68,11 @@ def test_a_page_of_documented_values_becomes_columns_in_listing_order():
     assert columns.take([1]).field("id") == [8]
 
 
+def test_the_records_hold_every_field_the_export_reads_in_its_order():
+    # One fact in two layers: the hook's typed records and the export's message columns read the same fields.
+    assert [column.source for column in COLUMNS["messages"]] == list(MESSAGE_FIELDS)
+
+
 def test_an_empty_page_is_empty_columns():
     columns = decode_message_page(page([], meta={"last_page": 1}))["data"]
     assert isinstance(columns, MessageColumns)
